@@ -1,0 +1,108 @@
+"""Checkpoints: safetensors tensors + JSON metadata (the model config and pathway settings), so a
+file rebuilds its model alone. Nothing is ever unpickled: .pt/.pth/.bin files are opened with
+``torch.load(weights_only=True)`` and refused when they need more than plain tensors.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from .config import ModelConfig
+from .errors import CheckpointError
+from .model import MultimodalViT
+from .pathways.layer import PathwayLinear
+from .safe_io import PathLike, read_state_dict, unwrap_state_dict  # noqa: F401 (re-exported)
+
+FORMAT = "m2pt/1"
+
+
+def pathway_settings(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """{module name: {aux_trainable}} for every pathway layer in the model."""
+    return {name: {"aux_trainable": m.aux_trainable} for name, m in model.named_modules()
+            if isinstance(m, PathwayLinear)}
+
+
+def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConfig] = None,
+                    extra: Optional[dict[str, Any]] = None, dtype: Optional[torch.dtype] = None) -> Path:
+    """Write model weights and metadata atomically (temp file, then rename).
+
+    ``dtype`` (e.g. torch.float16) casts floating tensors for storage; λ always stays fp32."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = config or getattr(model, "config", None)
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        if dtype is not None and v.is_floating_point() and not k.endswith(".lam"):
+            v = v.to(dtype)
+        tensors[k] = v.clone()
+    meta = {"format": FORMAT, "pathways": json.dumps(pathway_settings(model))}
+    if config is not None:
+        meta["config"] = config.to_json()
+    if getattr(model, "pathway_info", None):
+        meta["pathway_info"] = json.dumps(model.pathway_info)
+    for k, v in (extra or {}).items():
+        meta[k] = v if isinstance(v, str) else json.dumps(v)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_metadata(path: PathLike) -> dict[str, Any]:
+    """The JSON metadata of one of our checkpoints, decoded (values that are JSON are parsed)."""
+    _, meta = read_state_dict(path)
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        try:
+            out[k] = json.loads(v)
+        except (TypeError, json.JSONDecodeError):
+            out[k] = v
+    return out
+
+
+def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] = None) -> MultimodalViT:
+    """Rebuild a MultimodalViT (with its pathways, if it had any) from one of our checkpoints."""
+    tensors, meta = read_state_dict(path)
+    if "config" not in meta:
+        raise CheckpointError(
+            f"{Path(path).name} has no M2PT model config in its metadata, so it cannot rebuild a model. "
+            f"To use its weights as an auxiliary, use load_aux() instead."
+        )
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["config"]))
+        model = MultimodalViT(config)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{Path(path).name} has an invalid model config: {e}") from None
+    settings = json.loads(meta.get("pathways", "{}"))
+    for name, s in settings.items():
+        base = model.get_submodule(name)
+        aux = tensors.get(f"{name}.aux_weight")
+        if aux is None:
+            raise CheckpointError(f"{Path(path).name}: pathway {name} has no aux_weight tensor.")
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child,
+                PathwayLinear(base, aux.float(), aux_trainable=s.get("aux_trainable", True)))
+    if "pathway_info" in meta:
+        model.pathway_info = json.loads(meta["pathway_info"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{Path(path).name} does not match its own config: missing {missing[:5]}, unexpected {unexpected[:5]}."
+        )
+    if device is not None:
+        model.to(device)
+    return model.eval()

@@ -1,0 +1,121 @@
+"""attach_pathways: wrap the chosen linear layers of a target model with PathwayLinear.
+
+Everything is validated before anything changes: on any problem one PathwayMismatchError lists
+every mismatch (depth, each layer's shapes, missing modules) and the target is left untouched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional, Sequence
+
+from torch import nn
+
+from ..errors import PathwayMismatchError
+from .aux_weights import COMPONENTS, AuxWeights
+from .layer import PathwayLinear
+from .loading import load_aux
+
+
+@dataclass
+class AttachReport:
+    names: list[str]                  # module names that got a pathway, e.g. "blocks.0.attn.qkv"
+    layers: list[int]
+    components: list[str]
+    aux: dict[str, Any]               # AuxWeights.describe()
+    aux_trainable: bool
+    lambda_init: float
+    added_parameters: int             # W' (if trainable) + one λ per pathway
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"Attached {len(self.names)} pathways ({len(self.layers)} layers x {len(self.components)} "
+                f"components) from {self.aux.get('source')} [{self.aux.get('modality') or 'unknown modality'}]; "
+                f"aux {'trainable' if self.aux_trainable else 'frozen'}, λ init {self.lambda_init}, "
+                f"+{self.added_parameters:,} parameters.")
+
+
+def find_blocks(model: nn.Module) -> Sequence[nn.Module]:
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, (nn.Sequential, nn.ModuleList)):
+        raise PathwayMismatchError([f"target {type(model).__name__} has no `blocks` (nn.Sequential or "
+                                    f"nn.ModuleList of transformer blocks), as timm ViTs have"])
+    return blocks
+
+
+def _get(module: nn.Module, dotted: str) -> Optional[nn.Module]:
+    try:
+        return module.get_submodule(dotted)
+    except AttributeError:
+        return None
+
+
+def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COMPONENTS,
+                    layers: Optional[Iterable[int]] = None, lambda_init: float = 0.0,
+                    aux_trainable: bool = True, aux_layers: Optional[Iterable[int]] = None,
+                    prefix: Optional[str] = None) -> AttachReport:
+    """Give the target's linear layers cross-modal pathways, in place.
+
+    aux: anything ``load_aux`` accepts. layers: target block indices (default all).
+    aux_layers: the auxiliary block paired with each target layer (default the same index; e.g.
+    reversed order for the paper's ablation)."""
+    aux_w: AuxWeights = load_aux(aux, prefix=prefix)
+    blocks = find_blocks(target)
+    components = list(components)
+    depth = len(blocks)
+    layers = list(range(depth)) if layers is None else list(layers)
+    aux_layers = list(layers) if aux_layers is None else list(aux_layers)
+    problems: list[str] = []
+
+    bad = [c for c in components if c not in COMPONENTS]
+    if bad:
+        problems.append(f"unknown component(s) {bad}; expected some of {list(COMPONENTS)}")
+    if len(aux_layers) != len(layers):
+        problems.append(f"aux_layers has {len(aux_layers)} entries but layers has {len(layers)}")
+    if aux_w.depth != depth and len(layers) == depth:
+        problems.append(f"depth mismatch: target has {depth} blocks, auxiliary has {aux_w.depth}")
+    for i in layers:
+        if not 0 <= i < depth:
+            problems.append(f"layer {i} does not exist: target has blocks 0..{depth - 1}")
+
+    plan: list[tuple[str, nn.Linear, Any]] = []
+    for i, j in zip(layers, aux_layers):
+        if not 0 <= i < depth:
+            continue
+        for comp in components:
+            if comp not in COMPONENTS:
+                continue
+            name = f"blocks.{i}.{comp}"
+            mod = _get(blocks[i], comp)
+            if mod is None:
+                problems.append(f"{name}: target has no such module")
+                continue
+            if isinstance(mod, PathwayLinear):
+                problems.append(f"{name}: already has a pathway (merge or unload it first)")
+                continue
+            if not isinstance(mod, nn.Linear):
+                problems.append(f"{name}: expected nn.Linear, found {type(mod).__name__}")
+                continue
+            w = aux_w.get(j, comp)
+            if w is None:
+                problems.append(f"{name}: auxiliary has no block {j} {comp}")
+                continue
+            if tuple(w.shape) != tuple(mod.weight.shape):
+                problems.append(f"{name}: shape mismatch, target {tuple(mod.weight.shape)} vs "
+                                f"auxiliary block {j} {tuple(w.shape)}")
+                continue
+            plan.append((name, mod, w))
+    if not plan and not problems:
+        problems.append("nothing to attach: no (layer, component) selected")
+    if problems:
+        raise PathwayMismatchError(problems)
+
+    added = 0
+    for name, mod, w in plan:
+        parent, _, child = name.rpartition(".")
+        layer = PathwayLinear(mod, w, lambda_init=lambda_init, aux_trainable=aux_trainable)
+        setattr(target.get_submodule(parent), child, layer)
+        added += 1 + (w.numel() if aux_trainable else 0)
+    target.pathway_info = {**aux_w.describe(), "aux_trainable": aux_trainable, "lambda_init": lambda_init,
+                           "aux_layers": dict(zip(map(str, layers), aux_layers))}
+    return AttachReport([n for n, _, _ in plan], layers, components, aux_w.describe(), aux_trainable,
+                        lambda_init, added, notes=list(aux_w.notes))

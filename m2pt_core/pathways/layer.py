@@ -1,0 +1,94 @@
+"""PathwayLinear: one linear layer with a cross-modal pathway.
+
+    y = x (W + λ·W')ᵀ + b
+
+W (out, in) and b are the target layer's own parameters (the very same Parameter objects, so an
+optimizer built before attaching still updates them); W' (out, in) is the auxiliary model's weight
+of the same layer, a trainable Parameter or a frozen buffer; λ is one fp32 scalar, initialised to
+0 so training starts exactly at the target model. The auxiliary bias is not used.
+
+The state-dict keys are ``weight``, ``bias``, ``aux_weight`` and ``lam``: a target checkpoint's
+``weight``/``bias`` load straight into a pathway model.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PathwayLinear(nn.Module):
+    def __init__(self, base: nn.Linear, aux_weight: torch.Tensor, lambda_init: float = 0.0,
+                 aux_trainable: bool = True):
+        super().__init__()
+        if aux_weight.shape != base.weight.shape:
+            raise ValueError(f"aux weight shape {tuple(aux_weight.shape)} != target weight shape {tuple(base.weight.shape)}")
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight = base.weight
+        self.bias = base.bias
+        aux = aux_weight.detach().to(device=base.weight.device, dtype=base.weight.dtype).clone()
+        self.aux_trainable = aux_trainable
+        if aux_trainable:
+            self.aux_weight = nn.Parameter(aux)
+        else:
+            self.register_buffer("aux_weight", aux)
+        # λ stays fp32 whatever the weights' dtype: it is tiny and its updates are tiny too.
+        self.lam = nn.Parameter(torch.tensor(float(lambda_init), device=base.weight.device, dtype=torch.float32))
+        self.merged = False
+        self._merged_lam = 0.0  # the λ folded into `weight` while merged
+
+    @property
+    def lam_value(self) -> float:
+        return float(self.lam.detach())
+
+    def effective_weight(self) -> torch.Tensor:
+        """W + λ·W' (out, in), in the weights' dtype. While merged, `weight` already holds it."""
+        if self.merged:
+            return self.weight
+        return self.weight + self.lam.to(self.weight.dtype) * self.aux_weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Combining the weights first costs O(out·in) per call, against O(B·N·out·in) for the
+        # matmul, and needs one matmul instead of two: the pathway is almost free to train.
+        return F.linear(x, self.effective_weight(), self.bias)
+
+    @torch.no_grad()
+    def merge(self, safe: bool = True) -> None:
+        """Fold λ·W' into W in place (fp32 arithmetic, one cast). Forward stays the same function
+        of x; ``unmerge`` undoes it. With ``safe``, a non-finite result raises and leaves W unchanged."""
+        if self.merged:
+            return
+        lam = self.lam_value
+        merged = self.weight.float() + lam * self.aux_weight.float()
+        if safe and not torch.isfinite(merged).all():
+            raise ValueError(f"Merging produced non-finite weights (λ={lam}); the layer was left unmerged.")
+        self.weight.copy_(merged.to(self.weight.dtype))
+        self.merged, self._merged_lam = True, lam
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Take λ·W' back out of W (exact up to float rounding)."""
+        if not self.merged:
+            return
+        restored = self.weight.float() - self._merged_lam * self.aux_weight.float()
+        self.weight.copy_(restored.to(self.weight.dtype))
+        self.merged, self._merged_lam = False, 0.0
+
+    def to_linear(self, merge: bool = True) -> nn.Linear:
+        """A plain nn.Linear with W + λW' (merge=True) or the bare target W (merge=False)."""
+        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
+                        device=self.weight.device, dtype=self.weight.dtype)
+        with torch.no_grad():
+            if merge:
+                lam = self.lam_value if not self.merged else 0.0
+                w = self.weight.float() + lam * self.aux_weight.float()
+            else:
+                w = self.weight.float() - (self._merged_lam * self.aux_weight.float() if self.merged else 0.0)
+            lin.weight.copy_(w.to(self.weight.dtype))
+            if self.bias is not None:
+                lin.bias.copy_(self.bias)
+        return lin
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"lam={self.lam_value:.4g}, aux_trainable={self.aux_trainable}, merged={self.merged}")

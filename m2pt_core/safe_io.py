@@ -1,0 +1,71 @@
+"""Reading weight files without executing anything from them.
+
+.safetensors files are read as tensors + string metadata; .pt/.pth/.bin files only with
+``torch.load(weights_only=True)``, and a file that needs more than plain tensors is refused.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from .errors import CheckpointError
+
+PathLike = Union[str, os.PathLike]
+_PICKLE_EXTS = {".pt", ".pth", ".bin", ".ckpt", ".tar"}
+# Dict keys under which training scripts commonly nest the weights.
+_CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module", "model_state", "net", "params")
+
+
+def unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor]:
+    """Find the tensor dict inside common checkpoint containers ({'model': {...}}, ...)."""
+    for _ in range(3):
+        if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+        if isinstance(obj, dict):
+            inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+            if inner is not None:
+                obj = inner
+                continue
+            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+            if tensors:
+                return tensors
+        break
+    raise CheckpointError("Expected a dict of tensors (a state dict), possibly under 'model' or 'state_dict'; found none.")
+
+
+def read_state_dict(path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and string metadata of a checkpoint file, without executing anything from it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint file not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"Checkpoint file {path.name} is empty.")
+    if path.suffix.lower() in _PICKLE_EXTS:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"Refused to load {path.name}: it is not a plain-tensor PyTorch file (torch.load with "
+                f"weights_only=True failed: {first}). Only tensors, dicts and numbers are accepted; "
+                f"re-save it as a state dict or as .safetensors."
+            ) from None
+        return unwrap_state_dict(obj), {}
+    try:
+        tensors = load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"Could not read {path.name} as safetensors ({e}). Expected a .safetensors file or a "
+            f".pt/.pth state dict."
+        ) from None
+    return tensors, meta
+
+
