@@ -41,7 +41,7 @@ def group_points(points: torch.Tensor, num_groups: int, group_size: int) -> tupl
 class PointGroupEmbed(nn.Module):
     adds_positions = True
 
-    def __init__(self, spec: PointCloudSpec, embed_dim: int, hidden: int = 128):
+    def __init__(self, spec: PointCloudSpec, embed_dim: int, hidden: int = 32):
         super().__init__()
         if spec.group_size > spec.num_points or spec.num_groups > spec.num_points:
             raise ValueError(
