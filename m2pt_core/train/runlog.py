@@ -1,0 +1,35 @@
+"""The per-run JSONL log: one JSON object per finished epoch (appended, flushed at once)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Union
+
+
+class JsonlLog:
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+
+    def truncate_after(self, epoch: int) -> None:
+        """Keep records of epochs < ``epoch`` (a resumed run rewrites what came after its checkpoint)."""
+        if not self.path.exists():
+            return
+        kept = [r for r in read_log(self.path) if r.get("epoch", 0) < epoch]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+
+def read_log(path: Union[str, Path]) -> list[dict[str, Any]]:
+    """All records of a log.jsonl (a truncated last line, from a kill mid-write, is skipped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

@@ -1,0 +1,156 @@
+"""Training checkpoints for resume, without pickle.
+
+Layout in ``out_dir``::
+
+    checkpoints/epoch_0003.model.safetensors   model weights (save_checkpoint, fp32)
+    checkpoints/epoch_0003.optim.safetensors   optimizer state tensors + RNG states
+    train_state.json                           epoch, step, config, history, optimizer groups
+
+Each file is written atomically (temp + rename) and train_state.json is written last: it is the
+commit point, naming the files of the last finished epoch. A kill at any moment leaves either the
+previous or the new epoch fully usable; older epoch files are deleted after the commit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..checkpoint import save_checkpoint
+from ..errors import CheckpointError
+
+STATE_FILE = "train_state.json"
+CKPT_DIR = "checkpoints"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split optimizer.state_dict() into tensors ("state.<param idx>.<key>") and JSON-able rest."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"state.{idx}.{k}"] = v.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                        meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("state."):
+            _, idx, k = key.split(".", 2)
+            state.setdefault(int(idx), {})[k] = v
+    for idx, st in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(st)
+    groups = []
+    for g in meta["param_groups"]:
+        g = dict(g)
+        if isinstance(g.get("betas"), list):
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def rng_tensors() -> dict[str, torch.Tensor]:
+    out = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            out[f"rng.cuda.{i}"] = s
+    return out
+
+
+def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"])
+    cuda = sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([tensors[k] for k in cuda])
+
+
+def save_train_state(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     state: dict[str, Any], scaler: Optional[torch.amp.GradScaler] = None) -> Path:
+    """Write one epoch's checkpoint (model, optimizer, RNG) and commit it in train_state.json."""
+    out_dir = Path(out_dir)
+    ckpt = out_dir / CKPT_DIR
+    ckpt.mkdir(parents=True, exist_ok=True)
+    tag = f"epoch_{state['epoch']:04d}"
+    model_file, optim_file = ckpt / f"{tag}.model.safetensors", ckpt / f"{tag}.optim.safetensors"
+    save_checkpoint(model, model_file, extra={"epoch": state["epoch"]})
+    tensors, opt_meta = optimizer_to_flat(optimizer)
+    _atomic_save_tensors({**tensors, **rng_tensors()}, optim_file)
+    record = {**state, "optimizer": opt_meta, "model_file": f"{CKPT_DIR}/{model_file.name}",
+              "optim_file": f"{CKPT_DIR}/{optim_file.name}",
+              "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None}
+    _atomic_write_text(out_dir / STATE_FILE, json.dumps(record, indent=1))
+    for old in ckpt.glob("epoch_*.safetensors"):
+        if old not in (model_file, optim_file):
+            old.unlink(missing_ok=True)
+    return out_dir / STATE_FILE
+
+
+def load_train_state(out_dir: Path) -> Optional[dict[str, Any]]:
+    """The committed state of a run, or None when out_dir holds no finished epoch."""
+    path = Path(out_dir) / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e}); delete it to start the run afresh.") from None
+
+
+def restore_train_state(out_dir: Path, record: dict[str, Any], model: nn.Module,
+                        optimizer: torch.optim.Optimizer, scaler: Optional[torch.amp.GradScaler] = None) -> None:
+    """Load the model weights, optimizer state and RNG state that ``record`` names."""
+    from ..safe_io import read_state_dict
+
+    out_dir = Path(out_dir)
+    weights, _ = read_state_dict(out_dir / record["model_file"])
+    target = model.module if hasattr(model, "module") else model
+    ref = target.state_dict()
+    weights = {k: v.to(dtype=ref[k].dtype) if k in ref else v for k, v in weights.items()}
+    missing, unexpected = target.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"Cannot resume from {out_dir}: its checkpoint does not match this model "
+                              f"(missing {missing[:4]}, unexpected {unexpected[:4]}).")
+    tensors = load_file(str(out_dir / record["optim_file"]))
+    # Optimizer.load_state_dict moves each state tensor to its parameter's device itself.
+    optimizer_from_flat(optimizer, {k: v for k, v in tensors.items() if k.startswith("state.")},
+                        record["optimizer"])
+    restore_rng(tensors)
+    if scaler is not None and record.get("scaler"):
+        scaler.load_state_dict(record["scaler"])
