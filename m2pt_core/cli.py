@@ -1,0 +1,203 @@
+"""The `m2pt` command line. Thin: each subcommand parses options and calls the library.
+
+Subcommands register through SUBCOMMANDS ({name: registrar(subparsers)}); a registrar adds its
+parser and sets ``func`` (args -> exit code). Under torchrun, `python -m m2pt_core.cli train ...`
+trains with DDP."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Optional, Sequence
+
+Registrar = Callable[[argparse._SubParsersAction], None]
+SUBCOMMANDS: dict[str, Registrar] = {}
+
+
+def subcommand(name: str) -> Callable[[Registrar], Registrar]:
+    def deco(fn: Registrar) -> Registrar:
+        SUBCOMMANDS[name] = fn
+        return fn
+    return deco
+
+
+def _add_recipe_options(p: argparse.ArgumentParser) -> None:
+    from .train import TrainConfig
+    d = TrainConfig()
+    p.add_argument("--size", default="demo", help="model size: test, demo, small6, vit_small, vit_base (default demo)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size per process (default {d.batch_size})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate, AdamW (default {d.lr})")
+    p.add_argument("--lambda-lr-scale", type=float, default=d.lambda_lr_scale,
+                   help=f"λ learning rate as a multiple of --lr (default {d.lambda_lr_scale}, measured: docs/results.md)")
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help=f"linear warmup before cosine decay (default {d.warmup_epochs})")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW weight decay, never on λ/biases/norms/tokens (default {d.weight_decay})")
+    p.add_argument("--grad-clip", type=float, default=d.grad_clip, help=f"max gradient norm, 0 disables (default {d.grad_clip})")
+    p.add_argument("--data-size", type=int, default=None, help="items across all splits (default: the dataset's own size)")
+    p.add_argument("--lambda-init", type=float, default=0.0, help="initial λ of every pathway (default 0, as in the paper)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present, else CPU)")
+    p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="autocast on CUDA (ignored on CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+
+
+def _config(args: argparse.Namespace, **kw):
+    from .train import TrainConfig
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       lambda_lr_scale=args.lambda_lr_scale, warmup_epochs=args.warmup_epochs,
+                       weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, device=args.device,
+                       amp=args.amp, progress=not args.no_progress, **kw)
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+        torch.set_num_threads(args.threads)
+
+
+@subcommand("train")
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a baseline or M2PT model on a dataset",
+                       description="Train a fresh model on a registered dataset, optionally with cross-modal "
+                                   "pathways to an auxiliary model. Under torchrun it trains with DDP.")
+    p.add_argument("--dataset", required=True, help="registered dataset: mnist5k, digits, sounds, shapes3d, motion, ...")
+    p.add_argument("--aux", default="none",
+                   help="auxiliary weights: none (baseline), a zoo name (m2pt zoo list), a checkpoint path, "
+                        "minilm-l6 (needs --size small6), random (norm of the target's init) or random:SOURCE "
+                        "(random weights with SOURCE's per-layer Frobenius norm)")
+    p.add_argument("--aux-frozen", action="store_true", help="keep W' frozen (default: trainable, as in the paper)")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
+    p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    _add_recipe_options(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import ddp
+    from .train.run import train_on_dataset
+    _threads(args)
+    cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
+    run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=not args.aux_frozen,
+                           lambda_init=args.lambda_init, data_size=args.data_size)
+    if ddp.is_main():
+        print(json.dumps({"test_acc": run.test["acc"], "test_loss": run.test["loss"],
+                          "val_acc": run.fit.final.get("val_acc"), "train_time_s": round(run.fit.train_time_s, 1),
+                          "model": str(run.fit.model_path) if run.fit.model_path else None,
+                          "cancelled": run.fit.cancelled}))
+    ddp.cleanup()
+    return 0
+
+
+@subcommand("eval")
+def _register_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="accuracy and loss of a checkpoint on a dataset split")
+    p.add_argument("checkpoint", help="our .safetensors checkpoint, or a zoo model name")
+    p.add_argument("--dataset", default=None, help="dataset (default: the one recorded in the checkpoint)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"), help="split (default test)")
+    p.add_argument("--data-size", type=int, default=None, help="items across all splits (default: dataset default)")
+    p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA if present)")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from . import zoo
+    from .checkpoint import load_checkpoint
+    from .data import load_dataset
+    from .device import pick_device
+    from .train import evaluate
+    path = Path(args.checkpoint)
+    if not path.exists():
+        path = zoo.model_path(args.checkpoint)
+    model = load_checkpoint(path, device=pick_device(args.device))
+    name = args.dataset or model.config.dataset
+    if not name:
+        raise SystemExit("The checkpoint records no dataset; pass --dataset.")
+    data = load_dataset(name, args.split, spec=model.config.input, size=args.data_size)
+    print(json.dumps({"checkpoint": str(path), "dataset": name, "split": args.split,
+                      **evaluate(model, data, args.batch_size)}))
+    return 0
+
+
+@subcommand("experiment")
+def _register_experiment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="arms × auxiliaries × seeds on one target dataset, one table",
+                       description="Train baseline, M2PT (each auxiliary), random-weights control and optionally "
+                                   "frozen-W' arms over several seeds; writes results.csv and prints mean ± std.")
+    p.add_argument("--target", required=True, help="target dataset, e.g. mnist5k")
+    p.add_argument("--aux", nargs="+", default=[], help="auxiliaries: zoo names, checkpoint paths or minilm-l6")
+    p.add_argument("--arms", nargs="+", default=["baseline", "m2pt", "random"],
+                   help="some of baseline m2pt random frozen (default: baseline m2pt random)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
+    p.add_argument("--out", default="runs/experiment", help="folder of the runs and results.csv (finished runs are reused)")
+    _add_recipe_options(p)
+    p.set_defaults(func=_cmd_experiment)
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from .experiment import run_experiment, summarize
+    _threads(args)
+    table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
+                           size=args.size, out_dir=args.out, data_size=args.data_size,
+                           lambda_init=args.lambda_init, progress=not args.no_progress)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(summarize(table).to_string(index=False))
+    return 0
+
+
+@subcommand("zoo")
+def _register_zoo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("zoo", help="build, verify or list the bundled model zoo (assets/zoo)")
+    zs = p.add_subparsers(dest="zoo_cmd", required=True)
+    b = zs.add_parser("build", help="train the zoo models deterministically (skips up-to-date ones)")
+    b.add_argument("--names", nargs="+", default=None, help="only these models (default: all)")
+    b.add_argument("--force", action="store_true", help="retrain even models whose files are up to date")
+    b.add_argument("--threads", type=int, default=1, help="CPU threads; results depend on it (default 1)")
+    b.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    for q in (b, zs.add_parser("verify", help="check every file against the manifest's sha256 (exit 1 on problems)"),
+              zs.add_parser("list", help="the zoo's models as a table")):
+        q.add_argument("--dir", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
+    p.set_defaults(func=_cmd_zoo)
+
+
+def _cmd_zoo(args: argparse.Namespace) -> int:
+    from . import zoo
+    if args.zoo_cmd == "build":
+        zoo.build(args.dir, names=args.names, force=args.force, threads=args.threads, progress=not args.no_progress)
+        print(zoo.list_models(args.dir).to_string(index=False))
+        return 0
+    if args.zoo_cmd == "verify":
+        problems = zoo.verify(args.dir)
+        for line in problems:
+            print(f"FAIL {line}", file=sys.stderr)
+        if not problems:
+            print(f"OK: {len(zoo.model_names(args.dir))} zoo models match {zoo.zoo_dir(args.dir) / zoo.MANIFEST}")
+        return 1 if problems else 0
+    print(zoo.list_models(args.dir).to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="m2pt", description="M2PT Explorer: Multimodal Pathway training, "
+                                     "experiments and the bundled model zoo.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in SUBCOMMANDS.values():
+        register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .errors import M2PTError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (M2PTError, KeyError, FileNotFoundError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

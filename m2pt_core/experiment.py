@@ -1,0 +1,122 @@
+"""Experiment runner: arms × auxiliaries × seeds on one target dataset, one tidy table.
+
+Arms (every arm of one seed starts from the same target initialisation, so differences are paired):
+    baseline  no pathway
+    m2pt      pathways to each auxiliary, W' trainable (the paper's recipe)
+    frozen    pathways to each auxiliary, W' frozen
+    random    pathways to random weights with the auxiliary's per-layer Frobenius norm: the control
+              the paper lacks (is it the auxiliary *data* that helps, or extra parameters of that scale?)
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence, Union
+
+import pandas as pd
+import torch
+
+from .model import create_model
+from .pathways import AuxWeights, attach_pathways, load_aux
+from .train import TrainConfig, evaluate, fit
+
+ARMS = ("baseline", "m2pt", "random", "frozen")
+RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "train_time_s",
+                  "lam_mean", "lam_abs_mean", "lam_min", "lam_max", "epochs", "run_dir"]
+
+
+def random_aux_like(aux: Any, seed: int) -> AuxWeights:
+    """Gaussian weights with the same shape and Frobenius norm as each of ``aux``'s layers.
+
+    Deterministic per (seed, layer, component): the same control for every run that asks for it."""
+    aux = load_aux(aux)
+    out = {}
+    for (i, comp), w in sorted(aux.weights.items()):
+        g = torch.Generator().manual_seed(seed * 100_003 + i * 1009 + zlib.crc32(comp.encode()) % 1000)
+        r = torch.randn(w.shape, generator=g)                                # (out, in)
+        out[(i, comp)] = r * (w.float().norm() / r.norm().clamp_min(1e-12))
+    return AuxWeights(out, source=f"random-like({aux.source}, seed={seed})", modality="random",
+                      layout=aux.layout, notes=list(aux.notes))
+
+
+def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
+    if not lams:
+        return {"lam_mean": None, "lam_abs_mean": None, "lam_min": None, "lam_max": None}
+    v = torch.tensor(list(lams.values()))
+    return {"lam_mean": float(v.mean()), "lam_abs_mean": float(v.abs().mean()),
+            "lam_min": float(v.min()), "lam_max": float(v.max())}
+
+
+def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Optional[str]]]:
+    bad = [a for a in arms if a not in ARMS]
+    if bad:
+        raise ValueError(f"Unknown arm(s) {bad}; expected some of {list(ARMS)}.")
+    if any(a != "baseline" for a in arms) and not auxiliaries:
+        raise ValueError("The m2pt / random / frozen arms need at least one auxiliary.")
+    plan: list[tuple[str, Optional[str]]] = [("baseline", None)] if "baseline" in arms else []
+    for aux in auxiliaries:
+        plan += [(arm, aux) for arm in arms if arm != "baseline"]
+    return plan
+
+
+def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
+                   arms: Sequence[str] = ("baseline", "m2pt", "random"), seeds: Sequence[int] = (0, 1, 2),
+                   config: Optional[TrainConfig] = None, size: str = "demo",
+                   out_dir: Union[str, Path] = "runs/experiment", data_size: Optional[int] = None,
+                   lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
+
+    auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
+    (a smaller subset keeps the CPU cost bounded). Finished runs in ``out_dir`` are reused, so an
+    interrupted experiment continues where it stopped. Writes ``out_dir/results.csv``."""
+    from .data import load_dataset  # the data package registers its datasets on import
+
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    auxiliaries = list(auxiliaries)
+    plan = _plan(arms, auxiliaries)
+    splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+    train = splits["train"]
+    aux_cache = {a: load_aux(a) for a in auxiliaries}
+    rows: list[dict[str, Any]] = []
+    for seed in seeds:
+        for arm, aux in plan:
+            run_dir = out_dir / f"{arm}-{aux or 'none'}-seed{seed}".replace("/", "_")
+            torch.manual_seed(seed)   # same target init for every arm of this seed
+            model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                                 class_names=list(train.classes), dataset=target_dataset)
+            if arm != "baseline":
+                source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
+                attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=arm != "frozen")
+            cfg = replace(config, seed=seed, out_dir=str(run_dir), resume=True, progress=progress)
+            if progress:
+                print(f"[experiment] {target_dataset} {arm} aux={aux} seed={seed}", flush=True)
+            result = fit(model, train, splits["val"], cfg)
+            test = evaluate(model, splits["test"], cfg.eval_batch_size)
+            rows.append({"arm": arm, "aux": aux or "none", "seed": seed, "test_acc": test["acc"],
+                         "val_acc": result.final.get("val_acc"), "test_loss": test["loss"],
+                         "train_time_s": result.train_time_s, **_lambda_stats(result.lambdas),
+                         "epochs": len(result.history), "run_dir": str(run_dir)})
+            table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out_dir / "results.csv", index=False)   # rewritten after every run
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds per (arm, aux), plus the paired test-accuracy change against the
+    baseline of the same seed (when the table has a baseline arm)."""
+    metrics = ["test_acc", "val_acc", "test_loss", "lam_abs_mean", "train_time_s"]
+    t = table.copy()
+    base = t[t.arm == "baseline"].set_index("seed")["test_acc"]
+    if len(base):
+        t["delta_vs_baseline"] = t.test_acc - t.seed.map(base)
+        metrics.append("delta_vs_baseline")
+    g = t.groupby(["arm", "aux"], sort=False)
+    out = g[metrics].agg(["mean", "std"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    out.insert(0, "n_seeds", g.size())
+    out["test_acc"] = [f"{m:.4f} ± {0.0 if pd.isna(s) else s:.4f}"
+                       for m, s in zip(out.test_acc_mean, out.test_acc_std)]
+    return out.reset_index()
