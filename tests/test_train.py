@@ -1,0 +1,150 @@
+"""Training loop: learning, exact resume, JSONL log with λ, weight-decay groups, cancel, CLI, DDP."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from m2pt_core import attach_pathways, create_model, load_checkpoint
+from m2pt_core.train import Cancelled, TrainConfig, evaluate, fit, param_groups, read_log
+
+
+def toy_data(n: int = 192, seed: int = 0) -> TensorDataset:
+    """Two separable classes of 28×28 images: (n, 1, 28, 28), (n,)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    X = torch.randn(n, 1, 28, 28, generator=g) * 0.5
+    X[y == 1, :, :14] += 1.0
+    return TensorDataset(X, y)
+
+
+def m2pt_model(seed: int = 0):
+    torch.manual_seed(seed)
+    model = create_model("test", "image", 2)
+    aux = create_model("test", "audio", 5)
+    attach_pathways(model, aux)
+    return model
+
+
+def cfg(tmp_path=None, **kw) -> TrainConfig:
+    base = dict(epochs=2, batch_size=32, lr=3e-3, warmup_epochs=0.5, progress=False,
+                out_dir=str(tmp_path) if tmp_path else None)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_loss_falls_and_evaluate():
+    data = toy_data()
+    model = m2pt_model()
+    before = evaluate(model, data)["loss"]
+    result = fit(model, data, data, cfg(epochs=4))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    after = evaluate(model, data)
+    assert after["loss"] < before and after["acc"] > 0.9 and after["n"] == len(data)
+
+
+def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
+    """The 'kill' stops a 3-epoch run after epoch 1 (its checkpoint is on disk); a second process-
+    like call with resume=True continues. (Stopping a run configured for 1 epoch and extending it
+    to 2 would change the cosine schedule, so it could not match an uninterrupted 2-epoch run.)"""
+    data = toy_data()
+    straight = m2pt_model()
+    r1 = fit(straight, data, data, cfg(tmp_path / "a", epochs=3))
+
+    killed = m2pt_model()
+    r2 = fit(killed, data, data, cfg(tmp_path / "b", epochs=3),
+             progress_callback=lambda e: not (e["event"] == "epoch" and e["epoch"] == 1))
+    assert r2.cancelled and len(r2.history) == 1 and r2.model_path is None
+
+    resumed = m2pt_model(seed=123)  # different init: everything must come from the checkpoint
+    r3 = fit(resumed, data, data, cfg(tmp_path / "b", epochs=3, resume=True))
+    assert r3.resumed_from_epoch == 1 and not r3.cancelled
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
+    assert strip(r3.history) == strip(r1.history)
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert strip(read_log(tmp_path / "b" / "log.jsonl")) == strip(r1.history)
+    # No pickles anywhere: safetensors and JSON only.
+    files = [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
+    assert files and all(p.suffix in (".safetensors", ".json", ".jsonl") for p in files)
+
+
+def test_log_holds_lambda_per_epoch(tmp_path):
+    data = toy_data(96)
+    model = m2pt_model()
+    result = fit(model, data, data, cfg(tmp_path, epochs=2, lambda_lr_scale=10))
+    log = read_log(tmp_path / "log.jsonl")
+    assert [r["epoch"] for r in log] == [1, 2]
+    for r in log:
+        assert set(r) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s", "lambdas"}
+        assert len(r["lambdas"]) == 8 and all(k.startswith("blocks.") for k in r["lambdas"])
+    assert any(v != 0 for v in log[-1]["lambdas"].values())   # λ moved off its init
+    reloaded = load_checkpoint(result.model_path)
+    assert torch.allclose(reloaded.blocks[0].attn.qkv.lam, model.blocks[0].attn.qkv.lam)
+
+
+def test_weight_decay_groups_exclude_lambda_bias_norm_tokens():
+    model = m2pt_model()
+    groups = {g["name"]: g for g in param_groups(model, cfg(lr=1e-3, lambda_lr_scale=10, weight_decay=0.1))}
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay = {names[id(p)] for p in groups["decay"]["params"]}
+    no_decay = {names[id(p)] for p in groups["no_decay"]["params"]}
+    lam = {names[id(p)] for p in groups["lambda"]["params"]}
+    assert groups["decay"]["weight_decay"] == 0.1
+    assert groups["no_decay"]["weight_decay"] == 0 and groups["lambda"]["weight_decay"] == 0
+    assert groups["lambda"]["lr"] == pytest.approx(1e-2)
+    assert lam == {n for n in names.values() if n.endswith(".lam")} and len(lam) == 8
+    assert {"cls_token", "pos_embed", "norm.weight", "norm.bias", "head.bias"} <= no_decay
+    assert all(n.endswith((".bias", "pos_embed", "cls_token")) or "norm" in n for n in no_decay)
+    assert "blocks.0.attn.qkv.weight" in decay and "blocks.0.attn.qkv.aux_weight" in decay
+    assert all(not n.endswith(".lam") and not n.endswith(".bias") for n in decay)
+
+
+def test_cancel_by_exception_stops_cleanly(tmp_path):
+    def cb(event):
+        if event["event"] == "step" and event["global_step"] == 2:
+            raise Cancelled()
+    result = fit(m2pt_model(), toy_data(), None, cfg(tmp_path, epochs=3), progress_callback=cb)
+    assert result.cancelled and result.history == [] and result.model_path is None
+
+
+def _register_toy():
+    from m2pt_core.data import register_dataset
+
+    def build(spec, seed, size):
+        d = toy_data(size or 120, seed)
+        return d.tensors
+    register_dataset("toy2", "image", ["a", "b"], build, overwrite=True)
+
+
+def test_cli_train_and_eval(tmp_path, capsys):
+    from m2pt_core.cli import main
+    _register_toy()
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "toy2", "--size", "test", "--epochs", "2", "--batch-size", "32",
+                 "--aux", "random", "--out", str(out), "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["test_acc"] > 0.5 and Path(res["model"]).is_file()
+    assert main(["eval", str(out / "model.safetensors")]) == 0
+    ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert ev["acc"] == pytest.approx(res["test_acc"])
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_run_an_epoch(tmp_path):
+    """torchrun, 2 gloo processes, one epoch of the test size on a small digits subset."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "M2PT_DEVICE": "cpu"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "m2pt_core.cli", "train", "--dataset", "digits", "--data-size", "120", "--size", "test",
+           "--epochs", "1", "--batch-size", "16", "--aux", "random", "--out", str(tmp_path), "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = read_log(tmp_path / "log.jsonl")
+    assert len(log) == 1 and len(log[0]["lambdas"]) == 8     # rank 0 alone wrote one record
+    assert (tmp_path / "model.safetensors").is_file()
+    assert proc.stdout.count("test_acc") == 1                # rank 0 alone printed
