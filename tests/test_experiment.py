@@ -1,0 +1,45 @@
+"""Experiment runner: every arm in one tidy table, the random control matches norms, summary."""
+from __future__ import annotations
+
+import torch
+
+from m2pt_core import create_model, save_checkpoint
+from m2pt_core.experiment import RESULT_COLUMNS, random_aux_like, run_experiment, summarize
+from m2pt_core.pathways import load_aux
+from m2pt_core.train import TrainConfig
+
+from .test_train import _register_toy
+
+
+def test_random_aux_like_matches_per_layer_norm():
+    torch.manual_seed(0)
+    aux = load_aux(create_model("test", "audio", 3))
+    rnd = random_aux_like(aux, seed=1)
+    assert rnd.weights.keys() == aux.weights.keys()
+    for key, w in aux.weights.items():
+        r = rnd.weights[key]
+        assert r.shape == w.shape and torch.allclose(r.norm(), w.norm(), rtol=1e-5)
+        assert not torch.allclose(r, w)
+    again = random_aux_like(aux, seed=1)
+    assert all(torch.equal(again.weights[k], rnd.weights[k]) for k in rnd.weights)
+
+
+def test_run_experiment_returns_all_arms(tmp_path):
+    _register_toy()
+    torch.manual_seed(5)
+    aux_path = save_checkpoint(create_model("test", "audio", 4), tmp_path / "aux.safetensors")
+    config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, warmup_epochs=0)
+    table = run_experiment("toy2", [str(aux_path)], arms=("baseline", "m2pt", "random", "frozen"),
+                           seeds=(0, 1), config=config, size="test", out_dir=tmp_path / "exp", progress=False)
+    assert list(table.columns) == RESULT_COLUMNS and len(table) == 2 * 4
+    assert set(table.arm) == {"baseline", "m2pt", "random", "frozen"}
+    assert table[table.arm == "baseline"].lam_mean.isna().all()
+    assert table[table.arm != "baseline"].lam_abs_mean.notna().all()
+    assert (tmp_path / "exp" / "results.csv").is_file()
+    summary = summarize(table)
+    assert len(summary) == 4 and (summary.n_seeds == 2).all()
+    assert "±" in summary.test_acc.iloc[0] and "delta_vs_baseline_mean" in summary
+    # Finished runs are reused: a second call trains nothing and gives the same table.
+    again = run_experiment("toy2", [str(aux_path)], arms=("baseline", "m2pt", "random", "frozen"),
+                           seeds=(0, 1), config=config, size="test", out_dir=tmp_path / "exp", progress=False)
+    assert again.test_acc.tolist() == table.test_acc.tolist()
