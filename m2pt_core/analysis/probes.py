@@ -1,0 +1,83 @@
+"""The cached engine behind knockout maps and λ sweeps.
+
+A *probe* is one temporary λ setting (some pathways → new values). Changing λ in block k leaves
+blocks 0..k-1 untouched, so the hidden states entering block k are computed once and every probe
+that starts at block k runs only blocks k..L-1 + norm + head:
+
+    per chunk of samples:
+        h = embed(x)                                   # (B, T, D), entering block 0
+        for k in 0..L-1:
+            for each probe starting at k:              # under override_lambdas, restored after
+                logits = blocks[k:](h) → finish        # (B, C)
+            h = blocks[k](h)                           # advance the cache with the λ in force
+        base = finish(h)
+
+Cost per chunk: one embed + L blocks for the base, plus (L - k) blocks per probe at block k,
+instead of embed + L blocks per probe. Probes that change nothing reuse the base result.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Hashable, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..pathways import override_lambdas, pathway_modules, split_name
+from .data import as_tensors, chunks
+from .evaluate import DEFAULT_BATCH_SIZE, Score
+from .stages import eval_mode, model_device, model_stages
+
+
+@dataclass(frozen=True)
+class Probe:
+    key: Hashable                      # how the caller finds this probe's result
+    values: Mapping[str, float]        # pathway module name → λ to use
+
+
+def _fp32(v: float) -> float:
+    return float(torch.tensor(float(v), dtype=torch.float32))
+
+
+def probe_start(values: Mapping[str, float]) -> int:
+    """First block whose λ the probe changes."""
+    return min(split_name(n)[0] for n in values)
+
+
+def run_probes(model: nn.Module, X: Any, y: Optional[torch.Tensor], probes: Sequence[Probe],
+               batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[Score, dict[Hashable, Score]]:
+    """Score of the model as it is, and of every probe, over the whole set (see module doc)."""
+    X, y = as_tensors(X, y)
+    stages = model_stages(model)
+    mods = pathway_modules(model)
+    current = {n: m.lam_value for n, m in mods.items()}
+    results: dict[Hashable, Score] = {}
+    by_start: dict[int, list[Probe]] = defaultdict(list)
+    no_ops: list[Probe] = []
+    for p in probes:
+        unknown = [n for n in p.values if n not in mods]
+        if unknown:
+            raise KeyError(f"No pathway named {unknown[0]!r}; the model has {len(mods)} pathways.")
+        if p.key in results:
+            raise ValueError(f"Two probes share the key {p.key!r}.")
+        results[p.key] = Score()
+        # λ is stored in fp32, so compare in fp32: a value that rounds to the current λ is no change.
+        if all(_fp32(v) == current[n] for n, v in p.values.items()):
+            no_ops.append(p)   # identical to the model as it is: take the base score, run nothing
+        else:
+            by_start[probe_start(p.values)].append(p)
+
+    base = Score()
+    with eval_mode(model), torch.inference_mode():
+        for xb, yb in chunks(X, y, batch_size, model_device(model)):
+            h = stages.embed(xb)                                          # (B, T, D)
+            for k, block in enumerate(stages.blocks):
+                for p in by_start.get(k, ()):
+                    with override_lambdas(model, dict(p.values)):
+                        results[p.key].add(stages.run_from(h, k), yb)
+                h = block(h)                                              # enters block k + 1
+            base.add(stages.finish(h), yb)
+    for p in no_ops:
+        results[p.key] = Score(base.correct, base.loss_sum, base.n)
+    return base, results

@@ -1,0 +1,66 @@
+"""A model seen as three stages, so analysis can start the forward pass at any block:
+
+    input ──embed──► (B, T, D) ──blocks[0] … blocks[L-1]──► (B, T, D) ──finish──► logits (B, C)
+
+Works for MultimodalViT (``embed`` / ``norm`` / ``forward_head``) and for a plain timm
+VisionTransformer (``patch_embed`` / ``_pos_embed`` / ``norm_pre`` / ``norm`` / ``forward_head``).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from ..pathways import find_blocks
+
+
+@dataclass
+class Stages:
+    embed: Callable[[torch.Tensor], torch.Tensor]    # input → (B, T, D), ready for block 0
+    blocks: Sequence[nn.Module]
+    finish: Callable[[torch.Tensor], torch.Tensor]   # (B, T, D) after the last block → logits (B, C)
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks)
+
+    def run_from(self, h: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits from the hidden states entering block ``start``: (B, T, D) → (B, C)."""
+        for blk in self.blocks[start:]:
+            h = blk(h)
+        return self.finish(h)
+
+
+def model_stages(model: nn.Module) -> Stages:
+    """Split ``model`` into embed / blocks / finish (see module doc); TypeError if it cannot."""
+    blocks = find_blocks(model)
+    if all(hasattr(model, a) for a in ("embed", "norm", "forward_head")):
+        return Stages(model.embed, blocks, lambda h: model.forward_head(model.norm(h)))
+    if all(hasattr(model, a) for a in ("patch_embed", "_pos_embed", "norm", "forward_head")):
+        def embed(x: torch.Tensor) -> torch.Tensor:
+            # Same order as timm's VisionTransformer.forward_features.
+            x = model._pos_embed(model.patch_embed(x))
+            return model.norm_pre(model.patch_drop(x))
+        return Stages(embed, blocks, lambda h: model.forward_head(model.norm(h)))
+    raise TypeError(f"Cannot split {type(model).__name__} into embed / blocks / head: expected a "
+                    "MultimodalViT (embed, norm, forward_head) or a timm VisionTransformer.")
+
+
+def model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """model.eval() for the duration, then every submodule's own training flag back."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in flags:
+            m.training = training
