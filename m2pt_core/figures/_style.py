@@ -1,0 +1,67 @@
+"""Shared look of every figure: template, heights, labels and units, colours, input checks.
+
+Accuracies arrive as fractions (analysis DataFrames) and are shown in percent everywhere."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+TEMPLATE = "plotly_white"
+HEIGHT = 420
+ACC = "accuracy (%)"
+DELTA_ACC = "Δ accuracy (percentage points)"
+LOSS = "cross-entropy loss (nats)"
+LAMBDA = "λ (dimensionless)"
+LAYER = "layer (block index)"
+EPOCH = "epoch"
+COLORS = px.colors.qualitative.Plotly
+DIVERGING = "RdBu"   # red = negative, blue = positive; always used with zmid=0
+
+
+def color(i: int) -> str:
+    return COLORS[i % len(COLORS)]
+
+
+def pct(values) -> "pd.Series":
+    """Fraction → percent."""
+    return 100.0 * values
+
+
+def require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """ValueError naming the missing columns (figures take analysis DataFrames, nothing else)."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{what} expects a pandas DataFrame, got {type(df).__name__}.")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} needs columns {list(columns)}; missing {missing}.")
+
+
+def finish(fig: go.Figure, title: str, x: Optional[str] = None, y: Optional[str] = None,
+           height: int = HEIGHT) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01), height=height,
+                      margin=dict(l=70, r=30, t=70, b=60), legend=dict(title=None))
+    if x is not None:
+        fig.update_xaxes(title_text=x)
+    if y is not None:
+        fig.update_yaxes(title_text=y)
+    return fig
+
+
+def empty(title: str, message: str) -> go.Figure:
+    """A figure with no traces and a centred note (e.g. a baseline run has no λ to plot)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color="gray"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return finish(fig, title)
+
+
+def component_order(values: Iterable[str]) -> list[str]:
+    """Components in block order (qkv, proj, fc1, fc2), then anything else (e.g. "all")."""
+    from ..pathways import COMPONENTS
+    seen = list(dict.fromkeys(values))
+    return [c for c in COMPONENTS if c in seen] + [c for c in seen if c not in COMPONENTS]
