@@ -1,0 +1,106 @@
+"""M2PT Explorer dashboard: ``python app/main.py [--host H] [--port P] [--zoo DIR]``.
+
+Opens on the bundled zoo (assets/zoo) with no set-up and works offline. UI only: every
+computation and figure comes from m2pt_core (m2pt_core.explorer holds the session logic).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Union
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import gradio as gr  # noqa: E402
+
+from app.common import AppContext  # noqa: E402
+from app.panels import export, models, pathways, sample, train, weights  # noqa: E402
+from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
+
+TITLE = "M2PT Explorer"
+CSS = """
+.gradio-container {max-width: 1280px !important; margin: auto;}
+#m2pt-header h1 {margin-bottom: 0;}
+"""
+
+
+def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Path]] = None,
+              max_eval: int = DEFAULT_MAX_EVAL) -> gr.Blocks:
+    """The dashboard as a gr.Blocks (not launched). ``catalog`` / ``zoo_dir`` inject the models
+    (tests use a tiny zoo); by default the bundled zoo."""
+    catalog = catalog or Catalog(zoo_dir)
+    with gr.Blocks(title=TITLE) as demo:
+        ctx = AppContext(catalog, max_eval)
+        gr.Markdown(f"# {TITLE}\nMultimodal Pathway: improve a transformer with the weights of a transformer trained "
+                    "on another modality, y = x(W + λ·W')ᵀ + b, one learnable λ per layer, merged away after "
+                    "training.", elem_id="m2pt-header")
+        if not catalog.zoo_names():
+            gr.Markdown(f"⚠️ No zoo models found in `{catalog.zoo_path}`. Build them with `m2pt zoo build`, or "
+                        "train a pair in the **Train** tab.")
+        with gr.Tabs():
+            with gr.Tab("Models", id="models"):
+                models.build(ctx)
+            with gr.Tab("Pathways", id="pathways"):
+                pathways.build(ctx)
+            with gr.Tab("Weights", id="weights"):
+                weights.build(ctx)
+            with gr.Tab("Try a sample", id="sample"):
+                sample.build(ctx)
+            with gr.Tab("Train", id="train"):
+                train.build(ctx)
+            with gr.Tab("Export", id="export"):
+                export.build(ctx)
+        _wire_refresh(demo, ctx)
+    return demo
+
+
+def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
+    """After a model is opened (on page load or by the Open button) redraw the other panels."""
+    pw_fn, pw_in, pw_out = ctx.c["pathways_refresh"]
+    wt_fn, wt_in, wt_out = ctx.c["weights_refresh"]
+    select_fn, outputs = ctx.c["select_fn"], ctx.c["select_outputs"]
+    target, aux = ctx.c["target"], ctx.c["aux"]
+
+    def open_default(state):
+        session = ctx.session(state)
+        name, aux_name = ctx.catalog.default_pair()
+        if name is None:
+            return (gr.update(), gr.update(), session, "No model to open yet.", *[gr.update()] * (len(outputs) - 2))
+        aux_name = session.default_aux(name) if aux_name is None else aux_name
+        return (gr.update(value=name), gr.update(value=aux_name), *select_fn(session, name, aux_name))
+
+    load = demo.load(open_default, [ctx.state], [target, aux, *outputs], api_visibility="private")
+    for event in (load, ctx.c["select_event"]):
+        event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default=os.environ.get("M2PT_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("M2PT_PORT", "7860")))
+    p.add_argument("--zoo", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
+    p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="validation samples used for λ scoring")
+    return p.parse_args(argv)
+
+
+def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
+    """Queue (long jobs, progress, cancel) and serve; theme and css go to launch() in Gradio 6."""
+    demo.queue(default_concurrency_limit=2)
+    return demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS,
+                       footer_links=["api"], **kwargs)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    args = parse_args(argv)
+    import torch
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    launch(build_app(zoo_dir=args.zoo, max_eval=args.max_eval), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

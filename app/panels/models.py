@@ -1,0 +1,112 @@
+"""Models tab: choose target and auxiliary, see whether they pair up, parameter counts, model cards."""
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from m2pt_core.explorer import COMPAT_COLUMNS, NO_AUX
+from m2pt_core.explorer.compatibility import compatibility_summary
+from m2pt_core.pathways import count_parameters, pathway_modules
+
+from ..common import AppContext, guard, pct
+
+INTRO = ("Pick a **target** model (the one that is improved) and an **auxiliary** model from another modality. "
+         "Each linear layer of the target's blocks becomes y = x(W + λ·W')ᵀ + b with W' from the auxiliary. "
+         "Zoo M2PT models come with the auxiliary they were trained with and their learned λ; a plain target "
+         "gets fresh pathways at λ = 0.")
+
+
+def _params_md(session) -> str:
+    model = session.model
+    if model is None:
+        return ""
+    total = count_parameters(model)[1]
+    paths = pathway_modules(model)
+    frozen = sum(m.aux_weight.numel() for m in paths.values() if not m.aux_trainable)
+    aux = sum(m.aux_weight.numel() for m in paths.values())
+    deployed = total + frozen - aux - len(paths)
+    lines = [f"**Parameters** of the open model: {total + frozen:,} while training with pathways "
+             f"({len(paths)} pathways: +{aux:,} W' and {len(paths)} λ) → **{deployed:,} after merging**, "
+             f"exactly the target architecture."]
+    if session.baseline is not None:
+        lines.append(f"Baseline {session.baseline_name}: {count_parameters(session.baseline)[1]:,}.")
+    return "  \n".join(lines)
+
+
+def _status_md(session, score) -> str:
+    parts = [f"Opened **{session.target_name}** with auxiliary **{session.aux_name}**."]
+    parts += [f"Note: {n}." for n in session.notes]
+    if score is not None:
+        parts.append(f"Validation ({session.data.describe()}): with λ as learned {pct(session.learned_acc)}; "
+                     f"baseline {session.baseline_name or 'n/a'}: {pct(session.baseline_acc)}.")
+    else:
+        parts.append("This model names no dataset, so accuracy cannot be measured (predictions still work).")
+    return "  \n".join(parts)
+
+
+def build(ctx: AppContext) -> None:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2)
+        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2)
+        open_btn = gr.Button("Open", variant="primary", scale=1)
+    status = gr.Markdown()
+    with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
+        with gr.Row():
+            upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
+            path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors")
+        add_btn = gr.Button("Add checkpoint")
+        add_status = gr.Markdown()
+    compat_md = gr.Markdown()
+    compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="Compatibility, layer by layer and component by component",
+                          interactive=False, max_height=360, wrap=True)
+    params = gr.Markdown()
+    with gr.Row():
+        target_card = gr.Markdown()
+        aux_card = gr.Markdown()
+    ctx.c.update(target=target, aux=aux, models_status=status)
+
+    @guard
+    def on_target(state, target_name):
+        session = ctx.session(state)
+        return state if state is not None else session, gr.update(value=session.default_aux(target_name))
+
+    @guard
+    def select_models(state, target_name, aux_name):
+        session = ctx.session(state)
+        if not target_name:
+            raise gr.Error("Choose a target model first.")
+        aux_name = aux_name or NO_AUX
+        try:
+            table, summary = session.compatibility(target_name, aux_name) if aux_name != NO_AUX else (None, "")
+        except Exception:  # noqa: BLE001 - shown below by select() with its own message
+            table, summary = None, ""
+        cards = (session.card(target_name).as_markdown(),
+                 session.card(aux_name).as_markdown() if aux_name != NO_AUX else "No auxiliary: no pathways.")
+        if table is not None and not table["match"].all():
+            # Show why the pair does not fit, and keep the previous model open.
+            gr.Warning("These two models cannot be paired; see the compatibility table.")
+            return (session, f"❌ **{target_name}** and **{aux_name}** cannot be paired; the previous model stays open.",
+                    summary, table, _params_md(session), *cards)
+        score = session.select(target_name, aux_name)
+        table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
+        summary = compatibility_summary(session.compat) if session.compat is not None else "No auxiliary chosen."
+        return session, _status_md(session, score), summary, table, _params_md(session), *cards
+
+    @guard
+    def add_checkpoint(state, file, typed):
+        session = ctx.session(state)
+        source = file or (typed or "").strip()
+        if not source:
+            raise gr.Error("Upload a checkpoint file or type a path first.")
+        name = session.add_upload(source)
+        msg = f"Added **{name}**: {session.card(name).modality or 'weights only'}; choose it as target or auxiliary."
+        return (session, msg, gr.update(choices=session.target_choices()), gr.update(choices=session.aux_choices()))
+
+    target.input(on_target, [ctx.state, target], [ctx.state, aux], api_visibility="private")
+    outputs = [ctx.state, status, compat_md, compat, params, target_card, aux_card]
+    ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux], outputs, api_name="select_models")
+    ctx.c["select_fn"] = select_models
+    ctx.c["select_outputs"] = outputs
+    add_btn.click(add_checkpoint, [ctx.state, upload, path], [ctx.state, add_status, target, aux],
+                  api_name="add_checkpoint")

@@ -1,0 +1,118 @@
+"""Pathways tab: learned λ per layer and component, live re-scoring as λ move, knockout map, λ sweeps."""
+from __future__ import annotations
+
+import gradio as gr
+
+from m2pt_core.explorer import plots
+
+from ..common import AppContext, guard
+
+HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the validation accuracy is "
+        "re-computed at once, re-running only the blocks from the changed layer on. Changes stay in your "
+        "session only. **Reset** restores the learned λ.")
+
+
+def _slider_range(session, key: str) -> dict:
+    learned = max((abs(v) for v in session.learned.values()), default=0.0)
+    bound = max(0.25, round(4 * learned, 2))
+    value = session.current_lambda(key)
+    bound = max(bound, abs(value))
+    return dict(minimum=-bound, maximum=bound, step=bound / 200, value=value)
+
+
+def view(session):
+    """Heatmap, table, key choices and slider for the open model (or an explanation)."""
+    if session is None or session.model is None or not session.pathway_names():
+        msg = ("Open a target with an auxiliary model in the Models tab to see its pathways."
+               if session is None or session.model is None else
+               f"{session.target_name} has no pathways: choose an auxiliary in the Models tab.")
+        return (plots.empty_figure(msg), None, gr.update(choices=[], value=None), gr.update(), msg)
+    keys = session.lambda_keys()
+    frame = session.lambda_frame()
+    score = session.last.markdown() if session.last is not None else "No validation set for this model."
+    return (plots.lambda_heatmap(frame), frame.round(6), gr.update(choices=keys, value=keys[0]),
+            gr.update(**_slider_range(session, keys[0]), label=f"λ · {keys[0]} (learned {session.learned_lambda(keys[0]):.4f})"),
+            score)
+
+
+def build(ctx: AppContext) -> None:
+    gr.Markdown(HELP)
+    score = gr.Markdown("Open a model in the Models tab.")
+    with gr.Row():
+        with gr.Column(scale=3):
+            heatmap = gr.Plot(label="λ heatmap")
+        with gr.Column(scale=2):
+            key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway")
+            slider = gr.Slider(-0.25, 0.25, value=0.0, step=0.0025, label="λ")
+            with gr.Row():
+                reset = gr.Button("Reset to learned λ")
+    table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320)
+    apply = gr.Button("Apply table")
+    with gr.Row():
+        knock_btn = gr.Button("Compute knockout map", variant="primary")
+        sweep_btn = gr.Button("Compute λ sweeps", variant="primary")
+        stop = gr.Button("Stop", variant="stop")
+    knock_plot = gr.Plot(label="Knockout map")
+    sweep_plot = gr.Plot(label="λ sweep curves")
+
+    view_outputs = [heatmap, table, key, slider, score]
+
+    @guard
+    def refresh(state):
+        return view(state)
+
+    @guard
+    def on_key(state, k):
+        session = ctx.session(state)
+        if not k or session.model is None:
+            return gr.update()
+        return gr.update(**_slider_range(session, k), label=f"λ · {k} (learned {session.learned_lambda(k):.4f})")
+
+    @guard
+    def set_lambda(state, k, value):
+        session = ctx.session(state)
+        if not k:
+            raise gr.Error("Choose a pathway first.")
+        s = session.set_lambda(k, value)
+        return session, s.markdown(), plots.lambda_heatmap(session.lambda_frame()), session.lambda_frame().round(6)
+
+    @guard
+    def set_table(state, frame):
+        session = ctx.session(state)
+        s = session.set_lambda_frame(frame)
+        return session, s.markdown(), plots.lambda_heatmap(session.lambda_frame()), session.lambda_frame().round(6)
+
+    @guard
+    def reset_lambdas(state, k):
+        session = ctx.session(state)
+        s = session.reset_lambdas()
+        slider_upd = gr.update(value=session.current_lambda(k)) if k else gr.update()
+        return (session, s.markdown(), plots.lambda_heatmap(session.lambda_frame()),
+                session.lambda_frame().round(6), slider_upd)
+
+    @guard
+    def knockout(state, progress=gr.Progress()):
+        session = ctx.session(state)
+        progress(0.1, desc="Knocking out each pathway, each layer, and all at once")
+        table = session.knockout()
+        progress(1.0)
+        return plots.knockout_figure(table)
+
+    @guard
+    def sweep(state, progress=gr.Progress()):
+        session = ctx.session(state)
+        fig = None
+        for done, total, rows in session.sweep():
+            progress(done / total, desc=f"λ sweep: layer {done} of {total}")
+            fig = plots.sweep_figure(rows)
+            yield fig
+
+    ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
+    key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
+    slider.release(set_lambda, [ctx.state, key, slider], [ctx.state, score, heatmap, table], api_name="set_lambda",
+                   show_progress="minimal", trigger_mode="always_last")
+    apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table], api_name="set_lambda_table")
+    reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider], api_name="reset_lambdas")
+    k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
+    s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
+    stop.click(None, None, None, cancels=[k_ev, s_ev])

@@ -1,0 +1,57 @@
+"""Try-a-sample tab: upload any file (or pick a bundled one), see it, and compare top-k predictions."""
+from __future__ import annotations
+
+import gradio as gr
+
+from m2pt_core.explorer import plots
+from m2pt_core.explorer.samples import bundled_samples, show_input
+
+from ..common import AppContext, guard
+
+ACCEPTED = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".wav", ".flac", ".ogg", ".ply", ".off",
+            ".xyz", ".txt", ".npy", ".npz", ".mp4", ".avi"]
+
+
+def build(ctx: AppContext) -> None:
+    samples = {s.name: s for s in bundled_samples()}
+    gr.Markdown("Upload an image, a sound, a point cloud or a video, or pick a bundled sample. The modality is "
+                "detected from the file's content; the **baseline** and the **M2PT model (with λ as set in "
+                "Pathways)** then predict side by side.")
+    with gr.Row():
+        bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2)
+        upload = gr.File(label="…or upload a file", file_types=ACCEPTED, scale=2)
+        k = gr.Slider(1, 10, value=5, step=1, label="top-k", scale=1)
+    status = gr.Markdown()
+    with gr.Row():
+        shown = gr.Plot(label="Input")
+        bars = gr.Plot(label="Predictions")
+    table = gr.Dataframe(label="Top-k predictions", interactive=False)
+
+    def _run(state, path, k):
+        session = ctx.session(state)
+        p = session.predict(path, int(k))
+        top = p.table.copy()
+        top["prob"] = (100 * top["prob"]).round(2)
+        top = top.rename(columns={"prob": "prob %"})
+        agree = p.table[p.table["rank"] == 1]["class"].tolist()
+        verdict = ("both models agree" if len(set(agree)) == 1 else "the models disagree") if len(agree) > 1 else ""
+        msg = f"Detected **{p.modality}** · {p.path.name} · input {tuple(p.x.shape)}" + (f" · {verdict}" if verdict else "")
+        return session, msg, show_input(p.modality, p.x, p.path), plots.topk_figure(p.table), top
+
+    @guard
+    def predict_sample(state, file, k):
+        if not file:
+            raise gr.Error("Upload a file first.")
+        return _run(state, file, k)
+
+    @guard
+    def predict_bundled(state, name, k):
+        if not name:
+            raise gr.Error("Pick a bundled sample first.")
+        if name not in samples:
+            raise gr.Error(f"Unknown bundled sample {name!r}.")
+        return _run(state, samples[name].path, k)
+
+    outputs = [ctx.state, status, shown, bars, table]
+    upload.upload(predict_sample, [ctx.state, upload, k], outputs, api_name="predict_sample")
+    bundled.input(predict_bundled, [ctx.state, bundled, k], outputs, api_name="predict_bundled")

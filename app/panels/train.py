@@ -1,0 +1,115 @@
+"""Train tab: a small baseline + M2PT run on CPU, live progress and curves; the pair joins this session's models."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import gradio as gr
+import pandas as pd
+
+from m2pt_core.data import list_datasets
+from m2pt_core.explorer import TrainedPair, TrainRequest, plots, train_pair
+from m2pt_core.explorer.session import NO_AUX
+
+from ..common import AppContext, guard, pct
+
+NOTE = ("Trains a **baseline** and an **M2PT** model (pathways to the auxiliary, λ from 0) with the same recipe, "
+        "seed and initialisation, on a subset of the dataset. The defaults (1,000 items, 3 epochs, demo size) take "
+        "about a minute on 2 CPU cores for images; audio, point clouds and video take a few times longer per "
+        "epoch. The trained pair appears in the Models tab for this session only.")
+
+
+def _curves(histories: dict[str, list]) -> object:
+    frames = {arm: pd.DataFrame(h) for arm, h in histories.items() if h}
+    if not frames:
+        return plots.empty_figure("Curves appear after the first epoch.")
+    return plots.history_figure(frames, "val_acc", "Validation accuracy per epoch (baseline vs M2PT)")
+
+
+def build(ctx: AppContext) -> None:
+    d = TrainRequest()
+    gr.Markdown(NOTE)
+    with gr.Row():
+        dataset = gr.Dropdown(label="Target dataset", choices=list_datasets(), value=d.dataset)
+        aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
+                          value=d.aux if d.aux in ctx.catalog.aux_names() else None)
+    with gr.Row():
+        epochs = gr.Slider(1, 20, value=d.epochs, step=1, label="Epochs")
+        size = gr.Slider(200, 5000, value=d.data_size, step=100, label="Subset size (items, all splits)")
+        lam_lr = gr.Number(value=d.lambda_lr_scale, label="λ learning-rate scale (× lr)")
+        aux_trainable = gr.Checkbox(value=d.aux_trainable, label="Auxiliary weights trainable (paper)")
+    with gr.Row():
+        start = gr.Button("Train baseline + M2PT", variant="primary")
+        stop = gr.Button("Stop", variant="stop")
+    status = gr.Markdown()
+    curves = gr.Plot(label="Training curves")
+    result = gr.Markdown()
+
+    @guard
+    def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, progress=gr.Progress()):
+        session = ctx.session(state)
+        if not aux_name or aux_name == NO_AUX:
+            raise gr.Error("Choose an auxiliary model to train M2PT with.")
+        req = TrainRequest(dataset=dataset_name, aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
+                           lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable))
+        req.check()
+        aux_w = session.aux_weights(aux_name)
+        events: queue.Queue = queue.Queue()
+        stop_flag = threading.Event()
+        out: dict = {}
+
+        def work():
+            try:
+                out["result"] = train_pair(req, aux_w, events.put, stop_flag.is_set)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the request thread below
+                out["error"] = e
+            finally:
+                events.put(None)
+
+        worker = threading.Thread(target=work, name="m2pt-train", daemon=True)
+        histories: dict[str, list] = {"baseline": [], "m2pt": []}
+        t0, last_yield = time.perf_counter(), 0.0
+        progress(0.0, desc="Loading data")
+        worker.start()
+        try:
+            while True:
+                ev = events.get()
+                if ev is None:
+                    break
+                frac = (ev["arm_index"] + ev.get("global_step", ev["epoch"]) / max(ev.get("total_steps", ev["epochs"]), 1)) / ev["arms"]
+                if ev["event"] == "step":
+                    progress(frac, desc=f"{ev['arm']}: epoch {ev['epoch']}/{ev['epochs']}, step {ev['step']}/{ev['steps_per_epoch']}")
+                    if time.perf_counter() - last_yield > 2:
+                        last_yield = time.perf_counter()
+                        yield (session, f"Training **{ev['arm']}** · epoch {ev['epoch']}/{ev['epochs']} · loss "
+                               f"{ev['loss']:.3f} · {time.perf_counter() - t0:.0f} s", gr.update(), gr.update(), gr.update())
+                else:
+                    histories[ev["arm"]].append(ev)
+                    yield (session, f"**{ev['arm']}** epoch {ev['epoch']}/{ev['epochs']}: val acc {pct(ev.get('val_acc'))}",
+                           _curves(histories), gr.update(), gr.update())
+        finally:
+            stop_flag.set()      # a Stop click closes this generator: the worker stops at its next step
+        worker.join()
+        if "error" in out:
+            raise out["error"]
+        res = out.get("result")
+        if res is None:
+            yield session, "Training stopped.", _curves(histories), "", gr.update()
+            return
+        label = session.next_train_label(req.dataset, req.aux)
+        pair = TrainedPair(label, req.dataset, req.aux, req.data_size, res["baseline"], res["m2pt"],
+                           res["histories"], res["test"], res["settings"])
+        name = session.add_trained(pair)
+        b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]
+        lams = list(res["histories"]["m2pt"][-1]["lambdas"].values())
+        summary = (f"### Result ({time.perf_counter() - t0:.0f} s)\n| | test accuracy |\n|---|---|\n"
+                   f"| baseline | {pct(b)} |\n| M2PT ({req.aux}) | {pct(m)} ({100 * (m - b):+.2f} pts) |\n\n"
+                   f"Learned λ: mean {sum(lams) / len(lams):+.4f}, range [{min(lams):+.4f}, {max(lams):+.4f}]. "
+                   f"Open **{name}** in the Models tab to explore it.")
+        yield (session, "Done.", _curves(res["histories"]), summary,
+               gr.update(choices=session.target_choices(), value=name))
+
+    ev = start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable],
+                     [ctx.state, status, curves, result, ctx.c["target"]], api_name="train")
+    stop.click(None, None, None, cancels=[ev])

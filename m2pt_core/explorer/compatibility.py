@@ -1,0 +1,74 @@
+"""The layer × component compatibility table of a (target, auxiliary) pair.
+
+attach_pathways refuses a pair with one error listing every mismatch; this table shows the
+same facts for every layer and component — matching ones included — so a user sees at a
+glance what would pair up and why the rest does not.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import pandas as pd
+from torch import nn
+
+from ..pathways import COMPONENTS, PathwayLinear, find_blocks
+from ..pathways.aux_weights import AuxWeights
+
+COMPAT_COLUMNS = ["layer", "component", "target_shape", "aux_shape", "match", "why"]
+
+
+def _target_weight_shape(block: nn.Module, comp: str) -> tuple[Optional[tuple[int, ...]], str]:
+    try:
+        mod = block.get_submodule(comp)
+    except AttributeError:
+        return None, "target has no such module"
+    if isinstance(mod, (nn.Linear, PathwayLinear)):
+        return tuple(mod.weight.shape), ""
+    return None, f"target module is a {type(mod).__name__}, not a linear layer"
+
+
+def _why(t_shape, a_shape, t_note: str) -> str:
+    if t_shape is None:
+        return t_note
+    if a_shape is None:
+        return "auxiliary has no such layer"
+    if t_shape == a_shape:
+        return "same shape"
+    (to, ti), (ao, ai) = t_shape, a_shape
+    if ti != ai:
+        return f"input width differs ({ti} vs {ai})"
+    return f"output width differs ({to} vs {ao})"
+
+
+def compatibility_table(target: nn.Module, aux: AuxWeights) -> pd.DataFrame:
+    """One row per (layer, component) over the deeper of the two models; shapes as 'out×in'."""
+    try:
+        blocks = list(find_blocks(target))
+    except ValueError:
+        blocks = []
+    depth = max(len(blocks), (max(aux.layers) + 1) if aux.layers else 0)
+    rows = []
+    for i in range(depth):
+        for comp in COMPONENTS:
+            if i < len(blocks):
+                t_shape, t_note = _target_weight_shape(blocks[i], comp)
+            else:
+                t_shape, t_note = None, f"target has only {len(blocks)} blocks"
+            w = aux.get(i, comp)
+            a_shape = tuple(w.shape) if w is not None else None
+            rows.append({"layer": i, "component": comp,
+                         "target_shape": "×".join(map(str, t_shape)) if t_shape else "—",
+                         "aux_shape": "×".join(map(str, a_shape)) if a_shape else "—",
+                         "match": t_shape is not None and t_shape == a_shape,
+                         "why": _why(t_shape, a_shape, t_note)})
+    return pd.DataFrame(rows, columns=COMPAT_COLUMNS)
+
+
+def compatibility_summary(table: pd.DataFrame) -> str:
+    """'24 of 24 pathways match' or what does not, in one line of Markdown."""
+    n, ok = len(table), int(table["match"].sum())
+    if n and ok == n:
+        return f"✅ All {n} layer × component pairs match: pathways can be attached."
+    reasons = table.loc[~table["match"], "why"].value_counts()
+    top = "; ".join(f"{why} ({k}×)" for why, k in reasons.head(3).items())
+    return f"❌ {ok} of {n} pairs match, so this pair cannot be connected. Mismatches: {top}."

@@ -1,0 +1,42 @@
+"""Export: fold the pathways into a plain model (the target's exact architecture), check the
+outputs against the pathway model, and write safetensors + a config.json beside it."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..checkpoint import save_checkpoint
+from ..errors import M2PTError
+from ..pathways import count_parameters, get_lambdas, merge_pathways, pathway_modules, verify_merge
+
+
+def export_merged(model: nn.Module, out_dir: Path, stem: str, inputs: Optional[torch.Tensor] = None
+                  ) -> dict[str, Any]:
+    """Merge a copy of ``model`` (λ as now) and save it. Returns paths, the verified max output
+    difference on ``inputs`` (random inputs of the model's shape when None) and parameter counts."""
+    config = getattr(model, "config", None)
+    if config is None:
+        raise M2PTError("Only MultimodalViT models (with a config) can be exported from the dashboard.")
+    lambdas = get_lambdas(model)
+    merged = copy.deepcopy(model)
+    try:
+        merge_pathways(merged, safe=True)
+    except ValueError as e:
+        raise M2PTError(f"Cannot export: {e}") from None
+    if inputs is None:
+        inputs = torch.randn(8, *config.input.input_shape, generator=torch.Generator().manual_seed(0))
+    max_diff = verify_merge(model, merged, inputs) if pathway_modules(model) else 0.0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = save_checkpoint(merged, out_dir / f"{stem}-merged.safetensors", config=config,
+                           extra={"merged_lambdas": lambdas, "merge_max_abs_diff": max_diff})
+    config_path = out_dir / f"{stem}-merged.config.json"
+    config_path.write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    return {"path": path, "config_path": config_path, "max_abs_diff": max_diff, "pathways_merged": len(lambdas),
+            "params_with_pathways": count_parameters(model)[1] + sum(
+                m.aux_weight.numel() for m in pathway_modules(model).values() if not m.aux_trainable),
+            "params_merged": count_parameters(merged)[1]}

@@ -1,0 +1,415 @@
+"""ExplorerSession: one dashboard user's state, free of any UI code.
+
+It holds the chosen target and auxiliary, the session's own copy of the pathway model (its λ
+edits never reach another session: see catalog.share_copy), the baseline to compare with, the
+cached validation tensors and an incremental evaluator (a λ change re-runs only the blocks from
+the first changed layer on), plus models trained or uploaded in this session.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence, Union
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..analysis import (IncrementalEvaluator, compare_topk, evaluate_tensors, knockout_map, lambda_sweep,
+                        lambda_trajectories, read_log, weight_stats)
+from ..errors import CheckpointError, InputFileError, M2PTError
+from ..pathways import (COMPONENTS, attach_pathways, count_parameters, get_lambdas, lambda_table,
+                        merge_pathways, pathway_modules, set_lambdas)
+from ..pathways.aux_weights import AuxWeights
+from .catalog import Catalog, ModelCard, share_copy
+from .compatibility import compatibility_summary, compatibility_table
+from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
+
+NO_AUX = "(none)"
+ALL = "all"
+
+
+@dataclass
+class TrainedPair:
+    """A baseline and an M2PT model trained in this session with the same recipe and seed."""
+    label: str
+    dataset: str
+    aux: str
+    data_size: Optional[int]
+    baseline: nn.Module
+    m2pt: nn.Module
+    histories: dict[str, list[dict[str, Any]]]
+    test: dict[str, dict[str, float]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Score:
+    """Accuracy with the λ in force, against the learned λ and against the baseline model."""
+    acc: float
+    learned_acc: Optional[float]
+    baseline_acc: Optional[float]
+    n: int
+    recomputed_from: int
+    depth: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def markdown(self) -> str:
+        def delta(ref: Optional[float]) -> str:
+            if ref is None:
+                return "n/a"
+            d = 100 * (self.acc - ref)
+            return f"{100 * ref:.2f}% ({'+' if d >= 0 else ''}{d:.2f} pts)"
+        blocks = self.depth - self.recomputed_from
+        return (f"**Validation accuracy now: {100 * self.acc:.2f}%** on {self.n} samples  \n"
+                f"vs learned λ: {delta(self.learned_acc)} · vs baseline model: {delta(self.baseline_acc)}  \n"
+                f"<small>re-ran {blocks} of {self.depth} blocks in {1000 * self.seconds:.0f} ms</small>")
+
+
+@dataclass
+class Prediction:
+    """Top-k of baseline and M2PT for one input, and the input as the model sees it."""
+    modality: str
+    x: torch.Tensor
+    table: pd.DataFrame
+    path: Path
+
+
+class ExplorerSession:
+    """One user's explorer state. Every public method may raise M2PTError with a message for the UI."""
+
+    def __init__(self, catalog: Catalog, max_eval: int = DEFAULT_MAX_EVAL):
+        self.catalog = catalog
+        self.max_eval = max_eval
+        self.lock = threading.RLock()
+        self.trained: dict[str, TrainedPair] = {}
+        self.uploads: dict[str, Path] = {}            # display name → uploaded checkpoint path
+        self.target_name: Optional[str] = None
+        self.aux_name: Optional[str] = None
+        self.model: Optional[nn.Module] = None         # this session's own pathway model
+        self.baseline: Optional[nn.Module] = None      # read-only reference
+        self.baseline_name: Optional[str] = None
+        self.data: Optional[EvalData] = None
+        self.learned: dict[str, float] = {}
+        self.learned_acc: Optional[float] = None
+        self.baseline_acc: Optional[float] = None
+        self.evaluator: Optional[IncrementalEvaluator] = None
+        self.last: Optional[Score] = None
+        self.compat: Optional[pd.DataFrame] = None
+        self.notes: list[str] = []
+
+    # -- choices ------------------------------------------------------------------------------
+    def target_choices(self) -> list[str]:
+        trained = [n for p in self.trained.values() for n in (f"{p.label} · M2PT", f"{p.label} · baseline")]
+        return self.catalog.target_names() + trained + list(self.uploads)
+
+    def aux_choices(self) -> list[str]:
+        return [NO_AUX] + self.catalog.aux_names() + list(self.uploads)
+
+    def default_aux(self, target: str) -> str:
+        """The auxiliary a target was trained with (its pathways), else none."""
+        if target.endswith(" · M2PT") and target[:-len(" · M2PT")] in self.trained:
+            return self.trained[target[:-len(" · M2PT")]].aux
+        e = self.catalog.entries().get(target) or {}
+        return e.get("auxiliary") or NO_AUX
+
+    def card(self, name: str) -> ModelCard:
+        for label, p in self.trained.items():
+            if name.startswith(label):
+                arm = "m2pt" if name.endswith("M2PT") else "baseline"
+                model = p.m2pt if arm == "m2pt" else p.baseline
+                return ModelCard(name, "trained in this session", model.config.modality, p.dataset,
+                                 model.config.size, p.aux if arm == "m2pt" else None,
+                                 p.test[arm]["acc"], count_parameters(model)[1], p.data_size,
+                                 {k: v for k, v in p.settings.items()})
+        if name in self.uploads:
+            card = ModelCard(name, "uploaded file", extra={"path": self.uploads[name].name})
+            try:
+                model = self.catalog.load_model(str(self.uploads[name]))
+                card.modality, card.dataset, card.size = model.config.modality, model.config.dataset, model.config.size
+                card.params = count_parameters(model)[1]
+            except M2PTError:
+                card.extra["note"] = "weights only: usable as an auxiliary"
+            return card
+        card = self.catalog.card(name)
+        return card
+
+    def add_upload(self, path: Union[str, Path]) -> str:
+        """Register an uploaded or typed checkpoint path; returns its display name. Raises if unreadable."""
+        from .catalog import checkpoint_summary
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"No such checkpoint file: {path}")
+        checkpoint_summary(path)                       # raises CheckpointError when corrupt
+        name = f"file: {path.name}"
+        if name in self.uploads and self.uploads[name] != path:
+            name = f"file: {path.name} ({len(self.uploads) + 1})"
+        self.uploads[name] = path
+        return name
+
+    # -- loading ------------------------------------------------------------------------------
+    def _source_model(self, name: str) -> tuple[nn.Module, Optional[nn.Module], Optional[str], Optional[int]]:
+        """(model, baseline model or None, baseline name, data_size) for a target choice."""
+        for label, p in self.trained.items():
+            if name == f"{label} · M2PT":
+                return p.m2pt, p.baseline, f"{label} · baseline", p.data_size
+            if name == f"{label} · baseline":
+                return p.baseline, None, None, p.data_size
+        if name in self.uploads:
+            return self.catalog.load_model(str(self.uploads[name])), None, None, None
+        model = self.catalog.load_model(name)
+        base_name = self.catalog.baseline_for(name)
+        baseline = self.catalog.load_model(base_name) if base_name and base_name != name else None
+        return model, baseline, base_name if baseline is not None else None, self.catalog.data_size(name)
+
+    def aux_weights(self, name: str) -> AuxWeights:
+        if name in self.uploads:
+            return self.catalog.load_aux(str(self.uploads[name]))
+        return self.catalog.load_aux(name)
+
+    def compatibility(self, target: str, aux: str) -> tuple[pd.DataFrame, str]:
+        """The compatibility table of a pair (without changing the session)."""
+        if aux == NO_AUX:
+            raise M2PTError("Choose an auxiliary model to see the compatibility table.")
+        model = self._source_model(target)[0]
+        table = compatibility_table(model, self.aux_weights(aux))
+        return table, compatibility_summary(table)
+
+    def select(self, target: str, aux: Optional[str] = None) -> Optional[Score]:
+        """Open ``target`` with pathways to ``aux`` (None: its own auxiliary) and score it.
+
+        A target that already has pathways keeps them (and its learned λ) when ``aux`` is the
+        auxiliary it was trained with; with NO_AUX it is used merged; with another auxiliary
+        its merged weights become the new W and fresh pathways start at λ = 0."""
+        aux = self.default_aux(target) if aux is None else aux
+        with self.lock:
+            source, baseline, baseline_name, data_size = self._source_model(target)
+            model = share_copy(source)
+            own = (getattr(source, "pathway_info", None) or {}).get("source")
+            notes = []
+            self.compat = None
+            if pathway_modules(model) and aux != own:
+                merge_pathways(model)          # new Linear modules; the shared source is untouched
+                notes.append("the target's own pathways were merged into its weights")
+            if aux != NO_AUX and not pathway_modules(model):
+                aux_w = self.aux_weights(aux)
+                self.compat = compatibility_table(model, aux_w)
+                attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False)  # raises on mismatch
+                notes.append(f"pathways to {aux} attached at λ = 0")
+                if baseline is None:
+                    baseline, baseline_name = source, target
+            elif aux != NO_AUX:
+                self.compat = compatibility_table(model, self.aux_weights(aux))
+            self.model, self.target_name, self.aux_name = model.eval(), target, aux
+            self.baseline, self.baseline_name = baseline, baseline_name
+            self.learned = get_lambdas(model)
+            self.notes = notes
+            self.data = eval_data(model, data_size, self.max_eval)
+            self.evaluator = None
+            self.learned_acc = self.baseline_acc = self.last = None
+            if self.data is None:
+                return None
+            t0 = time.perf_counter()
+            self.evaluator = IncrementalEvaluator(model, self.data.X, self.data.y)
+            first = self.evaluator.evaluate()
+            self.learned_acc = first["acc"]
+            if baseline is not None:
+                self.baseline_acc = evaluate_tensors(baseline, self.data.X, self.data.y)["acc"]
+            self.last = Score(first["acc"], self.learned_acc, self.baseline_acc, first["n"], 0,
+                              len(self.evaluator.stages.blocks), time.perf_counter() - t0)
+            return self.last
+
+    def require_model(self) -> nn.Module:
+        if self.model is None:
+            raise M2PTError("No target model is open yet: choose one in the Models panel.")
+        return self.model
+
+    def require_pathways(self) -> nn.Module:
+        model = self.require_model()
+        if not pathway_modules(model):
+            raise M2PTError(f"{self.target_name} has no pathways: choose an auxiliary model in the Models panel.")
+        return model
+
+    # -- λ ------------------------------------------------------------------------------------
+    def pathway_names(self) -> list[str]:
+        return list(pathway_modules(self.model)) if self.model is not None else []
+
+    def lambda_keys(self) -> list[str]:
+        """Choices for the λ slider: each layer (all its pathways) and each single pathway."""
+        names = self.pathway_names()
+        layers = sorted({int(n.split(".")[1]) for n in names})
+        return [f"layer {i} · {ALL}" for i in layers] + names
+
+    def current_lambda(self, key: str) -> float:
+        names = self._names_for(key)
+        lams = get_lambdas(self.require_pathways())
+        return sum(lams[n] for n in names) / len(names)
+
+    def learned_lambda(self, key: str) -> float:
+        names = self._names_for(key)
+        return sum(self.learned[n] for n in names) / len(names)
+
+    def _names_for(self, key: str) -> list[str]:
+        names = self.pathway_names()
+        if key.startswith("layer ") and key.endswith(ALL):
+            i = key.split()[1]
+            out = [n for n in names if n.split(".")[1] == i]
+        else:
+            out = [n for n in names if n == key]
+        if not out:
+            raise M2PTError(f"No pathway {key!r} in {self.target_name}; expected one of {self.lambda_keys()[:6]}…")
+        return out
+
+    def lambda_frame(self) -> pd.DataFrame:
+        """λ now as a layer × component table (rows: layers; columns: COMPONENTS)."""
+        t = lambda_table(self.require_pathways())
+        wide = t.pivot(index="layer", columns="component", values="lam")
+        wide = wide.reindex(columns=[c for c in COMPONENTS if c in wide.columns])
+        return wide.reset_index()
+
+    def _score(self) -> Score:
+        if self.evaluator is None:
+            raise M2PTError(f"{self.target_name} names no dataset, so there is no validation set to score on.")
+        t0 = time.perf_counter()
+        r = self.evaluator.evaluate()
+        self.last = Score(r["acc"], self.learned_acc, self.baseline_acc, r["n"], r["recomputed_from"],
+                          len(self.evaluator.stages.blocks), time.perf_counter() - t0)
+        return self.last
+
+    def set_lambda(self, key: str, value: float) -> Score:
+        """Set λ of one pathway, or of every pathway of a layer ("layer 3 · all"), and re-score."""
+        with self.lock:
+            model = self.require_pathways()
+            value = float(value)
+            if not torch.isfinite(torch.tensor(value)):
+                raise M2PTError(f"λ must be a finite number, got {value}.")
+            set_lambdas(model, {n: value for n in self._names_for(key)})
+            return self._score()
+
+    def set_lambda_frame(self, frame: pd.DataFrame) -> Score:
+        """Set every λ from a layer × component table (as lambda_frame returns, edited)."""
+        with self.lock:
+            model = self.require_pathways()
+            names = set(self.pathway_names())
+            values = {}
+            for _, row in frame.iterrows():
+                layer = int(float(row["layer"]))
+                for comp in COMPONENTS:
+                    name = f"blocks.{layer}.{comp}"
+                    if comp in row.index and name in names:
+                        try:
+                            v = float(row[comp])
+                        except (TypeError, ValueError):
+                            raise M2PTError(f"λ for {name} must be a number, got {row[comp]!r}.") from None
+                        if v != v or abs(v) == float("inf"):
+                            raise M2PTError(f"λ for {name} must be a finite number, got {row[comp]!r}.")
+                        values[name] = v
+            set_lambdas(model, values)
+            return self._score()
+
+    def reset_lambdas(self) -> Score:
+        """Back to the learned λ (or 0 for freshly attached pathways)."""
+        with self.lock:
+            set_lambdas(self.require_pathways(), self.learned)
+            return self._score()
+
+    # -- analysis -----------------------------------------------------------------------------
+    def _require_data(self) -> EvalData:
+        if self.data is None:
+            raise M2PTError(f"{self.target_name} names no dataset, so there is no validation set.")
+        return self.data
+
+    def knockout(self) -> pd.DataFrame:
+        with self.lock:
+            model = self.require_pathways()
+            d = self._require_data()
+            return knockout_map(model, d.X, d.y)
+
+    def sweep_mode(self) -> str:
+        """Multiples of the learned λ once they are non-zero; absolute values at λ = 0."""
+        return "scale" if any(abs(v) > 0 for v in get_lambdas(self.require_pathways()).values()) else "absolute"
+
+    def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None
+              ) -> Iterator[tuple[int, int, pd.DataFrame]]:
+        """λ sweep one layer at a time: yields (layers done, depth, rows so far)."""
+        model = self.require_pathways()
+        d = self._require_data()
+        mode = mode or self.sweep_mode()
+        layers = sorted({int(n.split(".")[1]) for n in self.pathway_names()})
+        parts: list[pd.DataFrame] = []
+        for k, i in enumerate(layers):
+            with self.lock:
+                parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode))
+            yield k + 1, len(layers), pd.concat(parts, ignore_index=True)
+
+    def weight_stats(self) -> pd.DataFrame:
+        with self.lock:
+            return weight_stats(self.require_pathways())
+
+    def training_log(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(per-epoch metrics, λ trajectories) of the open model's training run; empty if unknown."""
+        name = self.target_name or ""
+        for label, p in self.trained.items():
+            if name.startswith(label):
+                arm = "m2pt" if name.endswith("M2PT") else "baseline"
+                return read_log(p.histories[arm]), lambda_trajectories(p.histories[arm])
+        e = self.catalog.entries().get(name) or {}
+        if e.get("log"):
+            path = self.catalog.zoo_path / e["log"]
+            if path.is_file():
+                return read_log(path), lambda_trajectories(path)
+        return pd.DataFrame(columns=["epoch"]), lambda_trajectories([])
+
+    # -- samples ------------------------------------------------------------------------------
+    def predict(self, path: Union[str, Path], k: int = 5) -> Prediction:
+        """Top-k of the baseline and of the M2PT model (λ as now) for one file."""
+        from ..data import detect_modality, load_file
+        model = self.require_model()
+        path = Path(path)
+        modality = detect_modality(path)
+        want = model.config.modality
+        if modality != want:
+            raise InputFileError(
+                f"{path.name} is {_a(modality)} {modality} file, but the target model {self.target_name} takes "
+                f"{want} input. Upload {_a(want)} {want} file, or choose a {modality} target in the Models panel.")
+        x = load_file(path, spec=model.config.input)
+        with self.lock:
+            models = {"M2PT (λ as set)" if pathway_modules(model) else self.target_name: model}
+            if self.baseline is not None:
+                models = {f"baseline ({self.baseline_name})": self.baseline, **models}
+            table = compare_topk(models, x, k=min(k, model.config.num_classes))
+        return Prediction(modality, x, table, path)
+
+    # -- export -------------------------------------------------------------------------------
+    def export(self, out_dir: Union[str, Path]) -> dict[str, Any]:
+        """Merge the pathways (λ as now) into a plain model, verify it, write safetensors + config."""
+        from .export import export_merged
+        with self.lock:
+            model = self.require_model()
+            d = self.data
+            stem = (self.target_name or "model").replace(" ", "_").replace("·", "").replace("/", "_").replace(":", "")
+            inputs = d.X[:64] if d is not None else None
+            return export_merged(model, Path(out_dir), stem, inputs)
+
+    # -- training -----------------------------------------------------------------------------
+    def add_trained(self, pair: TrainedPair) -> str:
+        self.trained[pair.label] = pair
+        return f"{pair.label} · M2PT"
+
+    def next_train_label(self, dataset: str, aux: str) -> str:
+        return f"trained #{len(self.trained) + 1} {dataset}+{aux}"
+
+    def close(self) -> None:
+        """Free this session's models and caches (gr.State delete callback)."""
+        self.model = self.baseline = self.evaluator = self.data = None
+        self.trained.clear()
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+

@@ -1,0 +1,84 @@
+"""Train a baseline and an M2PT model on one dataset with the same recipe and seed, small
+enough for a CPU dashboard (a subset and a few epochs), reporting progress and stoppable."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..errors import M2PTError
+from ..model import create_model
+from ..pathways import attach_pathways
+from ..pathways.aux_weights import AuxWeights
+from ..train import TrainConfig, evaluate, fit
+
+
+@dataclass
+class TrainRequest:
+    """Dashboard defaults: ~1,000 items, 3 epochs, demo size → well under a minute per arm on 2 CPU cores
+    for images (audio, point clouds and video take a few times longer per step)."""
+    dataset: str = "mnist5k"
+    aux: str = "audio-sounds"
+    epochs: int = 3
+    data_size: int = 1000
+    lambda_lr_scale: float = 10.0
+    aux_trainable: bool = True
+    size: str = "demo"
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+
+    def check(self) -> None:
+        problems = []
+        if not 1 <= self.epochs <= 50:
+            problems.append(f"epochs must be between 1 and 50, got {self.epochs}")
+        if not 100 <= self.data_size <= 20000:
+            problems.append(f"subset size must be between 100 and 20000 items, got {self.data_size}")
+        if not 0 <= self.lambda_lr_scale <= 1000:
+            problems.append(f"λ lr scale must be between 0 and 1000, got {self.lambda_lr_scale}")
+        if problems:
+            raise M2PTError("Invalid training settings: " + "; ".join(problems) + ".")
+
+
+Event = dict[str, Any]
+
+
+def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[Event], None]] = None,
+               should_stop: Callable[[], bool] = lambda: False) -> Optional[dict[str, Any]]:
+    """Train baseline then M2PT (pathways to ``aux``) from the same initialisation.
+
+    on_event gets fit's events with "arm" added; training stops at the next step once
+    should_stop() is true, and then None is returned. Otherwise: {"baseline", "m2pt" (models),
+    "histories", "test", "data_size"}."""
+    from ..data import load_dataset
+    req.check()
+    splits = {s: load_dataset(req.dataset, s, seed=0, size=req.data_size) for s in ("train", "val", "test")}
+    train = splits["train"]
+
+    def fresh():
+        torch.manual_seed(req.seed)   # the same target initialisation for both arms
+        return create_model(req.size, train.modality, len(train.classes), input=train.spec,
+                            class_names=list(train.classes), dataset=req.dataset)
+
+    m2pt = fresh()
+    attach_pathways(m2pt, aux, aux_trainable=req.aux_trainable)   # fails before any training on a mismatch
+    m2pt.pathway_info["source"] = aux.source
+    models = {"baseline": fresh(), "m2pt": m2pt}
+    cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, warmup_epochs=0.5,
+                      lambda_lr_scale=req.lambda_lr_scale, seed=req.seed, device="cpu", progress=False)
+    histories, test = {}, {}
+    for k, (arm, model) in enumerate(models.items()):
+        def callback(event: Event, arm=arm, k=k) -> bool:
+            if on_event is not None:
+                on_event({**event, "arm": arm, "arm_index": k, "arms": len(models)})
+            return not should_stop()
+        result = fit(model, train, splits["val"], cfg, progress_callback=callback)
+        if result.cancelled:
+            return None
+        histories[arm] = result.history
+        test[arm] = evaluate(model, splits["test"])
+        for p in model.parameters():
+            p.requires_grad_(False)
+    return {**models, "histories": histories, "test": test, "data_size": req.data_size,
+            "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}
