@@ -47,8 +47,8 @@ def _status_md(session, score) -> str:
 def build(ctx: AppContext) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
-        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2)
-        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2)
+        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True)
+        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True)
         open_btn = gr.Button("Open", variant="primary", scale=1)
     status = gr.Markdown()
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):

@@ -30,7 +30,7 @@ def view(session):
     keys = session.lambda_keys()
     frame = session.lambda_frame()
     score = session.last.markdown() if session.last is not None else "No validation set for this model."
-    return (plots.lambda_heatmap(frame), frame.round(6), gr.update(choices=keys, value=keys[0]),
+    return (plots.lambda_heatmap(session.lambda_long()), frame.round(6), gr.update(choices=keys, value=keys[0]),
             gr.update(**_slider_range(session, keys[0]), label=f"λ · {keys[0]} (learned {session.learned_lambda(keys[0]):.4f})"),
             score)
 
@@ -42,8 +42,8 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=3):
             heatmap = gr.Plot(label="λ heatmap")
         with gr.Column(scale=2):
-            key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway")
-            slider = gr.Slider(-0.25, 0.25, value=0.0, step=0.0025, label="λ")
+            key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
+            slider = gr.Slider(-1.0, 1.0, value=0.0, step=0.005, label="λ")
             with gr.Row():
                 reset = gr.Button("Reset to learned λ")
     table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320)
@@ -74,20 +74,20 @@ def build(ctx: AppContext) -> None:
         if not k:
             raise gr.Error("Choose a pathway first.")
         s = session.set_lambda(k, value)
-        return session, s.markdown(), plots.lambda_heatmap(session.lambda_frame()), session.lambda_frame().round(6)
+        return session, s.markdown(), plots.lambda_heatmap(session.lambda_long()), session.lambda_frame().round(6)
 
     @guard
     def set_table(state, frame):
         session = ctx.session(state)
         s = session.set_lambda_frame(frame)
-        return session, s.markdown(), plots.lambda_heatmap(session.lambda_frame()), session.lambda_frame().round(6)
+        return session, s.markdown(), plots.lambda_heatmap(session.lambda_long()), session.lambda_frame().round(6)
 
     @guard
     def reset_lambdas(state, k):
         session = ctx.session(state)
         s = session.reset_lambdas()
         slider_upd = gr.update(value=session.current_lambda(k)) if k else gr.update()
-        return (session, s.markdown(), plots.lambda_heatmap(session.lambda_frame()),
+        return (session, s.markdown(), plots.lambda_heatmap(session.lambda_long()),
                 session.lambda_frame().round(6), slider_upd)
 
     @guard

@@ -24,7 +24,7 @@ def _curves(histories: dict[str, list]) -> object:
     frames = {arm: pd.DataFrame(h) for arm, h in histories.items() if h}
     if not frames:
         return plots.empty_figure("Curves appear after the first epoch.")
-    return plots.history_figure(frames, "val_acc", "Validation accuracy per epoch (baseline vs M2PT)")
+    return plots.history_figure(frames, "Baseline vs M2PT, per epoch")
 
 
 def build(ctx: AppContext) -> None:

@@ -11,26 +11,28 @@ from ..common import AppContext, guard
 def view(session):
     if session is None or session.model is None:
         msg = "Open a model in the Models tab."
-        return plots.empty_figure(msg), plots.empty_figure(msg), plots.empty_figure(msg)
+        return (plots.empty_figure(msg),) * 4
     if session.pathway_names():
-        stats = plots.stats_figure(session.weight_stats())
+        norms, cosine = plots.stats_figures(session.weight_stats())
     else:
-        stats = plots.empty_figure(f"{session.target_name} has no pathways, so there is no W' to compare.")
+        norms = cosine = plots.empty_figure(f"{session.target_name} has no pathways, so there is no W' to compare.")
     metrics, traj = session.training_log()
-    curves = (plots.history_figure({session.target_name: metrics}, "val_acc", "Validation accuracy during training")
+    curves = (plots.history_figure({session.target_name: metrics}, "Training curves of the open model")
               if len(metrics) else plots.empty_figure("No training log for this model."))
-    return stats, plots.trajectories_figure(traj), curves
+    return norms, cosine, plots.trajectories_figure(traj), curves
 
 
 def build(ctx: AppContext) -> None:
     gr.Markdown("How large the auxiliary contribution λW' is next to the target's own W, how aligned W' is "
                 "with W, and how λ moved during training (from the training log).")
-    stats = gr.Plot(label="Weight statistics")
+    with gr.Row():
+        norms = gr.Plot(label="Norms and ratio")
+        cosine = gr.Plot(label="Cosine")
     traj = gr.Plot(label="λ trajectories")
-    curves = gr.Plot(label="Training curve")
+    curves = gr.Plot(label="Training curves")
 
     @guard
     def refresh(state):
         return view(state)
 
-    ctx.c["weights_refresh"] = (refresh, [ctx.state], [stats, traj, curves])
+    ctx.c["weights_refresh"] = (refresh, [ctx.state], [norms, cosine, traj, curves])

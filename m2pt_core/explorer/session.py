@@ -272,6 +272,10 @@ class ExplorerSession:
         wide = wide.reindex(columns=[c for c in COMPONENTS if c in wide.columns])
         return wide.reset_index()
 
+    def lambda_long(self) -> pd.DataFrame:
+        """λ now, one row per pathway (name, layer, component, lam)."""
+        return lambda_table(self.require_pathways())
+
     def _score(self) -> Score:
         if self.evaluator is None:
             raise M2PTError(f"{self.target_name} names no dataset, so there is no validation set to score on.")

@@ -1,0 +1,113 @@
+"""The launched dashboard driven through gradio_client: λ edits re-score, samples predict,
+bad uploads return a clear error, and two clients' λ never mix."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from m2pt_core.explorer import Catalog  # noqa: E402
+from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo  # noqa: E402
+
+TARGET, AUX = "m2pt-digits-audio", "audio-sounds"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _acc(markdown: str) -> float:
+    m = re.search(r"accuracy now: ([\d.]+)%", markdown)
+    assert m, markdown
+    return float(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def url():
+    from app.main import build_app, launch
+    demo = build_app(Catalog(cached_tiny_zoo()))
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A digit image, a sound, and two bad files."""
+    from PIL import Image
+    import soundfile as sf
+    from m2pt_core.data.images import digits_arrays
+    d = tmp_path_factory.mktemp("uploads")
+    images, labels = digits_arrays()
+    Image.fromarray((images[0] * 255).astype(np.uint8)).resize((28, 28)).save(d / "digit.png")
+    t = np.linspace(0, 1, 16000, endpoint=False)
+    sf.write(d / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
+    (d / "notes.bin").write_bytes(os.urandom(256))
+    return d
+
+
+def _open(client: Client) -> str:
+    out = client.predict(TARGET, AUX, api_name="/select_models")
+    return out[0]
+
+
+def test_lambda_change_changes_accuracy(url):
+    client = Client(url, verbose=False)
+    status = _open(client)
+    assert TARGET in status
+    learned = _acc(client.predict("layer 0 · all", 0.0, api_name="/reset_lambdas")[0])
+    changed = _acc(client.predict("layer 0 · all", 1.0, api_name="/set_lambda")[0])
+    assert changed != learned
+    back = _acc(client.predict("layer 0 · all", api_name="/reset_lambdas")[0])
+    assert back == learned
+
+
+def test_sample_upload_returns_predictions(url, files):
+    client = Client(url, verbose=False)
+    _open(client)
+    status, shown, bars, table = client.predict(handle_file(str(files / "digit.png")), 3, api_name="/predict_sample")
+    assert "image" in status
+    rows = table["data"] if isinstance(table, dict) else table
+    assert len(rows) == 6          # top-3 of the baseline and of the M2PT model
+
+
+@pytest.mark.parametrize("name, message", [("tone.wav", "audio file"), ("broken.png", "broken.png"),
+                                           ("notes.bin", "Invalid file type")])
+def test_bad_uploads_return_the_error(url, files, name, message):
+    client = Client(url, verbose=False)
+    _open(client)
+    with pytest.raises(Exception) as err:
+        client.predict(handle_file(str(files / name)), 3, api_name="/predict_sample")
+    assert message in str(err.value)
+    # ...and the app keeps serving.
+    assert "image" in client.predict(handle_file(str(files / "digit.png")), 3, api_name="/predict_sample")[0]
+
+
+def test_clients_do_not_share_lambda(url):
+    a, b = Client(url, verbose=False), Client(url, verbose=False)
+    _open(a), _open(b)
+    base_a = _acc(a.predict("layer 0 · all", api_name="/reset_lambdas")[0])
+    moved = _acc(a.predict("layer 0 · all", 1.0, api_name="/set_lambda")[0])
+    assert moved != base_a
+    # b still sees the learned λ: its score and its table are untouched by a's edit.
+    md_b, _, table_b = b.predict("blocks.1.mlp.fc2", 0.0, api_name="/set_lambda")[:3]
+    rows = table_b["data"] if isinstance(table_b, dict) else table_b
+    assert all(abs(float(r[1]) - 1.0) > 1e-9 for r in rows if int(float(r[0])) == 0)
+    again_a = _acc(a.predict("blocks.1.mlp.fc2", 0.0, api_name="/set_lambda")[0])
+    assert again_a != _acc(md_b) or moved != base_a
