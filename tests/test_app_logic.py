@@ -1,0 +1,220 @@
+"""The dashboard's session logic (m2pt_core.explorer) and callbacks, called directly."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from m2pt_core import create_model, save_checkpoint  # noqa: E402
+from m2pt_core.errors import CheckpointError, InputFileError, M2PTError, PathwayMismatchError  # noqa: E402
+from m2pt_core.explorer import Catalog, ExplorerSession, compatibility_table, share_copy  # noqa: E402
+from m2pt_core.explorer.samples import bundled_samples  # noqa: E402
+from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo  # noqa: E402
+from m2pt_core.figures_inputs import audio_figure, image_figure, pointcloud_figure, video_figure  # noqa: E402
+from m2pt_core.pathways import get_lambdas, load_aux  # noqa: E402
+
+TARGET, AUX = "m2pt-digits-audio", "audio-sounds"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return Catalog(cached_tiny_zoo())
+
+
+@pytest.fixture
+def session(catalog):
+    s = ExplorerSession(catalog)
+    s.select(TARGET, AUX)
+    return s
+
+
+def test_catalog_lists_zoo_and_default_pair(catalog):
+    assert catalog.default_pair() == (TARGET, AUX)
+    assert "minilm-l6" in catalog.aux_names() and TARGET not in catalog.aux_names()
+    assert catalog.baseline_for(TARGET) == "image-digits"
+    assert "test accuracy" in catalog.card(TARGET).as_markdown()
+
+
+def test_select_scores_learned_and_baseline(session):
+    assert session.baseline_name == "image-digits"
+    assert session.last.acc == session.learned_acc
+    assert session.baseline_acc is not None and 0 <= session.baseline_acc <= 1
+    assert len(session.lambda_keys()) == 2 + 8        # two layers + 2 × 4 pathways
+
+
+def test_set_lambda_rescoring_and_reset(session):
+    learned = dict(session.learned)
+    s = session.set_lambda("layer 0 · all", 1.0)
+    assert s.recomputed_from == 0 and all(get_lambdas(session.model)[n] == 1.0 for n in learned if ".0." in n)
+    s = session.set_lambda("blocks.1.mlp.fc2", -0.5)
+    assert s.recomputed_from == 1                      # block 0 was not re-run
+    r = session.reset_lambdas()
+    assert get_lambdas(session.model) == pytest.approx(learned) and r.acc == session.learned_acc
+
+
+def test_lambda_table_round_trip(session):
+    frame = session.lambda_frame()
+    frame.loc[0, "attn.qkv"] = 0.25
+    session.set_lambda_frame(frame)
+    assert get_lambdas(session.model)["blocks.0.attn.qkv"] == pytest.approx(0.25)
+    frame = frame.astype(object)
+    frame.loc[0, "attn.qkv"] = "abc"
+    with pytest.raises(M2PTError, match="must be a number"):
+        session.set_lambda_frame(frame)
+
+
+def test_sessions_share_weights_not_lambda(catalog):
+    a, b = ExplorerSession(catalog), ExplorerSession(catalog)
+    a.select(TARGET, AUX), b.select(TARGET, AUX)
+    qa, qb = a.model.blocks[0].attn.qkv, b.model.blocks[0].attn.qkv
+    assert qa.weight is qb.weight and qa.lam is not qb.lam
+    a.set_lambda("layer 0 · all", 0.9)
+    assert b.current_lambda("layer 0 · all") == pytest.approx(b.learned_lambda("layer 0 · all"))
+    assert catalog.load_model(TARGET).blocks[0].attn.qkv.lam_value == pytest.approx(b.learned["blocks.0.attn.qkv"])
+
+
+def test_share_copy_leaves_source_untouched(catalog):
+    src = catalog.load_model(TARGET)
+    before = {k: v.clone() for k, v in src.state_dict().items()}
+    copy = share_copy(src)
+    with torch.no_grad():
+        copy.blocks[0].attn.qkv.lam.fill_(5.0)
+    assert all(torch.equal(before[k], v) for k, v in src.state_dict().items())
+
+
+def test_plain_target_gets_pathways_at_zero(catalog):
+    s = ExplorerSession(catalog)
+    score = s.select("image-digits", AUX)
+    assert all(v == 0.0 for v in s.learned.values()) and len(s.learned) == 8
+    assert score.acc == pytest.approx(score.baseline_acc)        # λ = 0 is exactly the target
+    assert s.sweep_mode() == "absolute"
+
+
+def test_incompatible_pair_is_explained(catalog):
+    s = ExplorerSession(catalog)
+    table, summary = s.compatibility("image-digits", "minilm-l6")
+    assert not table["match"].any() and "cannot be connected" in summary
+    assert {"input width differs (32 vs 384)"} <= set(table["why"])
+    with pytest.raises(PathwayMismatchError):
+        s.select("image-digits", "minilm-l6")
+
+
+def test_compatibility_table_all_match(catalog):
+    model = catalog.load_model("image-digits")
+    table = compatibility_table(model, load_aux(catalog.resolve_path(AUX)))
+    assert table["match"].all() and len(table) == 8 and set(table["why"]) == {"same shape"}
+
+
+def test_analysis_views(session):
+    ko = session.knockout()
+    assert {"layer", "component", "delta_acc"} <= set(ko.columns)
+    steps = list(session.sweep(grid=[0.0, 1.0]))
+    assert steps[-1][0] == steps[-1][1] == 2 and len(steps[-1][2]) == 4
+    assert len(session.weight_stats()) == 8
+    metrics, traj = session.training_log()
+    assert "val_acc" in metrics.columns and not traj.empty
+
+
+def test_predict_and_wrong_modality(session, tmp_path):
+    from PIL import Image
+    import numpy as np
+    import soundfile as sf
+    Image.fromarray(np.full((28, 28), 200, np.uint8)).save(tmp_path / "x.png")
+    p = session.predict(tmp_path / "x.png", k=3)
+    assert p.modality == "image" and set(p.table["model"]) == {"baseline (image-digits)", "M2PT (λ as set)"}
+    sf.write(tmp_path / "s.wav", np.sin(np.linspace(0, 400, 16000)).astype("float32"), 16000)
+    with pytest.raises(InputFileError, match="audio file, but the target model"):
+        session.predict(tmp_path / "s.wav")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(InputFileError):
+        session.predict(tmp_path / "bad.png")
+
+
+def test_export_merges_and_verifies(session, tmp_path):
+    from m2pt_core import load_checkpoint
+    session.set_lambda("layer 1 · all", 0.3)
+    r = session.export(tmp_path)
+    assert r["max_abs_diff"] < 1e-4 and r["params_merged"] < r["params_with_pathways"]
+    merged = load_checkpoint(r["path"])
+    assert not [n for n, _ in merged.named_modules() if n.endswith("aux_weight")]
+    assert json.loads(Path(r["config_path"]).read_text())["modality"] == "image"
+    x = session.data.X[:16]
+    with torch.no_grad():
+        assert torch.allclose(merged(x), session.model(x), atol=1e-4)
+
+
+def test_uploaded_and_corrupt_checkpoints(catalog, tmp_path):
+    s = ExplorerSession(catalog)
+    torch.manual_seed(1)
+    model = create_model("test", "audio", 5)
+    save_checkpoint(model, tmp_path / "mine.safetensors")
+    name = s.add_upload(tmp_path / "mine.safetensors")
+    assert name in s.aux_choices() and name in s.target_choices()
+    s.select("image-digits", name)                                # a user checkpoint as auxiliary
+    assert len(s.pathway_names()) == 8
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError):
+        s.add_upload(tmp_path / "junk.safetensors")
+    with pytest.raises(CheckpointError):
+        s.add_upload(tmp_path / "missing.safetensors")
+
+
+def test_errors_without_model(catalog):
+    s = ExplorerSession(catalog)
+    with pytest.raises(M2PTError, match="No target model"):
+        s.set_lambda("layer 0 · all", 0.1)
+    s.select("image-digits", "(none)")
+    with pytest.raises(M2PTError, match="no pathways"):
+        s.knockout()
+
+
+def test_train_pair_small_and_stoppable(catalog):
+    from m2pt_core.explorer import TrainRequest, TrainedPair, train_pair
+    aux = catalog.load_aux(AUX)
+    req = TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=200, size="test")
+    events = []
+    res = train_pair(req, aux, events.append)
+    assert {e["arm"] for e in events} == {"baseline", "m2pt"} and "acc" in res["test"]["m2pt"]
+    s = ExplorerSession(catalog)
+    name = s.add_trained(TrainedPair(s.next_train_label("digits", AUX), "digits", AUX, 200, res["baseline"],
+                                     res["m2pt"], res["histories"], res["test"], res["settings"]))
+    s.select(name)
+    assert s.baseline_name.endswith("baseline") and len(s.pathway_names()) == 8
+    assert train_pair(req, aux, should_stop=lambda: True) is None
+    with pytest.raises(M2PTError):
+        TrainRequest(epochs=0).check()
+
+
+def test_input_figures():
+    assert image_figure(torch.rand(1, 28, 28)).data
+    assert len(audio_figure(torch.rand(2, 8000), 16000, torch.rand(1, 64, 96)).data) == 2
+    assert pointcloud_figure(torch.rand(512, 3)).data[0].type == "scatter3d"
+    assert video_figure(torch.rand(1, 8, 32, 32)).data
+
+
+def test_bundled_samples_index(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "index.json").write_text(json.dumps({"samples": [{"file": "a.png", "modality": "image", "label": "7"},
+                                                                 {"file": "gone.wav", "modality": "audio"}]}))
+    samples = bundled_samples(tmp_path)
+    assert [s.label for s in samples] == ["7"] and samples[0].modality == "image"
+
+
+def test_app_builds_and_callbacks_run(catalog):
+    from app.main import build_app, parse_args
+    demo = build_app(catalog)
+    names = {d.api_name for d in demo.fns.values() if d.api_name}
+    assert {"select_models", "set_lambda", "reset_lambdas", "predict_sample", "knockout", "sweep", "train",
+            "export", "set_lambda_table", "add_checkpoint"} <= names
+    args = parse_args(["--port", "7999"])
+    assert args.port == 7999 and args.host == "127.0.0.1"
+    assert math.isfinite(float(pd.Series([1.0]).iloc[0]))
