@@ -1,0 +1,22 @@
+"""Data for M2PT Explorer: file loading and preprocessing per modality, and built-in datasets.
+
+    load_file(path)                      any supported file -> canonical model input tensor
+    load_dataset("sounds", "train")      a built-in or registered dataset split (M2PTDataset)
+    FolderDataset(root) / ManifestDataset(csv)   your own files, bad ones skipped and reported
+"""
+from .dataset import M2PTDataset, stratified_split
+from .formats import detect_modality, sniff_format
+from .limits import DEFAULT_MAX_BYTES
+from .load import load_file
+from .preprocess import preprocess_audio, preprocess_image, preprocess_points, preprocess_video
+from .registry import DatasetInfo, dataset_info, list_datasets, load_dataset, raw_items, register_dataset
+
+# Built-in datasets register themselves on import.
+from . import images, motion, shapes, sounds  # noqa: E402,F401  isort:skip
+
+__all__ = [
+    "DEFAULT_MAX_BYTES", "DatasetInfo", "M2PTDataset", "dataset_info", "detect_modality",
+    "list_datasets", "load_dataset", "load_file", "preprocess_audio", "preprocess_image",
+    "preprocess_points", "preprocess_video", "raw_items", "register_dataset", "sniff_format",
+    "stratified_split",
+]
