@@ -157,6 +157,7 @@ def _register_zoo(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--force", action="store_true", help="retrain even models whose files are up to date")
     b.add_argument("--threads", type=int, default=1, help="CPU threads; results depend on it (default 1)")
     b.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    b.add_argument("--device", default="cpu", help="training device (default cpu, as the bundled zoo was built)")
     for q in (b, zs.add_parser("verify", help="check every file against the manifest's sha256 (exit 1 on problems)"),
               zs.add_parser("list", help="the zoo's models as a table")):
         q.add_argument("--dir", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
@@ -166,7 +167,8 @@ def _register_zoo(sub: argparse._SubParsersAction) -> None:
 def _cmd_zoo(args: argparse.Namespace) -> int:
     from . import zoo
     if args.zoo_cmd == "build":
-        zoo.build(args.dir, names=args.names, force=args.force, threads=args.threads, progress=not args.no_progress)
+        zoo.build(args.dir, names=args.names, force=args.force, threads=args.threads, progress=not args.no_progress,
+                  device=args.device)
         print(zoo.list_models(args.dir).to_string(index=False))
         return 0
     if args.zoo_cmd == "verify":
