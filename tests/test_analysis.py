@@ -22,6 +22,16 @@ from .conftest import tiny_input
 COMPS = ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy shared CPU two threads spin-wait
+    (about 10x slower here); restored after this module."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def random_lambdas(model, seed=0, std=0.5):
     g = torch.Generator().manual_seed(seed)
     set_lambdas(model, {n: float(torch.randn((), generator=g)) * std for n in get_lambdas(model)})
@@ -211,10 +221,10 @@ def test_lambdas_restored_when_a_sweep_fails(pathway_model, data):
     before = get_lambdas(model)
 
     def fail_at_zero(module, inputs):   # raises inside a probe, while λ are overridden
-        if model.blocks[1].mlp.fc1.lam.item() == 0.0:
+        if model.blocks[0].mlp.fc1.lam.item() == 0.0:
             raise RuntimeError("boom")
 
-    model.blocks[1].register_forward_pre_hook(fail_at_zero)
+    model.blocks[0].register_forward_pre_hook(fail_at_zero)
     with pytest.raises(RuntimeError, match="boom"):
         lambda_sweep(model, X, y, grid=[0.5, 0.0])
     assert get_lambdas(model) == before
@@ -305,3 +315,18 @@ def test_predict_topk(pathway_model, data):
     pd.testing.assert_frame_equal(top, predict_topk(model, X[:1], k=3, class_names=list("abcde")))
     with pytest.raises(ValueError, match="one sample"):
         predict_topk(model, X[:2])
+
+
+@pytest.mark.parametrize("pool", ["token", "avg"])
+def test_cls_tail_matches_the_full_last_block(pathway_model, pool):
+    from m2pt_core.analysis import model_stages
+    model, _ = pathway_model
+    model.eval()
+    stages = model_stages(model)
+    assert stages.tail is not None                     # plain timm blocks + cls head: shortcut on
+    h = torch.randn(5, 17, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(stages.tail(h), model.blocks[-1](h)[:, :1], rtol=1e-5, atol=1e-6)
+    if pool == "avg":
+        other = create_model("test", "image", 5, global_pool="avg")
+        assert model_stages(other).tail is None         # the head reads every token: no shortcut

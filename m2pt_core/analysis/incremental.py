@@ -55,7 +55,7 @@ class IncrementalEvaluator:
         with eval_mode(self.model), torch.inference_mode():
             for states, (_, yb) in zip(self._states, chunks(self.X, self.y, self.batch_size, model_device(self.model))):
                 for k in range(start, len(blocks)):
-                    states[k + 1] = blocks[k](states[k])                  # (B, T, D)
+                    states[k + 1] = self.stages.step(states[k], k)        # (B, T, D); last maybe (B, 1, D)
                 out = self.stages.finish(states[-1])                      # (B, C)
                 score.add(out, yb)
                 logits.append(out.float().cpu())

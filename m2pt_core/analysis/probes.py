@@ -13,7 +13,8 @@ that starts at block k runs only blocks k..L-1 + norm + head:
         base = finish(h)
 
 Cost per chunk: one embed + L blocks for the base, plus (L - k) blocks per probe at block k,
-instead of embed + L blocks per probe. Probes that change nothing reuse the base result.
+instead of embed + L blocks per probe; with a cls-token head the last block costs about a quarter
+of a block (cls_tail.py). Probes that change nothing reuse the base result.
 """
 from __future__ import annotations
 
@@ -72,11 +73,11 @@ def run_probes(model: nn.Module, X: Any, y: Optional[torch.Tensor], probes: Sequ
     with eval_mode(model), torch.inference_mode():
         for xb, yb in chunks(X, y, batch_size, model_device(model)):
             h = stages.embed(xb)                                          # (B, T, D)
-            for k, block in enumerate(stages.blocks):
+            for k in range(stages.depth):
                 for p in by_start.get(k, ()):
                     with override_lambdas(model, dict(p.values)):
                         results[p.key].add(stages.run_from(h, k), yb)
-                h = block(h)                                              # enters block k + 1
+                h = stages.step(h, k)                                     # enters block k + 1
             base.add(stages.finish(h), yb)
     for p in no_ops:
         results[p.key] = Score(base.correct, base.loss_sum, base.n)

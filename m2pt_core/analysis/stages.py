@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..pathways import find_blocks
+from .cls_tail import cls_tail
 
 
 @dataclass
@@ -22,29 +23,42 @@ class Stages:
     embed: Callable[[torch.Tensor], torch.Tensor]    # input → (B, T, D), ready for block 0
     blocks: Sequence[nn.Module]
     finish: Callable[[torch.Tensor], torch.Tensor]   # (B, T, D) after the last block → logits (B, C)
+    # The last block for the cls token only, (B, T, D) → (B, 1, D), when the head reads nothing else.
+    tail: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
 
     @property
     def depth(self) -> int:
         return len(self.blocks)
 
+    def step(self, h: torch.Tensor, k: int) -> torch.Tensor:
+        """Block k on the states entering it; the last block may return only what the head reads."""
+        if k == len(self.blocks) - 1 and self.tail is not None:
+            return self.tail(h)
+        return self.blocks[k](h)
+
     def run_from(self, h: torch.Tensor, start: int) -> torch.Tensor:
         """Logits from the hidden states entering block ``start``: (B, T, D) → (B, C)."""
-        for blk in self.blocks[start:]:
-            h = blk(h)
+        for k in range(start, len(self.blocks)):
+            h = self.step(h, k)
         return self.finish(h)
 
 
-def model_stages(model: nn.Module) -> Stages:
-    """Split ``model`` into embed / blocks / finish (see module doc); TypeError if it cannot."""
+def model_stages(model: nn.Module, cls_shortcut: bool = True) -> Stages:
+    """Split ``model`` into embed / blocks / finish (see module doc); TypeError if it cannot.
+
+    cls_shortcut: compute the last block for the cls token only when that is all the head reads
+    (see cls_tail.py; exact, and about 3/4 of a block cheaper per evaluation)."""
     blocks = find_blocks(model)
+    tail = cls_tail(model, blocks[-1]) if cls_shortcut and len(blocks) else None
+    finish = lambda h: model.forward_head(model.norm(h))      # noqa: E731  (B, T or 1, D) → (B, C)
     if all(hasattr(model, a) for a in ("embed", "norm", "forward_head")):
-        return Stages(model.embed, blocks, lambda h: model.forward_head(model.norm(h)))
+        return Stages(model.embed, blocks, finish, tail)
     if all(hasattr(model, a) for a in ("patch_embed", "_pos_embed", "norm", "forward_head")):
         def embed(x: torch.Tensor) -> torch.Tensor:
             # Same order as timm's VisionTransformer.forward_features.
             x = model._pos_embed(model.patch_embed(x))
             return model.norm_pre(model.patch_drop(x))
-        return Stages(embed, blocks, lambda h: model.forward_head(model.norm(h)))
+        return Stages(embed, blocks, finish, tail)
     raise TypeError(f"Cannot split {type(model).__name__} into embed / blocks / head: expected a "
                     "MultimodalViT (embed, norm, forward_head) or a timm VisionTransformer.")
 
