@@ -5,18 +5,20 @@
     FolderDataset(root) / ManifestDataset(csv)   your own files, bad ones skipped and reported
 """
 from .dataset import M2PTDataset, stratified_split
+from .folders import FolderDataset, ManifestDataset
 from .formats import detect_modality, sniff_format
 from .limits import DEFAULT_MAX_BYTES
 from .load import load_file
 from .preprocess import preprocess_audio, preprocess_image, preprocess_points, preprocess_video
 from .registry import DatasetInfo, dataset_info, list_datasets, load_dataset, raw_items, register_dataset
+from .samples import write_samples
 
 # Built-in datasets register themselves on import.
 from . import images, motion, shapes, sounds  # noqa: E402,F401  isort:skip
 
 __all__ = [
-    "DEFAULT_MAX_BYTES", "DatasetInfo", "M2PTDataset", "dataset_info", "detect_modality",
+    "DEFAULT_MAX_BYTES", "DatasetInfo", "FolderDataset", "M2PTDataset", "ManifestDataset", "dataset_info", "detect_modality",
     "list_datasets", "load_dataset", "load_file", "preprocess_audio", "preprocess_image",
     "preprocess_points", "preprocess_video", "raw_items", "register_dataset", "sniff_format",
-    "stratified_split",
+    "stratified_split", "write_samples",
 ]

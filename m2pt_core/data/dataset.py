@@ -88,7 +88,7 @@ def stratified_split(
 ) -> list[np.ndarray]:
     """Indices of each part, every class divided in the same proportions (seeded shuffle).
 
-    Per class, part k gets ``round(cumulative fraction * n_class)`` boundaries, so parts are
+    Per class, part k ends at ``cumulative fraction * n_class`` rounded half up, so parts are
     balanced whenever the classes are. Each returned index array is sorted.
     """
     fr = np.asarray(fractions, dtype=np.float64)
@@ -100,7 +100,7 @@ def stratified_split(
     labels = np.asarray(labels)
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        cuts = np.round(bounds * len(idx)).astype(int)
+        cuts = np.floor(bounds * len(idx) + 0.5).astype(int)  # half up, not to even
         start = 0
         for k, end in enumerate(cuts):
             parts[k].append(idx[start:end])

@@ -7,6 +7,7 @@ with a message naming both, instead of failing deep inside a decoder.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import InputFileError
@@ -94,8 +95,8 @@ def sniff_format(head: bytes) -> str | None:
         return "ply"
     if _is_text(head):
         first = head.lstrip().split(maxsplit=1)[:1]
-        # OFF and its variants (COFF, NOFF, CNOFF, STOFF, 4OFF...) start with a keyword ending "OFF".
-        if first and first[0].upper().endswith(b"OFF") and len(first[0]) <= 6:
+        # OFF and its variants (COFF, NOFF, CNOFF, STOFF, 4OFF...; ModelNet's glued "OFF490").
+        if first and re.fullmatch(rb"[A-Z4]{0,4}OFF[0-9]*", first[0].upper()):
             return "off"
         return "text"
     return None
@@ -154,6 +155,6 @@ def check_content_matches(path: Path, fmt: str | None, allowed: frozenset[str]) 
     if fmt not in allowed:
         want = " or ".join(sorted(describe_format(f) for f in allowed))
         raise InputFileError(
-            f"{path.name}: the extension {path.suffix!r} promises {want}, "
+            f"{path.name}: expected {want} content (from the extension {path.suffix!r}), "
             f"but the content is {describe_format(fmt)}; the file is mislabelled or corrupt."
         )

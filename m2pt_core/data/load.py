@@ -47,7 +47,8 @@ def _resolve_modality(path: Path, modality: str | None, fmt: str | None) -> str:
         check_content_matches(path, fmt, EXTENSIONS[ext][1])
     if fmt not in MODALITY_FORMATS[modality]:
         raise InputFileError(
-            f"{path.name}: a {modality} file was expected, but the content is {describe_format(fmt)}; "
+            f"{path.name}: expected {'an' if modality[0] in 'aeiou' else 'a'} {modality} file, "
+            f"but the content is {describe_format(fmt)}; "
             f"{modality} files may be: {', '.join(sorted(describe_format(f) for f in MODALITY_FORMATS[modality]))}."
         )
     return modality

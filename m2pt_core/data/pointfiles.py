@@ -63,7 +63,7 @@ def _parse_ply_header(data: bytes, name: str) -> tuple[str, list[_PlyElement], i
             elif len(tok) == 3 and tok[1] in _PLY_TYPES:
                 elements[-1].props.append((tok[2], _PLY_TYPES[tok[1]], None))
             else:
-                raise InputFileError(f"{name}: malformed PLY property line {raw.strip()!r}.")
+                raise InputFileError(f"{name}: malformed PLY property line {raw.strip()!r}; expected 'property TYPE NAME' or 'property list T T NAME'.")
         else:
             raise InputFileError(f"{name}: unexpected PLY header line {raw.strip()!r}.")
     if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
@@ -83,7 +83,7 @@ def _skip_binary_lists(data: bytes, pos: int, el: _PlyElement, endian: str, name
                 continue
             cdt = np.dtype(endian + count_dt)
             if pos + cdt.itemsize > len(data):
-                raise InputFileError(f"{name}: truncated PLY data inside element {el.name!r}.")
+                raise InputFileError(f"{name}: truncated PLY data in element {el.name!r}; expected the complete file.")
             k = int(np.frombuffer(data, cdt, 1, pos)[0])
             pos += cdt.itemsize + k * item
     return pos
@@ -112,7 +112,7 @@ def read_ply(path: Path) -> np.ndarray:
         if len(rows) < vertex.count:
             raise InputFileError(
                 f"{name}: the header promises {vertex.count} vertices but the file holds {max(len(rows), 0)}; "
-                f"the file is truncated."
+                f"the file is truncated (expected the complete file)."
             )
         try:
             values = np.array(" ".join(rows).split(), dtype=np.float64)
@@ -132,7 +132,7 @@ def read_ply(path: Path) -> np.ndarray:
     if pos + need > len(data):
         raise InputFileError(
             f"{name}: the header promises {vertex.count} vertices ({need} bytes) but only "
-            f"{max(len(data) - pos, 0)} bytes follow; the file is truncated."
+            f"{max(len(data) - pos, 0)} bytes follow; the file is truncated (expected the complete file)."
         )
     rec = np.frombuffer(data, dtype=dtype, count=vertex.count, offset=pos)
     return np.stack([rec["x"], rec["y"], rec["z"]], axis=1).astype(np.float64)
@@ -167,7 +167,7 @@ def read_off(path: Path, num_samples: int, seed: int = 0) -> np.ndarray:
     if len(lines) < body + nv + nf:
         raise InputFileError(
             f"{name}: the header promises {nv} vertices and {nf} faces but the file holds "
-            f"{len(lines) - body} lines; the file is truncated."
+            f"{len(lines) - body} lines; the file is truncated (expected the complete file)."
         )
     try:
         verts = np.array([ln[:3] for ln in lines[body : body + nv]], dtype=np.float64)
@@ -184,7 +184,7 @@ def read_off(path: Path, num_samples: int, seed: int = 0) -> np.ndarray:
         return verts  # preprocess_points reports the NaN/inf
     faces = np.array(tris, dtype=np.int64).reshape(-1, 3)
     if len(faces) and (faces.min() < 0 or faces.max() >= nv):
-        raise InputFileError(f"{name}: a face refers to a vertex outside 0..{nv - 1}; the mesh is corrupt.")
+        raise InputFileError(f"{name}: a face refers to a vertex outside 0..{nv - 1}; the mesh is corrupt (expected indices of listed vertices).")
     if len(faces) and triangle_areas(verts, faces).sum() > 0:
         return sample_mesh_surface(verts, faces, num_samples, np.random.default_rng(seed))
     return verts
@@ -260,13 +260,13 @@ def read_numpy_points(path: Path) -> np.ndarray:
                 raise _pickle_refused(name) from None
             raise InputFileError(f"{name}: cannot read the .npz archive ({e}); expected a NumPy .npz file.") from None
         except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
-            raise InputFileError(f"{name}: cannot read the .npz archive ({e}); the file is truncated or corrupt.") from None
+            raise InputFileError(f"{name}: cannot read the .npz archive ({e}); the file is truncated or corrupt (expected a complete, valid file).") from None
         return arr
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as e:
         if "allow_pickle" in str(e):
             raise _pickle_refused(name) from None
-        raise InputFileError(f"{name}: cannot read the .npy array ({e}); the file is truncated or corrupt.") from None
+        raise InputFileError(f"{name}: cannot read the .npy array ({e}); the file is truncated or corrupt (expected a complete, valid file).") from None
     except (OSError, EOFError) as e:
-        raise InputFileError(f"{name}: cannot read the .npy array ({e}); the file is truncated or corrupt.") from None
+        raise InputFileError(f"{name}: cannot read the .npy array ({e}); the file is truncated or corrupt (expected a complete, valid file).") from None

@@ -33,8 +33,9 @@ def _pil_to_array(img: Image.Image, in_chans: int) -> np.ndarray:
         return arr[..., None]
     if img.mode == "F":
         return np.asarray(img, dtype=np.float32)[..., None]
-    # Let PIL resolve palettes, CMYK, alpha, 1-bit... into the channel count the spec wants.
-    if in_chans == 1:
+    # PIL resolves palettes, CMYK, alpha and 1-bit into grey or RGB; channel changes (RGB -> grey
+    # luma) are left to _match_channels, so a PIL image and its array give the same tensor.
+    if img.mode in ("1", "L", "LA", "La"):
         return np.asarray(img.convert("L"), dtype=np.float32)[..., None] / 255.0   # (H, W, 1)
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0                # (H, W, 3)
 

@@ -35,10 +35,37 @@ def read_image(path: Path) -> Image.Image:
         ) from None
 
 
+def _wav_data_shortfall(path: Path) -> tuple[int, int] | None:
+    """(declared, present) sizes of a WAV's data chunk when the file holds less than declared.
+
+    libsndfile silently reads what is there, so a cut-off WAV would pass as a shorter sound.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, n = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if cid == b"data":
+                present = size - f.tell()
+                return (n, present) if present < n and n != 0xFFFFFFFF else None
+            f.seek(n + (n & 1), 1)
+
+
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
     """An audio file -> ((channels, samples) float32 waveform in [-1, 1], sample rate)."""
     import soundfile as sf
 
+    short = _wav_data_shortfall(path)
+    if short is not None:
+        raise InputFileError(
+            f"{path.name}: the WAV header declares {short[0]} bytes of samples but only {short[1]} are present; "
+            f"the file is truncated (expected a complete file)."
+        )
     try:
         info = sf.info(str(path))
         if info.frames <= 0:
@@ -60,7 +87,7 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     if len(data) < info.frames * 0.99:
         raise InputFileError(
             f"{path.name}: the header promises {info.frames} samples but only {len(data)} could be read; "
-            f"the file is truncated."
+            f"the file is truncated (expected the complete file)."
         )
     return np.ascontiguousarray(data.T), int(sr)                          # (channels, samples)
 
@@ -94,7 +121,7 @@ def read_video(path: Path, num_frames: int | None = None) -> np.ndarray:
         if total < MIN_VIDEO_FRAMES:
             raise InputFileError(f"{path.name}: the video has {total} frame(s); expected at least {MIN_VIDEO_FRAMES}.")
         if num_frames is None and total * max(w, 1) * max(h, 1) * 3 > 2**31:
-            raise InputFileError(f"{path.name}: {total} frames of {w}x{h} would not fit in memory; pass num_frames.")
+            raise InputFileError(f"{path.name}: {total} frames of {w}x{h} would not fit in memory; expected num_frames to be given.")
         wanted = sample_frame_indices(total, num_frames) if num_frames else np.arange(total)
         keep = set(wanted.tolist())
         last = int(wanted.max())
@@ -116,7 +143,7 @@ def read_video(path: Path, num_frames: int | None = None) -> np.ndarray:
     if len(decoded) < min(MIN_VIDEO_FRAMES, len(keep)) or seen - 1 < 0.9 * last:
         raise InputFileError(
             f"{path.name}: the container lists {total} frames but only {seen} could be decoded; "
-            f"the file is truncated or corrupt."
+            f"the file is truncated or corrupt (expected a complete, valid file)."
         )
     # A last frame or two promised but not decodable (codec delay): reuse the nearest earlier one.
     have = sorted(decoded)
