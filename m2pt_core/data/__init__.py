@@ -11,10 +11,20 @@ from .limits import DEFAULT_MAX_BYTES
 from .load import load_file
 from .preprocess import preprocess_audio, preprocess_image, preprocess_points, preprocess_video
 from .registry import DatasetInfo, dataset_info, list_datasets, load_dataset, raw_items, register_dataset
-from .samples import write_samples
 
 # Built-in datasets register themselves on import.
 from . import images, motion, shapes, sounds  # noqa: E402,F401  isort:skip
+
+
+
+def __getattr__(name: str):
+    # Lazy, so that `python -m m2pt_core.data.samples` does not import the module twice.
+    if name == "write_samples":
+        from .samples import write_samples
+
+        return write_samples
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "DatasetInfo", "FolderDataset", "M2PTDataset", "ManifestDataset", "dataset_info", "detect_modality",
