@@ -158,7 +158,9 @@ def _register_zoo(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--threads", type=int, default=1, help="CPU threads; results depend on it (default 1)")
     b.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     b.add_argument("--device", default="cpu", help="training device (default cpu, as the bundled zoo was built)")
-    for q in (b, zs.add_parser("verify", help="check every file against the manifest's sha256 (exit 1 on problems)"),
+    ev = zs.add_parser("evaluate", help="re-measure each model's test accuracy on the current datasets")
+    ev.add_argument("--update", action="store_true", help="write the new accuracies into the manifest")
+    for q in (b, ev, zs.add_parser("verify", help="check every file against the manifest's sha256 (exit 1 on problems)"),
               zs.add_parser("list", help="the zoo's models as a table")):
         q.add_argument("--dir", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
     p.set_defaults(func=_cmd_zoo)
@@ -178,6 +180,9 @@ def _cmd_zoo(args: argparse.Namespace) -> int:
         if not problems:
             print(f"OK: {len(zoo.model_names(args.dir))} zoo models match {zoo.zoo_dir(args.dir) / zoo.MANIFEST}")
         return 1 if problems else 0
+    if args.zoo_cmd == "evaluate":
+        print(zoo.evaluate_models(args.dir, update=args.update).to_string(index=False))
+        return 0
     print(zoo.list_models(args.dir).to_string(index=False))
     return 0
 

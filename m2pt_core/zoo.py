@@ -149,6 +149,33 @@ def verify(path: Optional[Union[str, Path]] = None) -> list[str]:
     return problems
 
 
+def evaluate_models(path: Optional[Union[str, Path]] = None, names: Optional[Sequence[str]] = None,
+                    update: bool = False) -> pd.DataFrame:
+    """Test accuracy of zoo models on their datasets as the data code builds them now.
+
+    With ``update`` the manifest's accuracy / test_loss / test_items are replaced (the value from
+    the build is kept as ``build_accuracy``): needed when a dataset's generator changed after the
+    zoo was built. Model files are not touched, so their sha256 stay valid."""
+    from .data import load_dataset
+    from .train import evaluate
+
+    root = zoo_dir(path)
+    entries = manifest(root)["models"]
+    rows = []
+    for name in names or list(entries):
+        e = entries[name]
+        model = load(name, path=root)
+        data = load_dataset(e["dataset"], "test", spec=model.config.input, size=e["recipe"].get("data_size"))
+        r = evaluate(model, data)
+        rows.append({"name": name, "accuracy": r["acc"], "manifest_accuracy": e.get("accuracy"), "test_items": r["n"]})
+        if update and (r["acc"] != e.get("accuracy") or r["n"] != e.get("test_items")):
+            e.setdefault("build_accuracy", e.get("accuracy"))
+            e.update(accuracy=r["acc"], test_loss=r["loss"], test_items=r["n"])
+    if update:
+        _write_manifest(root, entries)
+    return pd.DataFrame(rows)
+
+
 def _write_manifest(root: Path, entries: dict[str, Any]) -> None:
     tmp = root / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps({"format": FORMAT, "models": entries}, indent=1) + "\n")
@@ -182,7 +209,7 @@ def _train_one(recipe: Recipe, root: Path, progress: bool, device: str) -> dict[
     return {"file": file, "log": log, "dataset": recipe.dataset, "size": recipe.size,
             "modality": train.modality, "auxiliary": recipe.aux,
             "auxiliary_modality": (model.pathway_info or {}).get("modality") if recipe.aux else None,
-            "accuracy": test["acc"], "test_loss": test["loss"], "val_accuracy": result.final.get("val_acc"),
+            "accuracy": test["acc"], "test_loss": test["loss"], "test_items": test["n"], "val_accuracy": result.final.get("val_acc"),
             "training_time_s": round(result.train_time_s, 1), "epochs": recipe.epochs,
             "params": count_parameters(stored)[1], "bytes": (root / file).stat().st_size,
             "sha256": sha256(root / file), "log_sha256": sha256(root / log), "recipe": asdict(recipe),
