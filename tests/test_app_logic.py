@@ -102,7 +102,7 @@ def test_plain_target_gets_pathways_at_zero(catalog):
 def test_incompatible_pair_is_explained(catalog):
     s = ExplorerSession(catalog)
     table, summary = s.compatibility("image-digits", "minilm-l6")
-    assert not table["match"].any() and "cannot be connected" in summary
+    assert not table["match"].any() and "cannot be connected" in summary and s.aux_size("minilm-l6") == "small6"
     assert {"input width differs (32 vs 384)"} <= set(table["why"])
     with pytest.raises(PathwayMismatchError):
         s.select("image-digits", "minilm-l6")

@@ -24,7 +24,7 @@ def build(ctx: AppContext) -> None:
         out = Path(tempfile.mkdtemp(prefix="m2pt-export-"))
         r = session.export(out)
         ok = r["max_abs_diff"] < 1e-4
-        md = (f"{'✅' if ok else '⚠️'} Merged **{r['pathways_merged']}** pathways of **{session.target_name}**. "
+        md = (f"{'Verified' if ok else 'WARNING: large difference'}: merged **{r['pathways_merged']}** pathways of **{session.target_name}**. "
               f"Max |output difference| merged vs pathway model on {min(64, len(session.data.y)) if session.data else 8} "
               f"inputs: **{r['max_abs_diff']:.2e}**.  \nParameters: {r['params_with_pathways']:,} with pathways → "
               f"**{r['params_merged']:,}** merged.")

@@ -86,7 +86,7 @@ def build(ctx: AppContext) -> None:
         if table is not None and not table["match"].all():
             # Show why the pair does not fit, and keep the previous model open.
             gr.Warning("These two models cannot be paired; see the compatibility table.")
-            return (session, f"❌ **{target_name}** and **{aux_name}** cannot be paired; the previous model stays open.",
+            return (session, f"**{target_name}** and **{aux_name}** cannot be paired (see the table below); the previous model stays open.",
                     summary, table, _params_md(session), *cards)
         score = session.select(target_name, aux_name)
         table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)

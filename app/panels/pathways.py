@@ -15,7 +15,7 @@ HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the 
 def _slider_range(session, key: str) -> dict:
     learned = max((abs(v) for v in session.learned.values()), default=0.0)
     bound = max(0.25, round(4 * learned, 2))
-    value = session.current_lambda(key)
+    value = round(session.current_lambda(key), 5)
     bound = max(bound, abs(value))
     return dict(minimum=-bound, maximum=bound, step=bound / 200, value=value)
 
@@ -86,7 +86,7 @@ def build(ctx: AppContext) -> None:
     def reset_lambdas(state, k):
         session = ctx.session(state)
         s = session.reset_lambdas()
-        slider_upd = gr.update(value=session.current_lambda(k)) if k else gr.update()
+        slider_upd = gr.update(value=round(session.current_lambda(k), 5)) if k else gr.update()
         return (session, s.markdown(), plots.lambda_heatmap(session.lambda_long()),
                 session.lambda_frame().round(6), slider_upd)
 

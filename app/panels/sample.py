@@ -19,13 +19,14 @@ def build(ctx: AppContext) -> None:
                 "Pathways)** then predict side by side.")
     with gr.Row():
         bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2)
-        upload = gr.File(label="…or upload a file", file_types=ACCEPTED, scale=2)
+        upload = gr.File(label="…or upload a file", file_types=ACCEPTED, scale=2, elem_id="sample-upload")
         k = gr.Slider(1, 10, value=5, step=1, label="top-k", scale=1)
     status = gr.Markdown()
     with gr.Row():
         shown = gr.Plot(label="Input")
         bars = gr.Plot(label="Predictions")
-    table = gr.Dataframe(label="Top-k predictions", interactive=False)
+    table = gr.Dataframe(label="Top-k predictions", headers=["model", "rank", "class_index", "class", "prob %"],
+                         interactive=False)
 
     def _run(state, path, k):
         session = ctx.session(state)
@@ -35,7 +36,7 @@ def build(ctx: AppContext) -> None:
         top = top.rename(columns={"prob": "prob %"})
         agree = p.table[p.table["rank"] == 1]["class"].tolist()
         verdict = ("both models agree" if len(set(agree)) == 1 else "the models disagree") if len(agree) > 1 else ""
-        msg = f"Detected **{p.modality}** · {p.path.name} · input {tuple(p.x.shape)}" + (f" · {verdict}" if verdict else "")
+        msg = f"Detected {p.modality} · {p.path.name} · input {tuple(p.x.shape)}" + (f" · {verdict}" if verdict else "")
         return session, msg, show_input(p.modality, p.x, p.path), plots.topk_figure(p.table), top
 
     @guard

@@ -52,7 +52,8 @@ def build(ctx: AppContext) -> None:
         if not aux_name or aux_name == NO_AUX:
             raise gr.Error("Choose an auxiliary model to train M2PT with.")
         req = TrainRequest(dataset=dataset_name, aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
-                           lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable))
+                           lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable),
+                           size=session.aux_size(aux_name))
         req.check()
         aux_w = session.aux_weights(aux_name)
         events: queue.Queue = queue.Queue()

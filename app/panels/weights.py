@@ -25,9 +25,8 @@ def view(session):
 def build(ctx: AppContext) -> None:
     gr.Markdown("How large the auxiliary contribution λW' is next to the target's own W, how aligned W' is "
                 "with W, and how λ moved during training (from the training log).")
-    with gr.Row():
-        norms = gr.Plot(label="Norms and ratio")
-        cosine = gr.Plot(label="Cosine")
+    norms = gr.Plot(label="Norms and ratio")
+    cosine = gr.Plot(label="Cosine")
     traj = gr.Plot(label="λ trajectories")
     curves = gr.Plot(label="Training curves")
 

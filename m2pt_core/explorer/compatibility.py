@@ -68,7 +68,7 @@ def compatibility_summary(table: pd.DataFrame) -> str:
     """'24 of 24 pathways match' or what does not, in one line of Markdown."""
     n, ok = len(table), int(table["match"].sum())
     if n and ok == n:
-        return f"✅ All {n} layer × component pairs match: pathways can be attached."
+        return f"**Compatible:** all {n} layer × component pairs have the same shapes, so pathways can be attached."
     reasons = table.loc[~table["match"], "why"].value_counts()
     top = "; ".join(f"{why} ({k}×)" for why, k in reasons.head(3).items())
-    return f"❌ {ok} of {n} pairs match, so this pair cannot be connected. Mismatches: {top}."
+    return f"**Not compatible:** {ok} of {n} layer × component pairs match, so this pair cannot be connected. Mismatches: {top}."

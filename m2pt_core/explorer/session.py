@@ -405,6 +405,20 @@ class ExplorerSession:
         self.trained[pair.label] = pair
         return f"{pair.label} · M2PT"
 
+    def aux_size(self, name: str) -> str:
+        """The named model size to train a target at so that it pairs with auxiliary ``name``."""
+        from ..pathways import MINILM_NAME
+        if name == MINILM_NAME:
+            return "small6"
+        for label, p in self.trained.items():
+            if name.startswith(label):
+                return p.m2pt.config.size
+        e = self.catalog.entries().get(name) or {}
+        if e.get("size"):
+            return e["size"]
+        config = getattr(self.catalog.load_model(str(self.uploads[name])), "config", None) if name in self.uploads else None
+        return getattr(config, "size", None) or "demo"
+
     def next_train_label(self, dataset: str, aux: str) -> str:
         return f"trained #{len(self.trained) + 1} {dataset}+{aux}"
 
