@@ -30,7 +30,7 @@ def test_run_experiment_returns_all_arms(tmp_path):
     aux_path = save_checkpoint(create_model("test", "audio", 4), tmp_path / "aux.safetensors")
     config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, warmup_epochs=0)
     table = run_experiment("toy2", [str(aux_path)], arms=("baseline", "m2pt", "random", "frozen"),
-                           seeds=(0, 1), config=config, size="test", out_dir=tmp_path / "exp", progress=False)
+                           seeds=(0, 1), config=config, size="test", out_dir=tmp_path / "exp", data_size=60, progress=False)
     assert list(table.columns) == RESULT_COLUMNS and len(table) == 2 * 4
     assert set(table.arm) == {"baseline", "m2pt", "random", "frozen"}
     assert table[table.arm == "baseline"].lam_mean.isna().all()
@@ -41,5 +41,5 @@ def test_run_experiment_returns_all_arms(tmp_path):
     assert "±" in summary.test_acc.iloc[0] and "delta_vs_baseline_mean" in summary
     # Finished runs are reused: a second call trains nothing and gives the same table.
     again = run_experiment("toy2", [str(aux_path)], arms=("baseline", "m2pt", "random", "frozen"),
-                           seeds=(0, 1), config=config, size="test", out_dir=tmp_path / "exp", progress=False)
+                           seeds=(0, 1), config=config, size="test", out_dir=tmp_path / "exp", data_size=60, progress=False)
     assert again.test_acc.tolist() == table.test_acc.tolist()

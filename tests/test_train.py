@@ -15,7 +15,7 @@ from m2pt_core import attach_pathways, create_model, load_checkpoint
 from m2pt_core.train import Cancelled, TrainConfig, evaluate, fit, param_groups, read_log
 
 
-def toy_data(n: int = 192, seed: int = 0) -> TensorDataset:
+def toy_data(n: int = 128, seed: int = 0) -> TensorDataset:
     """Two separable classes of 28×28 images: (n, 1, 28, 28), (n,)."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % 2
@@ -42,7 +42,7 @@ def test_loss_falls_and_evaluate():
     data = toy_data()
     model = m2pt_model()
     before = evaluate(model, data)["loss"]
-    result = fit(model, data, data, cfg(epochs=4))
+    result = fit(model, data, data, cfg(epochs=3))
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     after = evaluate(model, data)
     assert after["loss"] < before and after["acc"] > 0.9 and after["n"] == len(data)
