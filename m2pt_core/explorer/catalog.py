@@ -94,6 +94,11 @@ class Catalog:
         for name, e in entries.items():
             if e.get("auxiliary"):
                 return name, e["auxiliary"]
+        # No M2PT model yet: pair the first target with a same-size model of another modality.
+        for name, e in entries.items():
+            for other, o in entries.items():
+                if o.get("modality") != e.get("modality") and o.get("size") == e.get("size"):
+                    return name, other
         names = list(entries)
         return (names[0] if names else None), None
 

@@ -58,7 +58,7 @@ def bundled_samples(root: Optional[Union[str, Path]] = None) -> list[Sample]:
         modality = e.get("modality")
         label = e.get("label") or e.get("class") or e.get("class_name")
         title = e.get("name") or e.get("title") or Path(rel).stem
-        name = f"{modality or '?'} · {title}" + (f" (class: {label})" if label is not None and str(label) not in title else "")
+        name = f"{modality or '?'} · {title}" + (f" (class {label})" if label is not None else "")
         out.append(Sample(name, root / rel, modality, None if label is None else str(label)))
     return out
 
