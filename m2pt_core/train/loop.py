@@ -133,6 +133,8 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
             restore_train_state(out, record, model, optimizer, scaler)
             start_epoch, step = record["epoch"], record["step"]
             history, prev_time = record["history"], record["train_time_s"]
+    elif out is not None and main and (out / STATE_FILE).exists():
+        (out / STATE_FILE).unlink()   # a fresh run must never be resumed as the old one
     log = JsonlLog(out / LOG_FILE) if out is not None and main else None
     if log is not None:
         out.mkdir(parents=True, exist_ok=True)
