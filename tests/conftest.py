@@ -7,7 +7,8 @@ import pytest
 import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Test models are tiny: one thread avoids thread start-up cost and contention on 2-core machines.
+torch.set_num_threads(1)
 
 from m2pt_core import create_model  # noqa: E402
 from m2pt_core.modalities import MODALITIES, default_spec  # noqa: E402

@@ -22,16 +22,6 @@ from .conftest import tiny_input
 COMPS = ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy shared CPU two threads spin-wait
-    (about 10x slower here); restored after this module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def random_lambdas(model, seed=0, std=0.5):
     g = torch.Generator().manual_seed(seed)
     set_lambdas(model, {n: float(torch.randn((), generator=g)) * std for n in get_lambdas(model)})

@@ -17,16 +17,6 @@ from m2pt_core.figures import (cosine_by_layer, global_scale_curve, knockout_hea
 COMPS = ["attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy shared CPU two threads spin-wait
-    (about 10x slower here); restored after this module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)
