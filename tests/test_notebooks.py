@@ -20,9 +20,11 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
 
 
-def _execute(nb, monkeypatch) -> None:
-    # The kernel inherits this process's environment: set FAST before it starts.
+def _execute(nb, monkeypatch, tmp_path) -> None:
+    # The kernel inherits this process's environment: set FAST before it starts. The notebooks'
+    # run folders (tempfile.mkdtemp) go under pytest's tmp_path, which pytest prunes.
     monkeypatch.setenv("M2PT_FAST", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
@@ -33,11 +35,11 @@ def test_notebooks_exist():
     assert len(NOTEBOOKS) >= 5, f"expected the five teaching notebooks, found {[p.name for p in NOTEBOOKS]}"
 
 
-def test_kernel_is_this_python(monkeypatch):
+def test_kernel_is_this_python(monkeypatch, tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_code_cell(
         "import os, sys, m2pt_core\nprint(sys.executable)\nprint(sys.prefix)\nprint(os.environ['M2PT_FAST'])"))
-    _execute(nb, monkeypatch)
+    _execute(nb, monkeypatch, tmp_path)
     executable, prefix, fast = "".join(o.get("text", "") for o in nb.cells[0].outputs).split("\n")[:3]
     assert (executable, prefix) == (sys.executable, sys.prefix), (
         f"the notebook kernel runs {executable} (prefix {prefix}), not this interpreter {sys.executable}")
@@ -46,10 +48,10 @@ def test_kernel_is_this_python(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, monkeypatch):
+def test_notebook_runs(path: Path, monkeypatch, tmp_path):
     nb = nbformat.read(path, as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         f"{path.name} is stored with outputs; clear them (jupyter nbconvert --clear-output --inplace)")
-    _execute(nb, monkeypatch)   # raises CellExecutionError naming the failing cell
+    _execute(nb, monkeypatch, tmp_path)   # raises CellExecutionError naming the failing cell
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, f"{path.name}: {[e.ename + ': ' + e.evalue for e in errors]}"
