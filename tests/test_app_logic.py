@@ -218,3 +218,16 @@ def test_app_builds_and_callbacks_run(catalog):
     args = parse_args(["--port", "7999"])
     assert args.port == 7999 and args.host == "127.0.0.1"
     assert math.isfinite(float(pd.Series([1.0]).iloc[0]))
+
+
+def test_eval_subset_is_class_stratified():
+    """mnist5k's splits are ordered by class: the first n items would hold only the low digits."""
+    import torch as _torch
+
+    from m2pt_core import create_model
+    from m2pt_core.explorer.data import eval_data
+
+    model = create_model("test", "image", 10, dataset="mnist5k")
+    data = eval_data(model, max_eval=100)
+    assert len(data.y) == 100
+    assert _torch.bincount(data.y, minlength=10).tolist() == [10] * 10

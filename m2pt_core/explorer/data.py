@@ -51,9 +51,10 @@ def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL) -> int:
 
 def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: int = DEFAULT_MAX_EVAL,
               split: str = "val") -> Optional[EvalData]:
-    """The first ``eval_limit`` items of the ``split`` of the dataset the model was trained on
-    (from its config), preprocessed with the model's own input spec; None if it names none."""
-    from ..data import load_dataset
+    """A class-stratified, seeded subset of ``eval_limit`` items of the ``split`` of the dataset
+    the model was trained on (from its config), preprocessed with the model's own input spec;
+    None if it names none. Stratified, not the first n: a split may be ordered by class."""
+    from ..data import load_dataset, stratified_split
     config = getattr(model, "config", None)
     dataset = getattr(config, "dataset", None)
     if not dataset:
@@ -64,6 +65,9 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: int =
         if key not in _cache:
             ds = load_dataset(dataset, split, spec=config.input, seed=0, size=data_size)
             X, y = ds.tensors()
-            _cache[key] = EvalData(dataset, split, X[:n].contiguous(), y[:n].contiguous(),
+            if n < len(y):
+                keep = torch.as_tensor(stratified_split(y.numpy(), (n, len(y) - n), seed=0)[0])
+                X, y = X[keep], y[keep]
+            _cache[key] = EvalData(dataset, split, X.contiguous(), y.contiguous(),
                                    tuple(ds.classes), data_size)
         return _cache[key]
