@@ -148,3 +148,11 @@ def test_ddp_two_cpu_processes_run_an_epoch(tmp_path):
     assert len(log) == 1 and len(log[0]["lambdas"]) == 8     # rank 0 alone wrote one record
     assert (tmp_path / "model.safetensors").is_file()
     assert proc.stdout.count("test_acc") == 1                # rank 0 alone printed
+
+
+def test_empty_validation_set_is_refused():
+    model = create_model("test", "image", 3)
+    train = TensorDataset(torch.randn(8, 1, 28, 28), torch.randint(0, 3, (8,)))
+    empty = TensorDataset(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="validation set is empty"):
+        fit(model, train, empty, TrainConfig(epochs=1, batch_size=4, progress=False))

@@ -119,6 +119,9 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
     n = len(train)
     if n == 0:
         raise ValueError("The training set is empty.")
+    if val is not None and len(val) == 0:
+        # An empty split (e.g. a tiny data_size) would log accuracy 0.0 as if it were measured.
+        raise ValueError("The validation set is empty; pass val=None or use more data (e.g. a larger data_size).")
     steps_per_epoch = num_batches(len(ddp.shard(torch.arange(n))), config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = round(config.warmup_epochs * steps_per_epoch)
