@@ -22,7 +22,7 @@ class TrainRequest:
     aux: str = "audio-sounds"
     epochs: int = 3
     data_size: int = 1000
-    lambda_lr_scale: float = 10.0
+    lambda_lr_scale: float = TrainConfig.lambda_lr_scale   # the library's measured default
     aux_trainable: bool = True
     size: str = "demo"
     batch_size: int = 64
