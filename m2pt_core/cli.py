@@ -75,7 +75,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train import ddp
-    from .train.run import train_on_dataset
+    from .run import train_on_dataset
     _threads(args)
     cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
     run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=not args.aux_frozen,

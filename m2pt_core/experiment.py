@@ -9,7 +9,6 @@ Arms (every arm of one seed starts from the same target initialisation, so diffe
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -18,26 +17,14 @@ import pandas as pd
 import torch
 
 from .model import create_model
-from .pathways import AuxWeights, attach_pathways, load_aux
+from . import zoo
+from .pathways import attach_pathways, load_aux
+from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
 from .train import TrainConfig, evaluate, fit
 
 ARMS = ("baseline", "m2pt", "random", "frozen")
 RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "train_time_s",
                   "lam_mean", "lam_abs_mean", "lam_min", "lam_max", "epochs", "run_dir"]
-
-
-def random_aux_like(aux: Any, seed: int) -> AuxWeights:
-    """Gaussian weights with the same shape and Frobenius norm as each of ``aux``'s layers.
-
-    Deterministic per (seed, layer, component): the same control for every run that asks for it."""
-    aux = load_aux(aux)
-    out = {}
-    for (i, comp), w in sorted(aux.weights.items()):
-        g = torch.Generator().manual_seed(seed * 100_003 + i * 1009 + zlib.crc32(comp.encode()) % 1000)
-        r = torch.randn(w.shape, generator=g)                                # (out, in)
-        out[(i, comp)] = r * (w.float().norm() / r.norm().clamp_min(1e-12))
-    return AuxWeights(out, source=f"random-like({aux.source}, seed={seed})", modality="random",
-                      layout=aux.layout, notes=list(aux.notes))
 
 
 def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
@@ -78,7 +65,7 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     plan = _plan(arms, auxiliaries)
     splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
     train = splits["train"]
-    aux_cache = {a: load_aux(a) for a in auxiliaries}
+    aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         for arm, aux in plan:

@@ -117,6 +117,14 @@ def model_path(name: str, path: Optional[Union[str, Path]] = None) -> Path:
     return file
 
 
+def resolve(name: str, path: Optional[Union[str, Path]] = None) -> Optional[Path]:
+    """File of zoo model ``name``, or None when the zoo has no such name (a resolver for
+    ``load_aux(..., resolve=zoo.resolve)``). A listed model whose file is missing still raises."""
+    if name not in _entries(path):
+        return None
+    return model_path(name, path)
+
+
 def load(name: str, device: Optional[Union[str, torch.device]] = None,
          path: Optional[Union[str, Path]] = None) -> MultimodalViT:
     """Zoo model ``name`` (with its pathways, if it has any), in eval mode."""
