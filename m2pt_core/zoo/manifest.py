@@ -14,6 +14,7 @@ import torch
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError
 from ..model import MultimodalViT
+from ..safe_io import atomic_write_text
 
 MANIFEST = "manifest.json"
 FORMAT = "m2pt-zoo/1"
@@ -118,6 +119,4 @@ def verify(path: Optional[Union[str, Path]] = None) -> list[str]:
 
 
 def write_manifest(root: Path, entries: dict[str, Any]) -> None:
-    tmp = root / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps({"format": FORMAT, "models": entries}, indent=1) + "\n")
-    os.replace(tmp, root / MANIFEST)
+    atomic_write_text(root / MANIFEST, json.dumps({"format": FORMAT, "models": entries}, indent=1) + "\n")
