@@ -7,6 +7,7 @@ through ``atomic_write``.
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import tempfile
@@ -97,3 +98,15 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
             f.flush()
             os.fsync(f.fileno())
     return atomic_write(path, write)
+
+
+def read_jsonl(path: PathLike) -> list[Any]:
+    """Every JSON value of a JSONL file, one per line (a truncated last line, from a kill
+    mid-write, is skipped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
