@@ -19,7 +19,7 @@ from m2pt_core.errors import CheckpointError, InputFileError, M2PTError, Pathway
 from m2pt_core.explorer import Catalog, ExplorerSession, compatibility_table, share_copy  # noqa: E402
 from m2pt_core.explorer.samples import bundled_samples  # noqa: E402
 from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo  # noqa: E402
-from m2pt_core.figures_inputs import audio_figure, image_figure, pointcloud_figure, video_figure  # noqa: E402
+from m2pt_core.figures.inputs import audio_figure, image_figure, pointcloud_figure, video_figure  # noqa: E402
 from m2pt_core.pathways import get_lambdas, load_aux  # noqa: E402
 
 TARGET, AUX = "m2pt-digits-audio", "audio-sounds"

@@ -9,7 +9,7 @@ from typing import Any, Optional, Union
 import plotly.graph_objects as go
 import torch
 
-from ..figures_inputs import input_figure
+from ..figures.inputs import input_figure
 
 
 def samples_dir() -> Path:
@@ -64,5 +64,5 @@ def bundled_samples(root: Optional[Union[str, Path]] = None) -> list[Sample]:
 
 
 def show_input(modality: str, x: torch.Tensor, path: Optional[Union[str, Path]] = None) -> go.Figure:
-    """The input as a person would look at it (see m2pt_core.figures_inputs)."""
+    """The input as a person would look at it (see m2pt_core.figures.inputs)."""
     return input_figure(modality, x, path)
