@@ -203,10 +203,14 @@ def test_input_figures():
 
 def test_bundled_samples_index(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
-    (tmp_path / "index.json").write_text(json.dumps({"samples": [{"file": "a.png", "modality": "image", "label": "7"},
-                                                                 {"file": "gone.wav", "modality": "audio"}]}))
+    (tmp_path / "index.json").write_text(json.dumps([{"file": "a.png", "modality": "image", "label": "7"},
+                                                     {"file": "gone.wav", "modality": "audio"}]))
     samples = bundled_samples(tmp_path)
     assert [s.label for s in samples] == ["7"] and samples[0].modality == "image"
+    # only the layout write_samples writes (a list of entries) is read; others fail loudly
+    (tmp_path / "index.json").write_text(json.dumps({"samples": [{"file": "a.png", "modality": "image"}]}))
+    with pytest.raises(M2PTError, match="write_samples"):
+        bundled_samples(tmp_path)
 
 
 def test_app_builds_and_callbacks_run(catalog):

@@ -20,7 +20,7 @@ from ..analysis import (IncrementalEvaluator, compare_topk, evaluate_tensors, kn
                         lambda_trajectories, read_log, weight_stats)
 from ..errors import CheckpointError, InputFileError, M2PTError
 from ..pathways import (COMPONENTS, attach_pathways, count_parameters, get_lambdas, lambda_table,
-                        merge_pathways, pathway_modules, set_lambdas)
+                        merge_pathways, pathway_modules, set_lambdas, split_name)
 from ..pathways.aux_weights import AuxWeights
 from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
@@ -193,7 +193,7 @@ class ExplorerSession:
     def lambda_keys(self) -> list[str]:
         """Choices for the λ slider: each layer (all its pathways) and each single pathway."""
         names = self.pathway_names()
-        layers = sorted({int(n.split(".")[1]) for n in names})
+        layers = sorted({split_name(n)[0] for n in names})
         return [f"layer {i} · {ALL}" for i in layers] + names
 
     def current_lambda(self, key: str) -> float:
@@ -208,8 +208,8 @@ class ExplorerSession:
     def _names_for(self, key: str) -> list[str]:
         names = self.pathway_names()
         if key.startswith("layer ") and key.endswith(ALL):
-            i = key.split()[1]
-            out = [n for n in names if n.split(".")[1] == i]
+            i = int(key.split()[1])
+            out = [n for n in names if split_name(n)[0] == i]
         else:
             out = [n for n in names if n == key]
         if not out:
@@ -295,7 +295,7 @@ class ExplorerSession:
         model = self.require_pathways()
         d = self._require_data()
         mode = mode or self.sweep_mode()
-        layers = sorted({int(n.split(".")[1]) for n in self.pathway_names()})
+        layers = sorted({split_name(n)[0] for n in self.pathway_names()})
         parts: list[pd.DataFrame] = []
         for k, i in enumerate(layers):
             with self.lock:
