@@ -109,6 +109,8 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
     config = config or TrainConfig()
     device = ddp.setup(pick_device(config.device))
     main = ddp.is_main()
+    if getattr(train, "provenance", None) is not None:   # recorded in every checkpoint of this model
+        model.data_provenance = train.provenance.to_dict()
     model.to(device)
     net: nn.Module = model
     if ddp.world_size() > 1:
