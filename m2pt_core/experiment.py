@@ -20,6 +20,7 @@ import torch
 
 from . import zoo
 from .model import create_model
+from .safe_io import atomic_write_text
 from .pathways import attach_pathways, load_aux
 from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
 from .train import TrainConfig, evaluate, fit
@@ -67,7 +68,7 @@ def _claim_run_dir(run_dir: Path, spec: dict[str, Any]) -> None:
             raise RuntimeError(f"{run_dir} holds a run with another recipe; refusing to reuse it.")
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(spec, indent=1, sort_keys=True))
+    atomic_write_text(f, json.dumps(spec, indent=1, sort_keys=True))
 
 
 def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Optional[str]]]:
