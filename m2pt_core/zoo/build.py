@@ -50,6 +50,12 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("m2pt-mnist5k-audio", "mnist5k", aux="audio-sounds"),
     Recipe("m2pt-mnist5k-pointcloud", "mnist5k", aux="pointcloud-shapes3d"),
     Recipe("m2pt-mnist5k-video", "mnist5k", aux="video-motion"),
+    # An M2PT target for every other modality, each paired with its baseline above (same recipe).
+    Recipe("m2pt-sounds-image", "sounds", aux="image-mnist5k", epochs=20),
+    Recipe("m2pt-shapes3d-audio", "shapes3d", aux="audio-sounds", data_size=3000, epochs=18, lr=1e-3,
+           warmup_epochs=1.0),
+    Recipe("m2pt-motion-image", "motion", aux="image-mnist5k", data_size=3000, epochs=18, lr=1e-3,
+           warmup_epochs=1.0),
 )
 RECIPE_BY_NAME = {r.name: r for r in RECIPES}
 
