@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 import gradio as gr  # noqa: E402
 
 from app.common import AppContext  # noqa: E402
-from app.panels import export, models, pathways, sample, train, weights  # noqa: E402
+from app.panels import ablation, export, models, pathways, sample, train, weights  # noqa: E402
 from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
 
 TITLE = "M2PT Explorer"
@@ -53,6 +53,8 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
                 sample.build(ctx)
             with gr.Tab("Train", id="train"):
                 train.build(ctx)
+            with gr.Tab("Ablation", id="ablation"):
+                ablation.build(ctx)
             with gr.Tab("Export", id="export"):
                 export.build(ctx)
         _wire_refresh(demo, ctx)

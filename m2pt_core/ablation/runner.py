@@ -72,11 +72,12 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
                   out_dir: Union[str, Path] = "runs/ablation", data_size: Optional[int] = None,
                   lambda_init: float = 0.0, data_seed: int = 0, controls: Iterable[str] = (),
                   components: Sequence[str] = COMPONENTS, shuffle_seed: int = 0,
-                  arms: Optional[Sequence[str]] = None) -> AblationPlan:
-    """Load the data and the auxiliary and list the arms (``arms``: keep only these names)."""
+                  arms: Optional[Sequence[str]] = None, aux_weights: Optional[Any] = None) -> AblationPlan:
+    """Load the data and the auxiliary (``aux_weights``: already loaded weights of ``aux``) and list
+    the arms (``arms``: keep only these names)."""
     from ..data import load_dataset  # the data package registers its datasets on import
     splits = {s: load_dataset(target, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
-    aux_w = load_aux(aux, resolve=zoo.resolve)
+    aux_w = aux_weights if aux_weights is not None else load_aux(aux, resolve=zoo.resolve)
     chosen = build_arms(by, get_size(size).depth, components, shuffle_seed, controls)
     if arms is not None:
         unknown = sorted(set(arms) - {a.name for a in chosen})
@@ -142,16 +143,21 @@ def dry_run(plan: AblationPlan, timing: Optional[dict[str, float]] = None) -> pd
 
 def run_ablation(plan: AblationPlan, progress: bool = True,
                  progress_callback: Optional[Callable[[dict], Optional[bool]]] = None,
-                 on_run: Optional[Callable[[dict], None]] = None) -> pd.DataFrame:
+                 on_run: Optional[Callable[[dict], None]] = None,
+                 on_start: Optional[Callable[[Arm, int, int, int], None]] = None) -> pd.DataFrame:
     """Train (or reuse) every (arm, seed), seed by seed, and return the tidy table (ABLATION_COLUMNS);
     ``out_dir/ablation.csv`` is rewritten after every run. A progress_callback returning False stops
     the current run (its last finished epoch stays on disk for a resume) and the ablation: the table
-    then holds the finished runs only."""
+    then holds the finished runs only. on_start(arm, seed, index, total) before each run, on_run(row)
+    after it."""
     rows: list[dict[str, Any]] = []
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     _write_meta(plan)
+    total = len(plan.seeds) * len(plan.arms)
     for seed in plan.seeds:
         for arm in plan.arms:
+            if on_start is not None:
+                on_start(arm, seed, len(rows), total)
             row = train_run(plan.request(arm, seed), plan.splits, progress=progress,
                             progress_callback=progress_callback)
             if row["cancelled"]:
