@@ -17,6 +17,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import pandas as pd
 import torch
 
+from .analysis.intervals import seed_interval
 from .model import create_model
 from .pathways import AuxWeights, attach_pathways, load_aux
 from .train import TrainConfig, evaluate, fit
@@ -104,9 +105,10 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean ± std over seeds per (arm, aux), plus the paired test-accuracy change against the
-    baseline of the same seed (when the table has a baseline arm)."""
+    baseline of the same seed (when the table has a baseline arm), with its t-interval over seeds
+    (delta_vs_baseline_lo / _hi at ``level``) and whether that interval excludes 0."""
     metrics = ["test_acc", "val_acc", "test_loss", "lam_abs_mean", "train_time_s"]
     t = table.copy()
     base = t[t.arm == "baseline"].set_index("seed")["test_acc"]
@@ -119,4 +121,11 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "n_seeds", g.size())
     out["test_acc"] = [f"{m:.4f} ± {0.0 if pd.isna(s) else s:.4f}"
                        for m, s in zip(out.test_acc_mean, out.test_acc_std)]
+    if len(base):
+        # Paired Δ over seeds: mean ± t-interval (n − 1 dof; unbounded with one seed).
+        iv = [seed_interval(d.dropna().tolist(), level=level).interval if d.notna().any() else None
+              for _, d in g["delta_vs_baseline"]]
+        out["delta_vs_baseline_lo"] = [i.lo if i else float("nan") for i in iv]
+        out["delta_vs_baseline_hi"] = [i.hi if i else float("nan") for i in iv]
+        out["delta_distinguishable"] = [bool(i and i.distinguishable) for i in iv]
     return out.reset_index()
