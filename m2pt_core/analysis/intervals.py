@@ -157,6 +157,17 @@ def paired_columns(ref_correct: Any, ref_loss: Any, correct: Any, loss: Any, n_b
             "distinguishable": (lo[:K] > 0) | (hi[:K] < 0)}
 
 
+def paired_score_columns(base: Any, scores: Sequence[Any], n_boot: int = N_BOOT, seed: int = SEED,
+                         level: float = LEVEL) -> dict[str, np.ndarray]:
+    """paired_columns of several analysis Scores (kept per item) against a reference Score."""
+    rc, rl = base.per_item()
+    if not scores:
+        return {c: np.zeros(0) for c in PAIRED_COLUMNS}
+    items = [s.per_item() for s in scores]
+    return paired_columns(rc.numpy(), rl.numpy(), np.stack([c.numpy() for c, _ in items]),
+                          np.stack([lo.numpy() for _, lo in items]), n_boot, seed, level)
+
+
 @dataclass(frozen=True)
 class PairedComparison:
     """B against A on the same items: Δ = B − A (accuracy as a fraction; loss in nats)."""
