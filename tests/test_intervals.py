@@ -117,3 +117,16 @@ def test_seed_interval_from_values_and_from_summary():
     assert clear.distinguishable and clear.interval.hi < 0
     one = seed_interval([0.02])
     assert one.interval.contains_zero and "one run" in one.describe()
+
+
+def test_few_discordant_items_need_mcnemar_to_agree():
+    # 250 items; 7 only the reference gets right, 1 only the other: Δ = −2.4 points, McNemar p = 0.0703.
+    a = np.ones(250)
+    b = np.ones(250)
+    b[:7] = 0
+    a[7] = 0
+    cmp = paired_comparison(a, b)
+    assert cmp.p_mcnemar == pytest.approx(2 * (1 + 8) / 256)
+    assert not cmp.distinguishable and "not distinguishable" in cmp.describe()
+    cols = paired_columns(a, np.zeros(250), b, np.zeros(250))
+    assert not cols["distinguishable"][0]

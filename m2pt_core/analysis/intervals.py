@@ -7,7 +7,10 @@
                            cells, sweep points): per-item corrects/losses in, no re-evaluation
     seed_interval          mean ± t-interval over seeds of a paired Δ (experiment tables)
 
-An interval "contains 0" when lo ≤ 0 ≤ hi; only then is a difference *not distinguishable from 0*.
+An interval "contains 0" when lo ≤ 0 ≤ hi. A paired accuracy difference is called
+*distinguishable from 0* only when its bootstrap interval excludes 0 AND the exact McNemar test
+agrees (p < 1 − level): with few discordant items the percentile bootstrap alone is too eager
+(e.g. 1 vs 7 discordant items: interval excludes 0, McNemar p = 0.07).
 Bootstraps are seeded (same numbers on every call) and percentile intervals. Pure numpy + math.
 """
 from __future__ import annotations
@@ -141,7 +144,8 @@ def paired_columns(ref_correct: Any, ref_loss: Any, correct: Any, loss: Any, n_b
 
     ref_*: (N,) per-item corrects / losses of the reference; correct, loss: (K, N). Returns arrays
     (K,) named PAIRED_COLUMNS: n, percentile-bootstrap interval of Δacc (fraction) and Δloss
-    (setting − reference), McNemar p, and distinguishable (the Δacc interval excludes 0)."""
+    (setting − reference), McNemar p, and distinguishable (the Δacc interval excludes 0 and
+    p < 1 − level)."""
     rc, rl = _vector(ref_correct, "ref_correct"), _vector(ref_loss, "ref_loss")
     N = len(rc)
     c, l = _matrix(correct, N, "correct"), _matrix(loss, N, "loss")
@@ -152,9 +156,10 @@ def paired_columns(ref_correct: Any, ref_loss: Any, correct: Any, loss: Any, n_b
     _, lo, hi = bootstrap_mean_interval(np.concatenate([c - rc, l - rl]), n_boot, seed, level)
     better = ((c > 0.5) & (rc < 0.5)).sum(axis=1)                       # only the setting right
     worse = ((c < 0.5) & (rc > 0.5)).sum(axis=1)                        # only the reference right
+    p = np.array([mcnemar_p(w, b) for b, w in zip(better, worse)])
     return {"n": np.full(K, N), "delta_acc_lo": lo[:K], "delta_acc_hi": hi[:K], "delta_loss_lo": lo[K:],
-            "delta_loss_hi": hi[K:], "p_mcnemar": np.array([mcnemar_p(w, b) for b, w in zip(better, worse)]),
-            "distinguishable": (lo[:K] > 0) | (hi[:K] < 0)}
+            "delta_loss_hi": hi[K:], "p_mcnemar": p,
+            "distinguishable": ((lo[:K] > 0) | (hi[:K] < 0)) & (p < 1.0 - level)}
 
 
 def paired_score_columns(base: Any, scores: Sequence[Any], n_boot: int = N_BOOT, seed: int = SEED,
@@ -185,13 +190,14 @@ class PairedComparison:
 
     @property
     def distinguishable(self) -> bool:
-        return self.delta_acc.distinguishable
+        """The Δacc interval excludes 0 and McNemar agrees (p < 1 − level)."""
+        return self.delta_acc.distinguishable and self.p_mcnemar < 1.0 - self.delta_acc.level
 
     def describe(self, what: str = "Δ accuracy") -> str:
         """E.g. "Δ accuracy +2.10 points (95% CI −0.40 to +4.60; McNemar p = 0.11; 750 items): not
         distinguishable from 0"."""
         d = self.delta_acc
-        verdict = "distinguishable from 0" if d.distinguishable else "not distinguishable from 0"
+        verdict = "distinguishable from 0" if self.distinguishable else "not distinguishable from 0"
         return (f"{what} {100 * d.estimate:+.2f} points ({100 * d.level:.0f}% CI {100 * d.lo:+.2f} to "
                 f"{100 * d.hi:+.2f}; McNemar p = {self.p_mcnemar:.2g}; {d.n} items): {verdict}")
 
