@@ -2,7 +2,7 @@
 builders the notebooks use), plus a placeholder figure that explains why a plot is empty."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,12 +15,15 @@ def lambda_heatmap(table: pd.DataFrame, title: str = "λ per layer and component
     return figures.lambda_heatmap(table, title=title)
 
 
-def knockout_figure(table: pd.DataFrame) -> go.Figure:
-    return figures.knockout_heatmap(table)
+def knockout_figure(table: pd.DataFrame, split: Optional[str] = None) -> go.Figure:
+    return figures.knockout_heatmap(table, split=split)
 
 
-def sweep_figure(table: pd.DataFrame) -> go.Figure:
-    return figures.sweep_curves(table)
+def sweep_figure(table: pd.DataFrame, learned: Optional[Mapping[int, float]] = None,
+                 learned_score: Optional[float] = None, split: Optional[str] = None) -> go.Figure:
+    """learned / learned_score / split: ExplorerSession.sweep_reference(), so the "learned λ"
+    markers and the "as trained" line stay on the learned λ after edits."""
+    return figures.sweep_curves(table, learned=learned, learned_score=learned_score, split=split)
 
 
 def stats_figures(stats: pd.DataFrame) -> tuple[go.Figure, go.Figure]:

@@ -44,8 +44,8 @@ def build_tiny_zoo(root: Union[str, Path], image_dataset: str = "digits", epochs
         shutil.copyfile(out / LOG_FILE, root / log)
         test = evaluate(model, splits["test"])
         entries[name] = {"name": name, "file": file, "log": log, "dataset": dataset, "size": "test",
-                         "modality": tr.modality, "auxiliary": aux, "accuracy": test["acc"],
-                         "val_accuracy": result.final.get("val_acc"), "epochs": epochs,
+                         "modality": tr.modality, "auxiliary": aux, "accuracy": test["acc"], "test_items": test["n"],
+                         "val_accuracy": result.final.get("val_acc"), "val_items": len(splits["val"]), "epochs": epochs,
                          "training_time_s": round(result.train_time_s, 1), "params": count_parameters(model)[1],
                          "bytes": (root / file).stat().st_size, "sha256": sha256(root / file),
                          "log_sha256": sha256(root / log), "recipe": {"data_size": size}}
