@@ -84,7 +84,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("M2PT_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("M2PT_PORT", "7860")))
     p.add_argument("--zoo", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
-    p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="validation samples used for λ scoring")
+    p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="cap on validation items used for λ scoring (the whole split when a slider move over it fits the latency budget; else a fixed stratified subset)")
     return p.parse_args(argv)
 
 

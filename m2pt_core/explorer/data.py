@@ -16,9 +16,14 @@ from torch import nn
 
 from ..modalities import spec_to_dict
 
-DEFAULT_MAX_EVAL = 500
+DEFAULT_MAX_EVAL = 750     # the whole validation split of mnist5k, when the latency budget allows
 # Hidden-state cache budget of one session's incremental evaluator ((L+1)·N·T·D fp32 floats).
 STATE_BUDGET_BYTES = 96 * 2**20
+# Latency budget of a worst-case slider move (λ of block 0: every block re-runs), as items × blocks ×
+# tokens × width²: 750 mnist5k items through the demo size (6 blocks, 17 tokens, width 192). Measured
+# (benchmarks/slider_latency.py, m2pt-mnist5k-audio, 750 items, 1 thread): 0.87 s of CPU per move
+# on the shared 2-core machine, so < 1 s per move on 2 cores; 500 items: 0.56 s.
+SLIDER_BUDGET = 750 * 6 * 17 * 192 ** 2
 
 _lock = threading.Lock()
 _cache: dict[tuple, "EvalData"] = {}
@@ -61,14 +66,16 @@ class EvalData:
 
 
 def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL) -> int:
-    """At most ``max_eval`` samples, fewer for long token sequences so the incremental
-    evaluator's cached hidden states stay within STATE_BUDGET_BYTES."""
+    """At most ``max_eval`` samples, fewer for long token sequences or wide/deep models so that the
+    incremental evaluator's cached hidden states stay within STATE_BUDGET_BYTES and a slider move
+    within SLIDER_BUDGET (< 1 s on 2 cores)."""
     config = getattr(model, "config", None)
     tokenizer = getattr(model, "tokenizer", None)
     if config is None or tokenizer is None:
         return max_eval
     per_sample = (config.depth + 1) * (tokenizer.num_tokens + 1) * config.embed_dim * 4
-    return max(32, min(max_eval, STATE_BUDGET_BYTES // per_sample))
+    per_move = config.depth * (tokenizer.num_tokens + 1) * config.embed_dim ** 2
+    return max(32, min(max_eval, STATE_BUDGET_BYTES // per_sample, SLIDER_BUDGET // per_move))
 
 
 def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optional[int] = DEFAULT_MAX_EVAL,
