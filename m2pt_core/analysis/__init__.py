@@ -6,6 +6,7 @@ accuracies, paired bootstrap intervals and McNemar p-values of differences on th
 t-intervals over seeds). Every result is a pandas DataFrame (accuracies as fractions in [0, 1]); m2pt_core.figures turns
 them into plotly figures.
 """
+from .compare import compare_models, per_item_results
 from .evaluate import DEFAULT_BATCH_SIZE, Score, evaluate_tensors, predict_logits
 from .incremental import IncrementalEvaluator
 from .intervals import (PAIRED_COLUMNS, Interval, PairedComparison, SeedSummary, accuracy_interval, mcnemar_p,
@@ -23,7 +24,7 @@ from .trajectories import TRAJECTORY_COLUMNS, lambda_trajectories, load_records,
 __all__ = [
     "PAIRED_COLUMNS", "Interval", "PairedComparison", "SeedSummary", "accuracy_interval", "mcnemar_p",
     "paired_columns", "paired_comparison", "seed_interval", "wilson_interval",
-    "DEFAULT_BATCH_SIZE", "Score", "evaluate_tensors", "predict_logits", "IncrementalEvaluator",
+    "compare_models", "per_item_results", "DEFAULT_BATCH_SIZE", "Score", "evaluate_tensors", "predict_logits", "IncrementalEvaluator",
     "KNOCKOUT_COLUMNS", "knockout_map", "PER_CLASS_COLUMNS", "compare_per_class", "per_class_accuracy",
     "per_class_delta", "TOPK_COLUMNS", "compare_topk", "predict_topk", "Probe", "run_probes", "ALL",
     "ALL_LAYERS", "Stages", "model_stages", "STATS_COLUMNS", "weight_stats", "weight_stats_pair",
