@@ -58,6 +58,11 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# Fields whose change makes a resumed run differ from an uninterrupted one.
-SCHEDULE_FIELDS = ("batch_size", "lr", "warmup_epochs", "min_lr_ratio", "weight_decay",
-                   "lambda_lr_scale", "grad_clip", "label_smoothing", "seed")
+# What a resume (resume=True over a run with a different recipe) does with each changed field.
+# Applied from the resumed step on, and logged as a change at that step: the optimizer's param
+# groups are rebuilt from the new config (lr, weight decay, λ lr scale), the schedule and the loss
+# read the new values. Refused: fields that fix which items form which step and how many steps
+# there are (the data order, the schedule's length), so a resume could never mean what it says.
+RESUME_APPLIED_FIELDS = ("lr", "warmup_epochs", "min_lr_ratio", "weight_decay", "lambda_lr_scale",
+                         "grad_clip", "label_smoothing", "amp")
+RESUME_REFUSED_FIELDS = ("epochs", "batch_size", "seed")

@@ -14,6 +14,7 @@ from ..model import MultimodalViT, create_model
 from ..pathways import attach_pathways, load_aux
 from .config import TrainConfig
 from .loop import FitResult, evaluate, fit
+from .rng import seeded
 
 
 @dataclass
@@ -45,10 +46,9 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
     config = config or TrainConfig()
     splits = {s: load_dataset(dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
     train = splits["train"]
-    import torch
-    torch.manual_seed(config.seed)
-    model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                         class_names=list(train.classes), dataset=dataset)
+    with seeded(config.seed):   # the init draws from the run's own seeded stream
+        model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                             class_names=list(train.classes), dataset=dataset)
     source = resolve_aux(aux, model, config.seed)
     if source is not None:
         report = attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=aux_trainable)
