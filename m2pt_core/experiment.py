@@ -2,7 +2,8 @@
 
 Arms (every arm of one seed starts from the same target initialisation, so differences are paired):
     baseline  no pathway
-    m2pt      pathways to each auxiliary, W' trainable (the paper's recipe)
+    m2pt      pathways to each auxiliary, W' trainable (the paper's arm; its λ lr is the config's:
+              ×100 in our default recipe, ×1 in the paper's, see train/config.py RECIPE_PRESETS)
     frozen    pathways to each auxiliary, W' frozen
     random    pathways to random weights with the auxiliary's per-layer Frobenius norm: the control
               the paper lacks (is it the auxiliary *data* that helps, or extra parameters of that scale?)

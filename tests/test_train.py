@@ -277,3 +277,35 @@ def test_pinned_threads_are_not_changed_per_job(monkeypatch):
     threads.pin_threads(n)
     with threads.torch_threads(2):
         assert torch.get_num_threads() == n    # a server pinned it: a job leaves it alone
+
+
+# ── recipe presets (issue 10, item 5) ───────────────────────────────────────────────────────────
+
+def test_recipe_presets_and_explicit_flags_override_them():
+    from m2pt_core.cli import _config, _recipe, build_parser
+    parse = lambda *a: build_parser().parse_args(["train", "--dataset", "toy2", *a])  # noqa: E731
+    paper = _recipe(parse("--recipe", "paper"))
+    assert (paper.lambda_lr_scale, paper.lambda_init, paper.aux_trainable) == (1.0, 0.0, True)
+    assert paper.components == ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")
+    assert _config(parse("--recipe", "paper")).lambda_lr_scale == 1.0
+    assert _config(parse()).lambda_lr_scale == TrainConfig.lambda_lr_scale == 100.0   # ours, the default
+    over = parse("--recipe", "paper", "--lambda-lr-scale", "5", "--lambda-init", "0.1", "--aux-frozen",
+                 "--components", "mlp.fc1")
+    r = _recipe(over)
+    assert (r.lambda_lr_scale, r.lambda_init, r.aux_trainable, r.components) == (5.0, 0.1, False, ("mlp.fc1",))
+    assert _config(over).lambda_lr_scale == 5.0
+
+
+def test_cli_train_with_the_paper_recipe_and_chosen_components(tmp_path, capsys):
+    from m2pt_core.cli import main
+    from m2pt_core.pathways import pathway_modules
+    _register_toy()
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "toy2", "--size", "test", "--epochs", "1", "--batch-size", "32",
+                 "--aux", "random", "--recipe", "paper", "--components", "attn.qkv", "mlp.fc2",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recipe"] == "paper"
+    state = json.loads((out / "train_state.json").read_text())
+    assert state["config"]["lambda_lr_scale"] == 1.0
+    names = pathway_modules(load_checkpoint(out / "model.safetensors"))
+    assert sorted({n.split(".", 2)[2] for n in names}) == ["attn.qkv", "mlp.fc2"] and len(names) == 4

@@ -1,8 +1,10 @@
 """TrainConfig: one recipe for baseline and M2PT runs alike (it travels in the run's state file)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
+
+from ..pathways.aux_weights import COMPONENTS
 
 AMP_MODES = ("none", "bf16", "fp16")
 
@@ -66,3 +68,32 @@ class TrainConfig:
 RESUME_APPLIED_FIELDS = ("lr", "warmup_epochs", "min_lr_ratio", "weight_decay", "lambda_lr_scale",
                          "grad_clip", "label_smoothing", "amp")
 RESUME_REFUSED_FIELDS = ("epochs", "batch_size", "seed")
+
+
+@dataclass(frozen=True)
+class RecipePreset:
+    """The pathway settings that tell one M2PT recipe from another (the rest is TrainConfig)."""
+    name: str
+    lambda_lr_scale: float            # λ lr = lambda_lr_scale · lr
+    lambda_init: float
+    aux_trainable: bool               # W' trainable
+    components: tuple[str, ...]       # linear layers of each block given a pathway
+    description: str
+
+
+RECIPE_PRESETS: dict[str, RecipePreset] = {
+    "paper": RecipePreset("paper", 1.0, 0.0, True, tuple(COMPONENTS),
+                          "as in the M2PT paper: λ lr equal to the lr, λ init 0, W' trainable, pathways on "
+                          "qkv, proj, fc1 and fc2"),
+    "ours": RecipePreset("ours", TrainConfig.lambda_lr_scale, 0.0, True, tuple(COMPONENTS),
+                         f"this project's default: the paper's, but λ lr ×{TrainConfig.lambda_lr_scale:g} "
+                         "(λ barely leaves 0 in short runs otherwise; docs/results.md, \"λ learning rate\")"),
+}
+DEFAULT_RECIPE = "ours"
+
+
+def recipe_preset(name: str = DEFAULT_RECIPE, **explicit: Any) -> RecipePreset:
+    """The preset ``name`` with every explicitly given (not None) field replacing the preset's."""
+    if name not in RECIPE_PRESETS:
+        raise ValueError(f"Unknown recipe {name!r}; choose one of {', '.join(RECIPE_PRESETS)}.")
+    return replace(RECIPE_PRESETS[name], **{k: v for k, v in explicit.items() if v is not None})
