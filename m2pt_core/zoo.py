@@ -19,21 +19,19 @@ from typing import Any, Optional, Sequence, Union
 import pandas as pd
 import torch
 
+from .assets import asset_dir
 from .checkpoint import load_checkpoint, save_checkpoint
-from .errors import CheckpointError
+from .errors import CheckpointError, M2PTError
 from .model import MultimodalViT
 
 MANIFEST = "manifest.json"
 FORMAT = "m2pt-zoo/1"
 
 
-def zoo_dir(path: Optional[Union[str, Path]] = None) -> Path:
-    """The zoo folder: ``path``, else $M2PT_ZOO_DIR, else assets/zoo of this checkout."""
-    if path is not None:
-        return Path(path)
-    if os.environ.get("M2PT_ZOO_DIR"):
-        return Path(os.environ["M2PT_ZOO_DIR"])
-    return Path(__file__).resolve().parent.parent / "assets" / "zoo"
+def zoo_dir(path: Optional[Union[str, Path]] = None, must_exist: bool = True) -> Path:
+    """The zoo folder: ``path``, else $M2PT_ZOO_DIR, $M2PT_ASSETS_DIR/zoo, assets/zoo beside the
+    package or in the working directory (assets.py); AssetsNotFoundError saying how to point at it."""
+    return asset_dir("zoo", path, must_exist)
 
 
 @dataclass(frozen=True)
@@ -133,10 +131,10 @@ def list_models(path: Optional[Union[str, Path]] = None) -> pd.DataFrame:
 
 def verify(path: Optional[Union[str, Path]] = None) -> list[str]:
     """Problems found (empty: every file is present and matches its sha256 in the manifest)."""
-    root = zoo_dir(path)
     try:
+        root = zoo_dir(path)
         entries = manifest(root)["models"]
-    except (FileNotFoundError, CheckpointError) as e:
+    except (FileNotFoundError, M2PTError) as e:   # a bad manifest, or no zoo anywhere (AssetsNotFoundError)
         return [str(e)]
     problems = []
     for name, e in entries.items():
@@ -231,7 +229,7 @@ def build(path: Optional[Union[str, Path]] = None, names: Optional[Sequence[str]
 
     A model whose file matches its manifest entry and recipe is kept (so an interrupted build
     continues); ``force`` retrains. ``threads`` is fixed because CPU results depend on it."""
-    root = zoo_dir(path)
+    root = zoo_dir(path, must_exist=False)
     root.mkdir(parents=True, exist_ok=True)
     wanted = list(names) if names else [r.name for r in RECIPES]
     unknown = [n for n in wanted if n not in RECIPE_BY_NAME]

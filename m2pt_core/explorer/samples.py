@@ -9,11 +9,13 @@ from typing import Any, Optional, Union
 import plotly.graph_objects as go
 import torch
 
+from ..assets import asset_dir
 from ..figures_inputs import input_figure
 
 
 def samples_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "assets" / "samples"
+    """assets/samples, found as assets.py says (AssetsNotFoundError if nowhere)."""
+    return asset_dir("samples")
 
 
 @dataclass(frozen=True)
