@@ -108,3 +108,16 @@ def test_notebook_runs(path: Path, monkeypatch, tmp_path):
     _execute(nb, monkeypatch, tmp_path)
     errors = cell_errors(nb)
     assert not errors, f"{path.name}: " + "; ".join(errors)
+
+
+def test_notebook_4_states_the_auxiliaries_accuracy_of_the_bundled_zoo():
+    from m2pt_core import zoo
+    try:
+        entries = zoo.manifest()["models"]
+    except (FileNotFoundError, ValueError):
+        pytest.skip("the bundled zoo is not available")
+    nb = nbformat.read(NOTEBOOK_DIR / "04_which_layers_benefit.ipynb", as_version=4)
+    text = " ".join(c.source.replace("\n", " ") for c in nb.cells if c.cell_type == "markdown")
+    for name, said in {"audio-sounds": "audio", "video-motion": "video", "pointcloud-shapes3d": "point cloud"}.items():
+        assert f"{said} {100 * entries[name]['accuracy']:.1f}%" in text, name
+    assert "near chance" not in text
