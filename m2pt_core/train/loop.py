@@ -167,6 +167,8 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
     session_start = time.perf_counter()
     # Dropout / drop-path draw from torch's global generator: seed it per (seed, epoch) so a resume
     # replays them, and hold it for this run alone (rng.py). A model that draws nothing leaves it alone.
+    # Shuffling never touches it: permutation() has its own generator, the same on every rank, and
+    # ddp.shard takes this rank's share of that one permutation.
     stochastic = draws_random(model)
     for epoch in range(start_epoch, config.epochs):
         net.train()
@@ -175,7 +177,9 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                    disable=not (config.progress and main))
         indices = ddp.shard(permutation(n, config.seed, epoch))
-        with seeded(epoch_seed(config.seed, epoch), device) if stochastic else contextlib.nullcontext():
+        # Under torchrun each rank offsets the seed, so ranks do not draw the same dropout masks.
+        rng = seeded(epoch_seed(config.seed, epoch) + ddp.rank(), device) if stochastic else contextlib.nullcontext()
+        with rng:
             for i, (x, y) in enumerate(iterate(train, indices, config.batch_size, config.num_workers,
                                                      epoch_seed(config.seed, epoch))):
                 set_lr(optimizer, lr_factor(step, total_steps, warmup_steps, config.min_lr_ratio))
