@@ -309,3 +309,12 @@ def test_cli_train_with_the_paper_recipe_and_chosen_components(tmp_path, capsys)
     assert state["config"]["lambda_lr_scale"] == 1.0
     names = pathway_modules(load_checkpoint(out / "model.safetensors"))
     assert sorted({n.split(".", 2)[2] for n in names}) == ["attn.qkv", "mlp.fc2"] and len(names) == 4
+
+
+def test_resuming_a_finished_run_with_a_changed_lr_logs_no_change(tmp_path):
+    import warnings
+    fit(m2pt_model(), toy_data(64), None, cfg(tmp_path, epochs=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = fit(m2pt_model(), toy_data(64), None, cfg(tmp_path, epochs=1, lr=1e-4, resume=True))
+    assert r.resumed_from_epoch == 1 and not [x for x in read_log(tmp_path / "log.jsonl") if x.get("event")]

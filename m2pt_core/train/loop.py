@@ -149,7 +149,7 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
             start_epoch, step = record["epoch"], record["step"]
             history, prev_time = record["history"], record["train_time_s"]
             changes = list(record.get("recipe_changes", []))
-            if applied:
+            if applied and start_epoch < config.epochs:   # a finished run trains no further step
                 change = {"event": "recipe_change", "from_epoch": start_epoch + 1, "step": step, "changes": applied}
                 changes.append(change)
                 warnings.warn(f"Resuming {out} with a changed recipe, applied from step {step} (epoch "
