@@ -92,7 +92,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train import ddp
-    from .train.run import train_on_dataset
+    from .run import train_on_dataset
     _threads(args)
     cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
     recipe = _recipe(args)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -20,8 +19,11 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import pandas as pd
 import torch
 
+from . import zoo
 from .model import create_model
-from .pathways import AuxWeights, attach_pathways, load_aux
+from .safe_io import atomic_write_text
+from .pathways import attach_pathways, load_aux
+from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
 from .train import TrainConfig, evaluate, fit
 
 ARMS = ("baseline", "m2pt", "random", "frozen")
@@ -32,20 +34,6 @@ RUN_FORMAT = "m2pt-run/2"
 RUN_FILE = "run.json"
 # Options that do not change what a run computes (where it writes, how it reports).
 _NOT_RECIPE = ("out_dir", "resume", "progress", "device", "num_workers", "eval_batch_size")
-
-
-def random_aux_like(aux: Any, seed: int) -> AuxWeights:
-    """Gaussian weights with the same shape and Frobenius norm as each of ``aux``'s layers.
-
-    Deterministic per (seed, layer, component): the same control for every run that asks for it."""
-    aux = load_aux(aux)
-    out = {}
-    for (i, comp), w in sorted(aux.weights.items()):
-        g = torch.Generator().manual_seed(seed * 100_003 + i * 1009 + zlib.crc32(comp.encode()) % 1000)
-        r = torch.randn(w.shape, generator=g)                                # (out, in)
-        out[(i, comp)] = r * (w.float().norm() / r.norm().clamp_min(1e-12))
-    return AuxWeights(out, source=f"random-like({aux.source}, seed={seed})", modality="random",
-                      layout=aux.layout, notes=list(aux.notes))
 
 
 def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
@@ -81,7 +69,7 @@ def _claim_run_dir(run_dir: Path, spec: dict[str, Any]) -> None:
             raise RuntimeError(f"{run_dir} holds a run with another recipe; refusing to reuse it.")
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(spec, indent=1, sort_keys=True))
+    atomic_write_text(f, json.dumps(spec, indent=1, sort_keys=True))
 
 
 def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Optional[str]]]:
@@ -117,7 +105,7 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
     train = splits["train"]
     data = train.provenance.to_dict()
-    aux_cache = {a: load_aux(a) for a in auxiliaries}
+    aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         for arm, aux in plan:

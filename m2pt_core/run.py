@@ -10,12 +10,12 @@ from typing import Any, Optional, Sequence
 
 from torch import nn
 
-from ..model import MultimodalViT, create_model
-from ..pathways import attach_pathways, load_aux
-from ..pathways.aux_weights import COMPONENTS
-from .config import TrainConfig
-from .loop import FitResult, evaluate, fit
-from .rng import seeded
+from . import zoo
+from .model import MultimodalViT, create_model
+from .pathways import attach_pathways, load_aux, random_aux_like
+from .pathways.aux_weights import COMPONENTS
+from .train import FitResult, TrainConfig, evaluate, fit
+from .train.rng import seeded
 
 
 @dataclass
@@ -29,12 +29,11 @@ def resolve_aux(aux: Optional[str], target: nn.Module, seed: int = 0) -> Any:
     """What to attach for an --aux value (None: no pathway)."""
     if aux is None or aux.lower() in ("", "none"):
         return None
-    from ..experiment import random_aux_like
     if aux == "random":
         return random_aux_like(load_aux(target), seed)
     if aux.startswith("random:"):
-        return random_aux_like(aux.split(":", 1)[1], seed)
-    return aux
+        return random_aux_like(load_aux(aux.split(":", 1)[1], resolve=zoo.resolve), seed)
+    return load_aux(aux, resolve=zoo.resolve)
 
 
 def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None,
@@ -42,7 +41,7 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
                      lambda_init: float = 0.0, data_size: Optional[int] = None,
                      data_seed: int = 0, components: Sequence[str] = COMPONENTS) -> RunResult:
     """Build a fresh ``size`` model for ``dataset``, attach ``aux`` pathways, train, test."""
-    from ..data import load_dataset
+    from .data import load_dataset
 
     config = config or TrainConfig()
     splits = {s: load_dataset(dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
