@@ -7,19 +7,30 @@ a single run's difference. The interval is a t-interval over seeds (analysis.int
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from .analysis.intervals import LEVEL, SeedSummary, seed_interval
+from .assets import ENV_ASSETS
 from .errors import M2PTError
+
+EVIDENCE_FILE = "evidence.json"
 
 ARMS_SHOWN = {"m2pt": "M2PT vs baseline", "random": "random-weights control vs baseline",
               "frozen": "frozen W' vs baseline"}
 
 
 def evidence_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / "evidence.json"
+    """assets/evidence.json: under $M2PT_ASSETS_DIR, beside the package, or in the working
+    directory (as assets.py resolves the zoo); the checkout's path when none exists."""
+    roots = [Path(os.environ[ENV_ASSETS])] if os.environ.get(ENV_ASSETS) else []
+    roots += [Path(__file__).resolve().parent.parent / "assets", Path.cwd() / "assets"]
+    for root in roots:
+        if (root / EVIDENCE_FILE).is_file():
+            return root / EVIDENCE_FILE
+    return roots[-2] / EVIDENCE_FILE
 
 
 @dataclass(frozen=True)

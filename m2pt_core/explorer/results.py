@@ -27,9 +27,10 @@ class TrainedPair:
 
 
 @dataclass
-class Score:
+class SessionScore:
     """Accuracy with the λ in force, against the learned λ and against the baseline model, each
-    compared on the same items (paired intervals; see analysis.intervals)."""
+    compared on the same items (paired intervals; see analysis.intervals). What the dashboard
+    shows; analysis.Score is the running sum it is computed from."""
     acc: float
     learned_acc: Optional[float]
     baseline_acc: Optional[float]

@@ -12,7 +12,7 @@ from torch import nn
 from ..analysis import predict_logits
 from ..analysis.intervals import accuracy_interval, paired_comparison
 from .data import EvalData, eval_data
-from .results import Score
+from .results import SessionScore
 
 Items = tuple[np.ndarray, np.ndarray]     # per-item (correct (N,) float, loss (N,) float)
 
@@ -29,12 +29,12 @@ def model_items(model: nn.Module, data: EvalData) -> Items:
 
 
 def make_score(result: dict, items: Items, learned: Optional[Items], baseline: Optional[Items],
-               data: EvalData, depth: int, seconds: float, baseline_name: Optional[str]) -> Score:
-    """A Score from an IncrementalEvaluator result and per-item results, with paired intervals."""
+               data: EvalData, depth: int, seconds: float, baseline_name: Optional[str]) -> SessionScore:
+    """A SessionScore from an IncrementalEvaluator result and per-item results, with paired intervals."""
     def vs(ref: Optional[Items]):
         return None if ref is None else paired_comparison(ref[0], items[0], ref[1], items[1])
 
-    return Score(result["acc"], None if learned is None else float(learned[0].mean()),
+    return SessionScore(result["acc"], None if learned is None else float(learned[0].mean()),
                  None if baseline is None else float(baseline[0].mean()), result["n"],
                  result.get("recomputed_from", 0), depth, seconds, data.describe(),
                  accuracy_interval(items[0]), vs(learned), vs(baseline), baseline_name)
