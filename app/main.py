@@ -86,7 +86,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("M2PT_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("M2PT_PORT", "7860")))
     p.add_argument("--zoo", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
-    p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="validation samples used for λ scoring")
+    p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="cap on validation items used for λ scoring (the whole split when a slider move over it fits the latency budget; else a fixed stratified subset)")
     return p.parse_args(argv)
 
 
@@ -100,7 +100,10 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
 def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
     import torch
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+
+    from m2pt_core.data.threads import pin_threads
+    # Jobs run two at a time in this process: the thread count is set once here and never per job.
+    pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     launch(build_app(zoo_dir=args.zoo, max_eval=args.max_eval), args.host, args.port)
 
 

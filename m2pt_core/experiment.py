@@ -2,7 +2,8 @@
 
 Arms (every arm of one seed starts from the same target initialisation, so differences are paired):
     baseline  no pathway
-    m2pt      pathways to each auxiliary, W' trainable (the paper's recipe)
+    m2pt      pathways to each auxiliary, W' trainable (the paper's arm; its λ lr is the config's:
+              ×100 in our default recipe, ×1 in the paper's, see train/config.py RECIPE_PRESETS)
     frozen    pathways to each auxiliary, W' frozen
     random    pathways to random weights with the auxiliary's per-layer Frobenius norm: the control
               the paper lacks (is it the auxiliary *data* that helps, or extra parameters of that scale?)
@@ -19,11 +20,13 @@ import pandas as pd
 import torch
 
 from . import zoo
+from .analysis.intervals import seed_interval
 from .model import create_model
 from .safe_io import atomic_write_text
 from .pathways import AuxWeights, attach_pathways, load_aux
 from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
 from .train import TrainConfig, evaluate, fit
+from .train.rng import seeded
 
 ARMS = ("baseline", "m2pt", "random", "frozen")
 RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "test_n", "train_time_s",
@@ -124,9 +127,9 @@ def run_dir_of(req: RunRequest, spec: dict[str, Any]) -> Path:
 def build_model(req: RunRequest, train: Any) -> torch.nn.Module:
     """The target model of ``req.seed`` (the same initial weights for every arm of that seed), with
     the requested pathways attached."""
-    torch.manual_seed(req.seed)   # same target init for every arm of this seed
-    model = create_model(req.size, train.modality, len(train.classes), input=train.spec,
-                         class_names=list(train.classes), dataset=req.target_dataset)
+    with seeded(req.seed):   # same target init for every arm of this seed; global RNG untouched
+        model = create_model(req.size, train.modality, len(train.classes), input=train.spec,
+                             class_names=list(train.classes), dataset=req.target_dataset)
     if req.source is not None:
         attach_pathways(model, req.source, lambda_init=req.lambda_init, aux_trainable=req.arm != "frozen",
                         **(req.pathways or {}))
@@ -208,9 +211,10 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean ± std over seeds per (arm, aux), plus the paired test-accuracy change against the
-    baseline of the same seed (when the table has a baseline arm)."""
+    baseline of the same seed (when the table has a baseline arm), with its t-interval over seeds
+    (delta_vs_baseline_lo / _hi at ``level``) and whether that interval excludes 0."""
     metrics = ["test_acc", "val_acc", "test_loss", "lam_abs_mean", "train_time_s"]
     t = table.copy()
     base = t[t.arm == "baseline"].set_index("seed")["test_acc"]
@@ -223,4 +227,11 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "n_seeds", g.size())
     out["test_acc"] = [f"{m:.4f} ± {0.0 if pd.isna(s) else s:.4f}"
                        for m, s in zip(out.test_acc_mean, out.test_acc_std)]
+    if len(base):
+        # Paired Δ over seeds: mean ± t-interval (n − 1 dof; unbounded with one seed).
+        iv = [seed_interval(d.dropna().tolist(), level=level).interval if d.notna().any() else None
+              for _, d in g["delta_vs_baseline"]]
+        out["delta_vs_baseline_lo"] = [i.lo if i else float("nan") for i in iv]
+        out["delta_vs_baseline_hi"] = [i.hi if i else float("nan") for i in iv]
+        out["delta_distinguishable"] = [bool(i and i.distinguishable) for i in iv]
     return out.reset_index()

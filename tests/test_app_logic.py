@@ -194,6 +194,29 @@ def test_train_pair_small_and_stoppable(catalog):
         TrainRequest(epochs=0).check()
 
 
+def test_train_pair_jobs_in_two_threads_match_each_alone(catalog):
+    """Two dashboard jobs at once: each gets what it gets alone, and the process RNG is untouched."""
+    import threading
+    from m2pt_core.explorer import TrainRequest, train_pair
+    aux = catalog.load_aux(AUX)
+    req = lambda s: TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=100, size="test", seed=s)  # noqa: E731
+    torch.manual_seed(99)
+    rng = torch.get_rng_state()
+    alone = {s: train_pair(req(s), aux) for s in (0, 1)}
+    assert torch.equal(torch.get_rng_state(), rng)
+    together, start = {}, threading.Barrier(2)
+    jobs = [threading.Thread(target=lambda s=s: (start.wait(), together.__setitem__(s, train_pair(req(s), aux))))
+            for s in (0, 1)]
+    for t in jobs:
+        t.start()
+    for t in jobs:
+        t.join(120)
+    for s in (0, 1):
+        for arm in ("baseline", "m2pt"):
+            a, b = alone[s][arm].state_dict(), together[s][arm].state_dict()
+            assert all(torch.equal(a[k], b[k]) for k in a), (s, arm)
+
+
 def test_input_figures():
     assert image_figure(torch.rand(1, 28, 28)).data
     assert len(audio_figure(torch.rand(2, 8000), 16000, torch.rand(1, 64, 96)).data) == 2
@@ -235,3 +258,68 @@ def test_eval_subset_is_class_stratified():
     data = eval_data(model, max_eval=100)
     assert len(data.y) == 100
     assert _torch.bincount(data.y, minlength=10).tolist() == [10] * 10
+
+
+# ── uncertainty: every number with its split, n and interval (issue 13) ───────────────────────
+
+def test_scores_are_paired_with_intervals_and_name_their_split(session):
+    s = session.last
+    assert s.vs_baseline is not None and s.vs_learned is not None and s.acc_ci is not None
+    assert s.vs_baseline.n == s.n == len(session.data.y)
+    assert s.vs_learned.delta_acc.estimate == 0.0 and not s.vs_learned.distinguishable   # same model
+    md = s.markdown()
+    assert "validation items of digits" in md and "95% CI" in md
+    assert "one training run each" in md and "distinguishable from 0" in md
+    assert s.vs_baseline.delta_acc.estimate == pytest.approx(s.acc - s.baseline_acc)
+    moved = session.set_lambda("layer 0 · all", 1.5)
+    assert moved.vs_learned.delta_acc.estimate == pytest.approx(moved.acc - session.learned_acc)
+    assert {"vs_baseline_lo", "vs_baseline_hi", "vs_baseline_p"} <= set(moved.as_dict())
+
+
+def test_validation_split_whole_or_a_named_subset():
+    from m2pt_core.explorer.data import eval_data
+    model = create_model("test", "image", 10, dataset="mnist5k")
+    whole = eval_data(model, max_eval=10_000)
+    assert not whole.is_subset and whole.describe() == "all 750 validation items of mnist5k"
+    part = eval_data(model, max_eval=100)
+    assert part.is_subset and part.describe() == "a fixed class-stratified subset of 100 of the 750 validation items of mnist5k"
+    test = eval_data(model, max_eval=None, split="test")
+    assert len(test.y) == 750 and test.split_name == "test"
+
+
+def test_sweep_marker_stays_on_learned_lambda_after_an_edit_in_the_session(session):
+    from m2pt_core import figures
+    learned0 = session.learned_lambda("layer 0 · all")
+    session.set_lambda("layer 0 · all", learned0 + 0.8)
+    *_, (done, total, rows) = list(session.sweep(grid=[0.0, 1.0]))
+    ref = session.sweep_reference()
+    assert ref["learned"][0] == pytest.approx(learned0) and ref["learned_score"] == session.learned_acc
+    fig = figures.sweep_curves(rows, **ref)
+    marks = {t.name: t for t in fig.data}
+    assert marks["learned λ"].x[0] == pytest.approx(1.0 * learned0 / (learned0 + 0.8))   # scale mode: × λ now
+    assert marks["current λ"].x[0] == 1.0
+    assert marks["learned λ"].y[0] == pytest.approx(100 * session.learned_acc)
+    assert "validation split" in fig.layout.title.text
+    session.reset_lambdas()                                   # back at the learned λ: one set of markers
+    *_, (_, _, rows) = list(session.sweep(grid=[0.0, 1.0]))
+    assert "current λ" not in [t.name for t in figures.sweep_curves(rows, **session.sweep_reference()).data]
+
+
+def test_test_split_only_on_request_and_labelled(session):
+    md = session.score_test()
+    assert md.startswith("**TEST split, on request**") and "test items of digits" in md
+    assert "Baseline image-digits" in md and "distinguishable from 0" in md
+
+
+def test_evidence_for_the_open_pair_or_one_run(session):
+    assert "one run" in session.evidence()                       # the tiny zoo pair has no seed-level evidence
+    from m2pt_core.explorer.scoring import evidence_markdown
+    md = evidence_markdown("mnist5k", "audio-sounds")
+    assert "over 3 seeds: Δ = -0.58 ±" in md and "not distinguishable from 0" in md and "docs/results.md" in md
+
+
+def test_model_cards_say_split_n_classes_and_chance():
+    card = Catalog().card("m2pt-mnist5k-audio").as_markdown()     # the bundled zoo
+    assert "| test accuracy | 84.27% (95% CI" in card and "test split, 750 items" in card
+    assert "| validation accuracy | 84.40% (95% CI" in card and "validation split, 750 items" in card
+    assert "| classes | 10: 0, 1, 2" in card and "| chance level | 10.0% (1 of 10 classes)" in card

@@ -130,3 +130,19 @@ def test_few_discordant_items_need_mcnemar_to_agree():
     assert not cmp.distinguishable and "not distinguishable" in cmp.describe()
     cols = paired_columns(a, np.zeros(250), b, np.zeros(250))
     assert not cols["distinguishable"][0]
+
+
+def test_compare_models_on_the_same_items():
+    import torch
+    from m2pt_core import attach_pathways, create_model, set_lambdas
+    from m2pt_core.analysis import compare_models, per_item_results
+    torch.manual_seed(0)
+    a = create_model("test", "image", 4)
+    X, y = torch.randn(24, 1, 28, 28), torch.randint(0, 4, (24,))
+    same = compare_models(a, a, X, y)
+    assert same.delta_acc.estimate == 0.0 and same.delta_acc.contains_zero and same.p_mcnemar == 1.0
+    b = create_model("test", "image", 4)
+    c, loss = per_item_results(b, X, y)
+    cmp = compare_models(a, b, X, y)
+    assert cmp.acc_b.estimate == pytest.approx(float(c.float().mean()))
+    assert cmp.delta_loss.estimate == pytest.approx(float(loss.mean()) - float(per_item_results(a, X, y)[1].mean()), rel=1e-5)

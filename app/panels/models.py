@@ -37,8 +37,10 @@ def _status_md(session, score) -> str:
     parts = [f"Opened **{session.target_name}** with auxiliary **{session.aux_name}**."]
     parts += [f"Note: {n}." for n in session.notes]
     if score is not None:
-        parts.append(f"Validation ({session.data.describe()}): with λ as learned {pct(session.learned_acc)}; "
-                     f"baseline {session.baseline_name or 'n/a'}: {pct(session.baseline_acc)}.")
+        vs = f" {score.vs_baseline.describe('Δ')} (one run)." if score.vs_baseline is not None else ""
+        parts.append(f"Validation split, {score.data}: with λ as learned {pct(session.learned_acc)}; "
+                     f"baseline {session.baseline_name or 'n/a'}: {pct(session.baseline_acc)}.{vs}")
+        parts.append("\n" + session.evidence())
     else:
         parts.append("This model names no dataset, so accuracy cannot be measured (predictions still work).")
     return "  \n".join(parts)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, Optional, Sequence
 
@@ -109,6 +110,23 @@ def _matrix(x: Any, n: int, what: str) -> np.ndarray:
     return a
 
 
+@lru_cache(maxsize=4)
+def _resample_counts(N: int, n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
+    """How often each of N items occurs in each of n_boot resamples, in blocks (b, N) of float64.
+    Cached: a dashboard re-scores the same items on every slider move."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BOOT_CHUNK // N)
+    out = []
+    for start in range(0, n_boot, rows):
+        b = min(rows, n_boot - start)
+        idx = rng.integers(0, N, size=(b, N))                           # (b, N) resampled items
+        counts = np.bincount((idx + N * np.arange(b)[:, None]).ravel(), minlength=b * N).reshape(b, N)
+        counts = counts.astype(np.float64)
+        counts.setflags(write=False)
+        out.append(counts)
+    return tuple(out)
+
+
 def bootstrap_mean_interval(diffs: Any, n_boot: int = N_BOOT, seed: int = SEED,
                             level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, lo, hi), each (K,), of per-item paired differences diffs (K, N), by a percentile
@@ -119,14 +137,11 @@ def bootstrap_mean_interval(diffs: Any, n_boot: int = N_BOOT, seed: int = SEED,
     K, N = d.shape
     if N == 0:
         raise ValueError("No items to bootstrap over.")
-    rng = np.random.default_rng(seed)
-    rows = max(1, _BOOT_CHUNK // N)
     means = np.empty((n_boot, K))                                       # (B, K)
-    for start in range(0, n_boot, rows):
-        b = min(rows, n_boot - start)
-        idx = rng.integers(0, N, size=(b, N))                           # (b, N) resampled items
-        counts = np.bincount((idx + N * np.arange(b)[:, None]).ravel(), minlength=b * N).reshape(b, N)
-        means[start:start + b] = counts @ d.T / N                       # (b, K)
+    start = 0
+    for counts in _resample_counts(N, n_boot, seed):                    # (b, N) each
+        means[start:start + len(counts)] = counts @ d.T / N             # (b, K)
+        start += len(counts)
     alpha = (1.0 - level) / 2
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha], axis=0)           # (K,) each
     mean = d.mean(axis=1)

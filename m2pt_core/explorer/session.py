@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..analysis import (IncrementalEvaluator, compare_topk, evaluate_tensors, knockout_map, lambda_sweep,
-                        lambda_trajectories, read_log, weight_stats)
+from ..analysis import (IncrementalEvaluator, compare_topk, knockout_map, lambda_sweep, lambda_trajectories,
+                        read_log, weight_stats)
 from ..errors import CheckpointError, InputFileError, M2PTError
 from ..pathways import (COMPONENTS, attach_pathways, count_parameters, get_lambdas, lambda_table,
                         merge_pathways, pathway_modules, set_lambdas, split_name)
@@ -26,6 +26,7 @@ from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .results import Prediction, SessionScore, TrainedPair
+from .scoring import Items, evidence_markdown, item_results, make_score, model_items, test_split_report
 
 NO_AUX = "(none)"
 ALL = "all"
@@ -46,9 +47,12 @@ class ExplorerSession:
         self.baseline: Optional[nn.Module] = None      # read-only reference
         self.baseline_name: Optional[str] = None
         self.data: Optional[EvalData] = None
-        self.learned: dict[str, float] = {}
+        self.data_size: Optional[int] = None
+        self.learned: dict[str, float] = {}            # λ as trained, kept apart from edits
         self.learned_acc: Optional[float] = None
         self.baseline_acc: Optional[float] = None
+        self.learned_items: Optional[Items] = None     # per-item results as trained / of the baseline,
+        self.baseline_items: Optional[Items] = None    # for paired intervals without re-evaluation
         self.evaluator: Optional[IncrementalEvaluator] = None
         self.last: Optional[SessionScore] = None
         self.compat: Optional[pd.DataFrame] = None
@@ -77,12 +81,14 @@ class ExplorerSession:
                 return ModelCard(name, "trained in this session", model.config.modality, p.dataset,
                                  model.config.size, p.aux if arm == "m2pt" else None,
                                  p.test[arm]["acc"], count_parameters(model)[1], p.data_size,
-                                 {k: v for k, v in p.settings.items()})
+                                 {k: v for k, v in p.settings.items()}, test_items=p.test[arm].get("n"),
+                                 classes=list(model.config.class_names or []) or None)
         if name in self.uploads:
             card = ModelCard(name, "uploaded file", extra={"path": self.uploads[name].name})
             try:
                 model = self.catalog.load_model(str(self.uploads[name]))
                 card.modality, card.dataset, card.size = model.config.modality, model.config.dataset, model.config.size
+                card.classes = list(model.config.class_names or []) or None
                 card.params = count_parameters(model)[1]
             except M2PTError:
                 card.extra["note"] = "weights only: usable as an auxiliary"
@@ -160,20 +166,27 @@ class ExplorerSession:
             self.baseline, self.baseline_name = baseline, baseline_name
             self.learned = get_lambdas(model)
             self.notes = notes
-            self.data = eval_data(model, data_size, self.max_eval)
+            self.data, self.data_size = eval_data(model, data_size, self.max_eval), data_size
             self.evaluator = None
             self.learned_acc = self.baseline_acc = self.last = None
+            self.learned_items = self.baseline_items = None
             if self.data is None:
                 return None
             t0 = time.perf_counter()
             self.evaluator = IncrementalEvaluator(model, self.data.X, self.data.y)
             first = self.evaluator.evaluate()
             self.learned_acc = first["acc"]
+            self.learned_items = item_results(self.evaluator.logits, self.data.y)
             if baseline is not None:
-                self.baseline_acc = evaluate_tensors(baseline, self.data.X, self.data.y)["acc"]
-            self.last = SessionScore(first["acc"], self.learned_acc, self.baseline_acc, first["n"], 0,
-                              len(self.evaluator.stages.blocks), time.perf_counter() - t0)
+                self.baseline_items = model_items(baseline, self.data)
+                self.baseline_acc = float(self.baseline_items[0].mean())
+            self.last = self._make_score(first, t0)
             return self.last
+
+    def _make_score(self, r: dict, t0: float) -> SessionScore:
+        return make_score(r, item_results(self.evaluator.logits, self.data.y), self.learned_items,
+                          self.baseline_items, self.data, len(self.evaluator.stages.blocks),
+                          time.perf_counter() - t0, self.baseline_name)
 
     def require_model(self) -> nn.Module:
         if self.model is None:
@@ -231,9 +244,7 @@ class ExplorerSession:
         if self.evaluator is None:
             raise M2PTError(f"{self.target_name} names no dataset, so there is no validation set to score on.")
         t0 = time.perf_counter()
-        r = self.evaluator.evaluate()
-        self.last = SessionScore(r["acc"], self.learned_acc, self.baseline_acc, r["n"], r["recomputed_from"],
-                          len(self.evaluator.stages.blocks), time.perf_counter() - t0)
+        self.last = self._make_score(self.evaluator.evaluate(), t0)
         return self.last
 
     def set_lambda(self, key: str, value: float) -> SessionScore:
@@ -301,6 +312,27 @@ class ExplorerSession:
             with self.lock:
                 parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode))
             yield k + 1, len(layers), pd.concat(parts, ignore_index=True)
+
+    def sweep_reference(self) -> dict[str, Any]:
+        """Keyword arguments of figures.sweep_curves that keep "as trained" on the learned λ after
+        edits: learned λ per layer (mean of its pathways), the accuracy as trained, the split."""
+        layers = sorted({int(n.split(".")[1]) for n in self.learned})
+        split = None
+        if self.data is not None:
+            split = self.data.split_name + (" (fixed stratified subset)" if self.data.is_subset else "")
+        return {"learned": {i: self.learned_lambda(f"layer {i} · {ALL}") for i in layers},
+                "learned_score": self.learned_acc, "split": split}
+
+    def score_test(self) -> str:
+        """The open model (λ as set) and its baseline on the whole test split: only on request."""
+        with self.lock:
+            return test_split_report(self.require_model(), self.baseline, self.baseline_name, self.data_size)
+
+    def evidence(self) -> str:
+        """Seed-level evidence for the open pair (docs/results.md via assets/evidence.json), or a
+        note that the comparisons shown are one run."""
+        dataset = getattr(getattr(self.model, "config", None), "dataset", None)
+        return evidence_markdown(dataset, self.aux_name)
 
     def weight_stats(self) -> pd.DataFrame:
         with self.lock:
