@@ -215,6 +215,10 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
                   f"{table.step_s.iloc[0]:.3f} s/step × {table.steps.iloc[0]} steps per run; estimated "
                   f"{table.est_s.sum() / 60:.1f} min")
             return 0
+        import shlex
+        from .ablation.bundled import COMMAND_FILE
+        plan.out_dir.mkdir(parents=True, exist_ok=True)
+        (plan.out_dir / COMMAND_FILE).write_text("m2pt " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]) + "\n")
         table = run_ablation(plan, progress=not args.no_progress)
         deltas = arm_deltas(table)
         deltas.to_csv(plan.out_dir / "deltas.csv", index=False)
@@ -277,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .errors import M2PTError
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return args.func(args)
     except (M2PTError, KeyError, FileNotFoundError) as e:

@@ -239,7 +239,8 @@ def test_cli_ablate_dry_run_and_run(tmp_path, capsys):
     assert "order=reversed" in out and "estimated" in out and "4 runs (4 to train" in out
     assert not (tmp_path / "abl" / "ablation.csv").exists()
     assert main(args + ["--estimate"]) == 0
-    for f in ("ablation.csv", "deltas.csv", "run_deltas.csv", "estimate.csv", "ablation.json"):
+    for f in ("ablation.csv", "deltas.csv", "run_deltas.csv", "estimate.csv", "ablation.json", "command.txt"):
         assert (tmp_path / "abl" / f).is_file(), f
+    assert (tmp_path / "abl" / "command.txt").read_text().startswith("m2pt ablate --target toy2")
     est = pd.read_csv(tmp_path / "abl" / "estimate.csv")
     assert est.arm.tolist() == ["all", "order=reversed", "order=shuffled"] and (est.pathways == 8).all()
