@@ -2,7 +2,8 @@
 
 Datasets that can hand over all their tensors at once (``.tensors() -> (X, y)``, or a
 TensorDataset) are batched by indexing those tensors: no per-item Python work. Others go through
-a DataLoader over the chosen indices."""
+a DataLoader over the chosen indices, with the dataset's own ``collate_fn`` when it has one (file
+datasets use it to drop an item that cannot be read instead of ending the run)."""
 from __future__ import annotations
 
 from typing import Iterator, Optional
@@ -43,9 +44,11 @@ def iterate(data: Dataset, indices: torch.Tensor, batch_size: int, num_workers: 
             idx = indices[start:start + batch_size]
             yield X[idx], y[idx]
         return
-    loader = DataLoader(data, batch_size=batch_size, sampler=indices.tolist(), num_workers=num_workers)
+    loader = DataLoader(data, batch_size=batch_size, sampler=indices.tolist(), num_workers=num_workers,
+                        collate_fn=getattr(data, "collate_fn", None))
     for x, y in loader:
-        yield x, torch.as_tensor(y)
+        if len(x):      # every item of the batch unreadable: nothing to train or score on
+            yield x, torch.as_tensor(y)
 
 
 def eval_shard_indices(n: int) -> torch.Tensor:
