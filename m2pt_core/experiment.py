@@ -64,19 +64,21 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                    arms: Sequence[str] = ("baseline", "m2pt", "random"), seeds: Sequence[int] = (0, 1, 2),
                    config: Optional[TrainConfig] = None, size: str = "demo",
                    out_dir: Union[str, Path] = "runs/experiment", data_size: Optional[int] = None,
-                   lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                   lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True,
+                   modality: Optional[str] = None) -> pd.DataFrame:
     """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
     (a smaller subset keeps the CPU cost bounded). Finished runs in ``out_dir`` are reused, so an
     interrupted experiment continues where it stopped. Writes ``out_dir/results.csv``."""
-    from .data import load_dataset  # the data package registers its datasets on import
+    from .data import open_dataset  # the data package registers its datasets on import
 
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     auxiliaries = list(auxiliaries)
     plan = _plan(arms, auxiliaries)
-    splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+    splits = {s: open_dataset(target_dataset, s, seed=data_seed, size=data_size, modality=modality)
+              for s in ("train", "val", "test")}
     train = splits["train"]
     aux_cache = {a: load_aux(a) for a in auxiliaries}
     rows: list[dict[str, Any]] = []

@@ -55,8 +55,8 @@ def _safe_rel(name: str, archive: str) -> PurePosixPath | None:
 
 def _zip_members(zf: zipfile.ZipFile, archive: str) -> Iterator[tuple[PurePosixPath, IO[bytes] | None]]:
     for info in zf.infolist():
-        mode = info.external_attr >> 16
-        if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        kind = stat.S_IFMT(info.external_attr >> 16)   # 0: no Unix type recorded (e.g. made on Windows)
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise InputFileError(f"{archive}: member {info.filename!r} is a link or special file; refused. "
                                  "Expected regular files and folders only.")
         rel = _safe_rel(info.filename, archive)

@@ -38,12 +38,13 @@ def resolve_aux(aux: Optional[str], target: nn.Module, seed: int = 0) -> Any:
 def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None,
                      config: Optional[TrainConfig] = None, aux_trainable: bool = True,
                      lambda_init: float = 0.0, data_size: Optional[int] = None,
-                     data_seed: int = 0) -> RunResult:
-    """Build a fresh ``size`` model for ``dataset``, attach ``aux`` pathways, train, test."""
-    from ..data import load_dataset
+                     data_seed: int = 0, modality: Optional[str] = None) -> RunResult:
+    """Build a fresh ``size`` model for ``dataset`` (a built-in name, a folder, a CSV manifest or an
+    archive: see ``open_dataset``), attach ``aux`` pathways, train, test."""
+    from ..data import open_dataset
 
     config = config or TrainConfig()
-    splits = {s: load_dataset(dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+    splits = {s: open_dataset(dataset, s, seed=data_seed, size=data_size, modality=modality) for s in ("train", "val", "test")}
     train = splits["train"]
     import torch
     torch.manual_seed(config.seed)
