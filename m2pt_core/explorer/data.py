@@ -54,7 +54,7 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: int =
     """A class-stratified, seeded subset of ``eval_limit`` items of the ``split`` of the dataset
     the model was trained on (from its config), preprocessed with the model's own input spec;
     None if it names none. Stratified, not the first n: a split may be ordered by class."""
-    from ..data import load_dataset, stratified_split
+    from ..data import open_dataset, stratified_split
     config = getattr(model, "config", None)
     dataset = getattr(config, "dataset", None)
     if not dataset:
@@ -63,8 +63,8 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: int =
     key = (dataset, json.dumps(spec_to_dict(config.input), sort_keys=True), data_size, split, n)
     with _lock:
         if key not in _cache:
-            ds = load_dataset(dataset, split, spec=config.input, seed=0, size=data_size)
-            X, y = ds.tensors()
+            ds = open_dataset(dataset, split, spec=config.input, seed=0, size=data_size)
+            X, y = (ds if hasattr(ds, "tensors") else ds.to_memory()).tensors()   # files: decoded (cached) now
             if n < len(y):
                 keep = torch.as_tensor(stratified_split(y.numpy(), (n, len(y) - n), seed=0)[0])
                 X, y = X[keep], y[keep]
