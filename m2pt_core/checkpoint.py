@@ -5,8 +5,6 @@ file rebuilds its model alone. Nothing is ever unpickled: .pt/.pth/.bin files ar
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -18,7 +16,7 @@ from .config import ModelConfig
 from .errors import CheckpointError
 from .model import MultimodalViT
 from .pathways.layer import PathwayLinear
-from .safe_io import PathLike, read_state_dict, unwrap_state_dict  # noqa: F401 (re-exported)
+from .safe_io import PathLike, atomic_write, read_state_dict, unwrap_state_dict  # noqa: F401 (re-exported)
 
 FORMAT = "m2pt/1"
 
@@ -48,16 +46,11 @@ def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConf
         meta["config"] = config.to_json()
     if getattr(model, "pathway_info", None):
         meta["pathway_info"] = json.dumps(model.pathway_info)
+    if getattr(model, "data_provenance", None):   # what the model was trained on (DataProvenance dict)
+        meta["data"] = json.dumps(model.data_provenance, sort_keys=True)
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
     return path
 
 
@@ -97,6 +90,8 @@ def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] =
                 PathwayLinear(base, aux.float(), aux_trainable=s.get("aux_trainable", True)))
     if "pathway_info" in meta:
         model.pathway_info = json.loads(meta["pathway_info"])
+    if "data" in meta:
+        model.data_provenance = json.loads(meta["data"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

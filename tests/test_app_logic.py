@@ -19,7 +19,7 @@ from m2pt_core.errors import CheckpointError, InputFileError, M2PTError, Pathway
 from m2pt_core.explorer import Catalog, ExplorerSession, compatibility_table, share_copy  # noqa: E402
 from m2pt_core.explorer.samples import bundled_samples  # noqa: E402
 from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo  # noqa: E402
-from m2pt_core.figures_inputs import audio_figure, image_figure, pointcloud_figure, video_figure  # noqa: E402
+from m2pt_core.figures.inputs import audio_figure, image_figure, pointcloud_figure, video_figure  # noqa: E402
 from m2pt_core.pathways import get_lambdas, load_aux  # noqa: E402
 
 TARGET, AUX = "m2pt-digits-audio", "audio-sounds"
@@ -203,10 +203,14 @@ def test_input_figures():
 
 def test_bundled_samples_index(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
-    (tmp_path / "index.json").write_text(json.dumps({"samples": [{"file": "a.png", "modality": "image", "label": "7"},
-                                                                 {"file": "gone.wav", "modality": "audio"}]}))
+    (tmp_path / "index.json").write_text(json.dumps([{"file": "a.png", "modality": "image", "label": "7"},
+                                                     {"file": "gone.wav", "modality": "audio"}]))
     samples = bundled_samples(tmp_path)
     assert [s.label for s in samples] == ["7"] and samples[0].modality == "image"
+    # only the layout write_samples writes (a list of entries) is read; others fail loudly
+    (tmp_path / "index.json").write_text(json.dumps({"samples": [{"file": "a.png", "modality": "image"}]}))
+    with pytest.raises(M2PTError, match="write_samples"):
+        bundled_samples(tmp_path)
 
 
 def test_app_builds_and_callbacks_run(catalog):

@@ -208,4 +208,10 @@ def test_train_on_a_folder_then_eval_with_no_flags(tmp_path, capsys):
     assert main(["eval", str(out / "model.safetensors")]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["split"] == "test" and res["n"] == len(open_dataset(root, "test"))
-    assert 0.0 <= res["acc"] <= 1.0
+    assert 0.0 <= res["acc"] <= 1.0 and res["train_overlap"] == 0
+    # its training items are refused, also when they come back as copies under another folder
+    assert main(["eval", str(out / "model.safetensors"), "--split", "train"]) == 2
+    copy = tmp_path / "copy_of_img"
+    shutil.copytree(root, copy)
+    assert main(["eval", str(out / "model.safetensors"), "--dataset", str(copy), "--split", "all"]) == 2
+    assert "trained on" in capsys.readouterr().err

@@ -12,7 +12,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from m2pt_core import attach_pathways, create_model, load_checkpoint
-from m2pt_core.train import Cancelled, TrainConfig, evaluate, fit, param_groups, read_log
+from m2pt_core.safe_io import read_jsonl
+from m2pt_core.train import Cancelled, TrainConfig, evaluate, fit, param_groups
 
 
 def toy_data(n: int = 128, seed: int = 0) -> TensorDataset:
@@ -68,7 +69,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
     assert strip(r3.history) == strip(r1.history)
     for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), k
-    assert strip(read_log(tmp_path / "b" / "log.jsonl")) == strip(r1.history)
+    assert strip(read_jsonl(tmp_path / "b" / "log.jsonl")) == strip(r1.history)
     # No pickles anywhere: safetensors and JSON only.
     files = [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
     assert files and all(p.suffix in (".safetensors", ".json", ".jsonl") for p in files)
@@ -78,7 +79,7 @@ def test_log_holds_lambda_per_epoch(tmp_path):
     data = toy_data(96)
     model = m2pt_model()
     result = fit(model, data, data, cfg(tmp_path, epochs=2, lambda_lr_scale=10))
-    log = read_log(tmp_path / "log.jsonl")
+    log = read_jsonl(tmp_path / "log.jsonl")
     assert [r["epoch"] for r in log] == [1, 2]
     for r in log:
         assert set(r) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "time_s", "lambdas"}
@@ -144,7 +145,7 @@ def test_ddp_two_cpu_processes_run_an_epoch(tmp_path):
            "--epochs", "1", "--batch-size", "16", "--aux", "random", "--out", str(tmp_path), "--no-progress"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    log = read_log(tmp_path / "log.jsonl")
+    log = read_jsonl(tmp_path / "log.jsonl")
     assert len(log) == 1 and len(log[0]["lambdas"]) == 8     # rank 0 alone wrote one record
     assert (tmp_path / "model.safetensors").is_file()
     assert proc.stdout.count("test_acc") == 1                # rank 0 alone printed

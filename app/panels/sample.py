@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from m2pt_core.explorer import plots
+from m2pt_core import figures
 from m2pt_core.explorer.samples import bundled_samples, show_input
 
 from ..common import AppContext, guard
@@ -37,7 +37,7 @@ def build(ctx: AppContext) -> None:
         agree = p.table[p.table["rank"] == 1]["class"].tolist()
         verdict = ("both models agree" if len(set(agree)) == 1 else "the models disagree") if len(agree) > 1 else ""
         msg = f"Detected {p.modality} · {p.path.name} · input {tuple(p.x.shape)}" + (f" · {verdict}" if verdict else "")
-        return session, msg, show_input(p.modality, p.x, p.path), plots.topk_figure(p.table), top
+        return session, msg, show_input(p.modality, p.x, p.path), figures.prediction_bars(p.table), top
 
     @guard
     def predict_sample(state, file, k):

@@ -12,6 +12,7 @@ from .formats import detect_modality, sniff_format
 from .limits import DEFAULT_MAX_BYTES
 from .load import load_file
 from .preprocess import preprocess_audio, preprocess_image, preprocess_points, preprocess_video
+from .provenance import DataProvenance, EvalChoice, TrainOverlapError, eval_dataset, model_provenance
 from .registry import DatasetInfo, dataset_info, list_datasets, load_dataset, raw_items, register_dataset
 from .lazy import FileDataset
 from .sources import open_dataset  # registers the provenance loaders of folder-like data
@@ -31,7 +32,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "DEFAULT_MAX_BYTES", "DatasetInfo", "FileDataset", "FolderDataset", "M2PTDataset", "ManifestDataset", "dataset_info", "detect_modality",
+    "DEFAULT_MAX_BYTES", "DataProvenance", "DatasetInfo", "EvalChoice", "FileDataset", "TrainOverlapError", "eval_dataset",
+    "model_provenance", "FolderDataset", "M2PTDataset", "ManifestDataset", "dataset_info", "detect_modality",
     "list_datasets", "load_dataset", "load_file", "open_dataset", "preprocess_audio", "preprocess_image",
     "preprocess_points", "preprocess_video", "raw_items", "register_dataset", "sniff_format",
     "stratified_split", "write_samples",

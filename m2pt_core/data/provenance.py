@@ -94,3 +94,93 @@ def check_disjoint(train_keys: Sequence[str], eval_keys: Sequence[str], what: st
 
 def overlap_count(train_keys: Sequence[str], eval_keys: Sequence[str]) -> int:
     return len(set(train_keys).intersection(eval_keys))
+
+
+# kind -> keys(provenance, split): content keys of a split without decoding it (optional)
+_KEYS: dict[str, Callable[[DataProvenance, str], list]] = {}
+
+
+def _builtin_keys(prov: DataProvenance, split: str) -> list[str]:
+    from .registry import item_keys, split_ids
+    return item_keys(prov.name, split_ids(prov.name, split, prov.seed, prov.size), prov.seed)
+
+
+_KEYS["builtin"] = _builtin_keys
+
+
+def register_provenance_keys(kind: str, keys: Callable[[DataProvenance, str], list]) -> None:
+    _KEYS[kind] = keys
+
+
+def split_keys(prov: DataProvenance, split: str) -> list[str]:
+    """Content keys of one split of the recorded data."""
+    if prov.kind in _KEYS:
+        return list(_KEYS[prov.kind](prov, split))
+    return list(load_from_provenance(prov, split).keys or [])
+
+
+def model_provenance(model: Any) -> Optional[DataProvenance]:
+    """The data a model was trained on: its recorded provenance, or, for checkpoints written before
+    provenance was recorded, its config's dataset at the default size and data seed 0 (how every
+    bundled zoo model was trained; ``extra['assumed']`` says so). None if nothing is known."""
+    d = getattr(model, "data_provenance", None)
+    if d:
+        return DataProvenance.from_dict(d)
+    name = getattr(getattr(model, "config", None), "dataset", None)
+    if not name:
+        return None
+    from .registry import list_datasets, provenance
+    if name not in list_datasets():
+        return None
+    p = provenance(name, 0, None)
+    return DataProvenance(**{**p.__dict__, "extra": {"assumed": "assumed to be the default size with data seed 0 (no provenance recorded)"}})
+
+
+@dataclass
+class EvalChoice:
+    """The data chosen to score a model, and what was checked about it."""
+
+    data: Any                          # the dataset (with .keys)
+    split: str
+    provenance: Optional[DataProvenance]
+    train_overlap: Optional[int]       # items that are training items of the model (None: unknown)
+    note: str = ""
+
+    def describe(self) -> str:
+        own = getattr(self.data, "provenance", None) or self.provenance
+        src = own.describe() if own else getattr(self.data, "name", "?")
+        s = f"{len(self.data)} {self.split} items of {src}"
+        if self.train_overlap:
+            s += f"; WARNING: {self.train_overlap} of them are training items of this model"
+        return s + (f" ({self.note})" if self.note else "")
+
+
+def eval_dataset(model: Any, split: str = "test", dataset: Optional[str] = None, seed: Optional[int] = None,
+                 size: Optional[int] = None, allow_train_overlap: bool = False) -> EvalChoice:
+    """The ``split`` of the data ``model`` was trained on (same items, same split rule), or of
+    ``dataset`` / ``seed`` / ``size`` where given. Refuses (TrainOverlapError) to score on items
+    the model was trained on, unless ``allow_train_overlap``; the result says how many there were."""
+    from .sources import open_dataset, recorded_size, same_source
+    prov = model_provenance(model)
+    spec = getattr(getattr(model, "config", None), "input", None)
+    if dataset is None and seed is None and size is None:
+        if prov is None:
+            raise M2PTError("The model records no training data; name the dataset to score it on.")
+        data = load_from_provenance(prov, split, spec)
+    else:
+        same = prov is not None and (dataset is None or same_source(prov, dataset))
+        name = dataset or (prov.name if prov is not None else None)
+        if name is None:
+            raise M2PTError("The model records no training data; name the dataset to score it on.")
+        data = open_dataset(name, split, spec=spec, seed=prov.seed if seed is None and same else (seed or 0),
+                            size=recorded_size(prov) if size is None and same else size)
+    overlap = None
+    if prov is not None and getattr(data, "keys", None) is not None:
+        train_keys = split_keys(prov, "train")
+        overlap = overlap_count(train_keys, data.keys)
+        if overlap and not allow_train_overlap:
+            check_disjoint(train_keys, data.keys, f"the {split} split you asked for")
+    note = "" if prov is None or not prov.extra.get("assumed") else f"training data {prov.extra['assumed']}"
+    if prov is None or overlap is None:
+        note = "no training data recorded: overlap with training items not checked"
+    return EvalChoice(data, split, prov, overlap, note)

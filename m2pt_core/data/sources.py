@@ -30,7 +30,7 @@ from .dataset import DEFAULT_FRACTIONS, SPLITS
 from .lazy import FileDataset
 from .limits import DEFAULT_MAX_BYTES
 from .load import spec_modality
-from .provenance import DataProvenance, register_provenance_loader
+from .provenance import DataProvenance, register_provenance_keys, register_provenance_loader
 from .registry import list_datasets, load_dataset
 from .scan import FileTable, guess_modality, modality_filter, scan_folder, scan_manifest
 from .splits import HASH_SPLIT_RULE, hash_split, unit_hash
@@ -155,5 +155,24 @@ def _from_provenance(prov: DataProvenance, split: str, spec: Optional[InputSpec]
     return ds
 
 
+def _keys_from_provenance(prov: DataProvenance, split: str) -> list[str]:
+    """Content keys of a recorded split without decoding its files (overlap checks)."""
+    return open_dataset(prov.name, split, seed=prov.seed, size=prov.extra.get("subset"),
+                        modality=prov.modality or None, fractions=prov.fractions, prepare=False).keys
+
+
+def same_source(prov: DataProvenance, dataset: str) -> bool:
+    """Does ``dataset`` name the data ``prov`` records (a built-in name, or the same path)?"""
+    if prov.kind == "builtin" or is_builtin(dataset):
+        return dataset == prov.name
+    return Path(dataset).expanduser().resolve() == Path(prov.name)
+
+
+def recorded_size(prov: DataProvenance) -> Optional[int]:
+    """The ``size`` argument that rebuilds the recorded data (files: the subset asked for, if any)."""
+    return prov.size if prov.kind == "builtin" else prov.extra.get("subset")
+
+
 for _kind in FILE_KINDS:
     register_provenance_loader(_kind, _from_provenance)
+    register_provenance_keys(_kind, _keys_from_provenance)

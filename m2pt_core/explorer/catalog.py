@@ -176,11 +176,6 @@ class Catalog:
                 self._aux[name] = aux
             return self._aux[name]
 
-    def forget(self, name: str) -> None:
-        """Drop a cached model/auxiliary (an uploaded file that is gone)."""
-        with self._lock:
-            self._models.pop(name, None)
-            self._aux.pop(name, None)
 
 
 def checkpoint_summary(path: Union[str, Path]) -> str:
@@ -199,12 +194,3 @@ def checkpoint_summary(path: Union[str, Path]) -> str:
         return (f"{Path(path).name}: {config.get('modality')} model, size {config.get('size')}, "
                 f"{config.get('num_classes')} classes, dataset {config.get('dataset')}")
     return f"{Path(path).name}: weights only (usable as an auxiliary)"
-
-
-def no_grad_copy(model: nn.Module) -> nn.Module:
-    """A fully independent copy (for export and training)."""
-    out = copy.deepcopy(model)
-    for p in out.parameters():
-        p.requires_grad_(True)
-    return out
-

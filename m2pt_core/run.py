@@ -10,10 +10,10 @@ from typing import Any, Optional
 
 from torch import nn
 
-from ..model import MultimodalViT, create_model
-from ..pathways import attach_pathways, load_aux
-from .config import TrainConfig
-from .loop import FitResult, evaluate, fit
+from . import zoo
+from .model import MultimodalViT, create_model
+from .pathways import attach_pathways, load_aux, random_aux_like
+from .train import FitResult, TrainConfig, evaluate, fit
 
 
 @dataclass
@@ -27,12 +27,11 @@ def resolve_aux(aux: Optional[str], target: nn.Module, seed: int = 0) -> Any:
     """What to attach for an --aux value (None: no pathway)."""
     if aux is None or aux.lower() in ("", "none"):
         return None
-    from ..experiment import random_aux_like
     if aux == "random":
         return random_aux_like(load_aux(target), seed)
     if aux.startswith("random:"):
-        return random_aux_like(aux.split(":", 1)[1], seed)
-    return aux
+        return random_aux_like(load_aux(aux.split(":", 1)[1], resolve=zoo.resolve), seed)
+    return load_aux(aux, resolve=zoo.resolve)
 
 
 def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None,
@@ -41,7 +40,7 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
                      data_seed: int = 0, modality: Optional[str] = None) -> RunResult:
     """Build a fresh ``size`` model for ``dataset`` (a built-in name, a folder, a CSV manifest or an
     archive: see ``open_dataset``), attach ``aux`` pathways, train, test."""
-    from ..data import open_dataset
+    from .data import open_dataset
 
     config = config or TrainConfig()
     splits = {s: open_dataset(dataset, s, seed=data_seed, size=data_size, modality=modality) for s in ("train", "val", "test")}
