@@ -6,6 +6,7 @@ aux may be: None / "none" (baseline), a zoo name, a checkpoint path, "minilm-l6"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from torch import nn
@@ -13,7 +14,7 @@ from torch import nn
 from . import zoo
 from .model import MultimodalViT, create_model
 from .pathways import attach_pathways, load_aux, random_aux_like
-from .train import FitResult, TrainConfig, evaluate, fit
+from .train import FitResult, TrainConfig, ddp, evaluate, fit
 
 
 @dataclass
@@ -41,6 +42,7 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
     """Build a fresh ``size`` model for ``dataset`` (a built-in name, a folder, a CSV manifest or an
     archive: see ``open_dataset``), attach ``aux`` pathways, train, test."""
     from .data import open_dataset
+    from .data.lazy import SKIPPED_FILE, write_skipped
 
     config = config or TrainConfig()
     splits = {s: open_dataset(dataset, s, seed=data_seed, size=data_size, modality=modality) for s in ("train", "val", "test")}
@@ -56,4 +58,6 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
             print(report, flush=True)
     result = fit(model, train, splits["val"], config)
     test = evaluate(model, splits["test"], config.eval_batch_size)
+    if config.out_dir and ddp.is_main():   # the files the run could not use, beside its log
+        write_skipped(Path(config.out_dir) / SKIPPED_FILE, splits)
     return RunResult(model, result, test)

@@ -205,6 +205,8 @@ def test_train_on_a_folder_then_eval_with_no_flags(tmp_path, capsys):
     assert main(["train", "--dataset", str(root), "--size", "test", "--epochs", "1", "--batch-size", "16",
                  "--out", str(out), "--no-progress"]) == 0
     capsys.readouterr()
+    listed = (out / "skipped_files.tsv").read_text().splitlines()
+    assert len(listed) == 3 and all("bad00" in line for line in listed[1:])   # header + the 2 bad files
     assert main(["eval", str(out / "model.safetensors")]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["split"] == "test" and res["n"] == len(open_dataset(root, "test"))

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from .load import load_file
 from .threads import torch_threads
 
 log = logging.getLogger(__name__)
+SKIPPED_FILE = "skipped_files.tsv"   # written into a run's folder
 
 
 def collate_skip(batch: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,6 +172,21 @@ class FileDataset(Dataset):
     def __repr__(self) -> str:
         return (f"FileDataset(name={self.name!r}, split={self.split!r}, modality={self.modality!r}, n={len(self)}, "
                 f"classes={self.num_classes}, skipped={len(self.skipped)})")
+
+
+def write_skipped(path: str | os.PathLike, splits: Mapping[str, Any]) -> Optional[Path]:
+    """``file<TAB>reason`` of every file the splits skipped (once each), or None if none was."""
+    seen: dict[str, str] = {}
+    for ds in splits.values():
+        for f, reason in getattr(ds, "skipped", None) or []:
+            seen.setdefault(f, reason)
+    if not seen:
+        return None
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["file\treason"] + [f"{f}\t{' '.join(r.split())}" for f, r in sorted(seen.items())]
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
 
 
 class _Probe(Dataset):
