@@ -96,12 +96,10 @@ class FileDataset(Dataset):
                 x = load_file(self.root / self.rels[i], modality=self.modality, spec=self.spec,
                               max_bytes=self.max_bytes)
         except InputFileError as e:
-            reason = str(e)
-        except Exception as e:   # a decoder bug must not end the run either
-            reason = f"unexpected {type(e).__name__}: {e}"
-        if reason is not None:
-            self.cache.put_error(key, reason)
-            return None, reason
+            self.cache.put_error(key, str(e))   # the file's fault: remembered for its content
+            return None, str(e)
+        except Exception as e:   # a decoder bug must not end the run either (not remembered: may be fixed)
+            return None, f"unexpected {type(e).__name__}: {e}"
         self.cache.put(key, x)
         return x, None
 
