@@ -45,6 +45,7 @@ def test_only_the_data_dir_and_uploads_are_readable(data_dir, tmp_path):
     ud = UserData(data_dir)
     ch = ud.choices()
     assert {"data: digits_png", "data: digits_png/labels.csv", "data: digits.zip"} <= set(ch)
+    assert "data: escape" not in ch                                   # a link out of the folder is not offered
     assert ud.resolve("data: digits_png") == str((data_dir / "digits_png").resolve())
     assert ud.resolve("mnist5k") == "mnist5k"
     for bad in ("data: ../secret", "data: escape/x", str(tmp_path / "secret"), "/etc", "data: "):
@@ -54,7 +55,8 @@ def test_only_the_data_dir_and_uploads_are_readable(data_dir, tmp_path):
         UserData(None).resolve("data: digits_png")
     up = UserData(None, max_upload_bytes=10**9)
     choice = up.add_upload(data_dir / "digits.zip")
-    assert choice in up.choices() and up.resolve(choice).endswith("digits.zip")
+    assert up.resolve(choice).endswith("digits.zip")
+    assert choice not in up.choices() and choice != up.add_upload(data_dir / "digits.zip")   # private, unguessable
     with pytest.raises(M2PTError, match="limited to"):
         UserData(None, max_upload_bytes=100).add_upload(data_dir / "digits.zip")
     with pytest.raises(M2PTError, match="archive"):
@@ -106,3 +108,37 @@ def test_app_has_the_data_tab(data_dir):
     names = {d.api_name for d in demo.fns.values() if d.api_name}
     assert {"score_dataset", "add_dataset", "use_dataset_for_training", "train"} <= names
     assert parse_args(["--data-dir", str(data_dir)]).data_dir == str(data_dir)
+
+
+def test_dashboard_scores_a_folder_and_an_upload(data_dir):
+    """Through the launched app: a --data-dir folder and an uploaded zip, scored on the open model."""
+    import socket
+    from gradio_client import Client, handle_file
+    from app.main import build_app, launch
+    from m2pt_core.explorer import Catalog
+    from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
+    demo = build_app(Catalog(cached_tiny_zoo()), data_dir=data_dir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict("m2pt-digits-audio", "audio-sounds", api_name="/select_models")
+        status, table, _, skipped = client.predict("data: digits_png", "all", api_name="/score_dataset")
+        assert "n = 50" in status and "95% CI" in status
+        rows = table["data"] if isinstance(table, dict) else table
+        assert sum(int(r[1]) for r in rows) == 50
+        assert len(skipped["data"] if isinstance(skipped, dict) else skipped) == 2
+        choice, _ = client.predict(handle_file(str(data_dir / "digits.zip")), api_name="/add_dataset")[-2:]
+        value = choice["value"] if isinstance(choice, dict) else choice
+        assert value.startswith("upload: digits.zip")
+        assert "n = 50" in client.predict(value, "all", api_name="/score_dataset")[0]
+        with pytest.raises(Exception, match="not in the list of choices"):   # Gradio refuses it before we do
+            client.predict("data: escape/x", "all", api_name="/score_dataset")
+        other = Client(f"http://127.0.0.1:{port}/", verbose=False)          # another session: not its upload
+        other.predict("m2pt-digits-audio", "audio-sounds", api_name="/select_models")
+        with pytest.raises(Exception, match="not in the list of choices"):
+            other.predict(value, "all", api_name="/score_dataset")
+    finally:
+        demo.close()

@@ -39,16 +39,18 @@ def build(ctx: AppContext) -> None:
         per_class = gr.Dataframe(label="Per-class accuracy (95% Wilson interval)", interactive=False, max_height=420)
         confusion = gr.Plot(label="Confusion matrix")
     skipped = gr.Dataframe(label="Skipped files", headers=["file", "reason"], interactive=False, max_height=240)
+    uploads = gr.State([])   # this session's uploaded archives (choice strings)
 
-    def _choices(selected=None):
-        return gr.update(choices=ctx.user_data.choices() + list_datasets(), value=selected)
+    def _choices(mine, selected=None):
+        return gr.update(choices=list(mine or []) + ctx.user_data.choices() + list_datasets(), value=selected)
 
     @guard
-    def on_upload(file):
+    def on_upload(mine, file):
         if not file:
             raise gr.Error("Upload an archive first.")
         choice = ctx.user_data.add_upload(file)
-        return _choices(choice), f"Added **{choice}**."
+        mine = list(mine or []) + [choice]
+        return mine, _choices(mine, choice), f"Added **{choice}**."
 
     @guard
     def score(state, choice, split_name):
@@ -67,17 +69,17 @@ def build(ctx: AppContext) -> None:
                 confusion_heatmap(s.confusion, s.classes, s.pred_names, title), rows)
 
     @guard
-    def to_train(choice):
+    def to_train(mine, choice):
         if not choice:
             raise gr.Error("Choose a dataset first.")
         ctx.user_data.resolve(choice)   # readable?
-        return (gr.update(choices=ctx.user_data.choices() + list_datasets(), value=choice),
+        return (gr.update(choices=list_datasets() + ctx.user_data.choices() + list(mine or []), value=choice),
                 f"**{choice}** is now the target dataset of the Train tab.")
 
-    refresh.click(lambda d: _choices(d), [dataset], [dataset], api_visibility="private")
-    upload.upload(on_upload, [upload], [dataset, status], api_name="add_dataset")
+    refresh.click(lambda mine, d: _choices(mine, d), [uploads, dataset], [dataset], api_visibility="private")
+    upload.upload(on_upload, [uploads, upload], [uploads, dataset, status], api_name="add_dataset")
     score_btn.click(score, [ctx.state, dataset, split], [ctx.state, status, per_class, confusion, skipped],
                     api_name="score_dataset")
     train_target = ctx.c.get("train_dataset")
     if train_target is not None:
-        train_btn.click(to_train, [dataset], [train_target, status], api_name="use_dataset_for_training")
+        train_btn.click(to_train, [uploads, dataset], [train_target, status], api_name="use_dataset_for_training")

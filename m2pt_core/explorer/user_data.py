@@ -3,13 +3,14 @@ on one (accuracy with a 95% Wilson interval, per-class accuracy, confusion matri
 
 Readable data is either under the folder the app was started with (``--data-dir``; nothing
 outside it, symlinks resolved before the check) or an uploaded archive (size-limited). Both are
-named by a *choice* string ("data: sub/folder", "upload: name.zip (ab12cd34)") that ``resolve``
-turns back into a path, so a client can never make the server read an arbitrary path.
+named by a *choice* string ("data: sub/folder", "upload: name.zip (<random token>)") that
+``resolve`` turns back into a path, so a client can never make the server read an arbitrary path,
+nor another session's upload.
 """
 from __future__ import annotations
 
-import hashlib
 import math
+import secrets
 import os
 import threading
 from dataclasses import dataclass, field
@@ -59,19 +60,22 @@ class UserData:
         out = []
         if self.data_dir is not None:
             for entry in sorted(self.data_dir.iterdir()):
-                if entry.name.startswith("."):
+                if entry.name.startswith(".") or not self._inside(entry):
                     continue
                 if entry.is_dir() or entry.suffix.lower() == ".csv" or is_archive(entry):
                     out.append(DATA_PREFIX + entry.relative_to(self.data_dir).as_posix())
                 if entry.is_dir():
                     out += [DATA_PREFIX + f.relative_to(self.data_dir).as_posix() for f in sorted(entry.iterdir())
                             if f.is_file() and (f.suffix.lower() == ".csv" or is_archive(f))]
-        with self._lock:
-            out += sorted(self._uploads)
-        return out
+        return out   # uploads are not listed: each session sees only its own (the panel keeps them)
+
+    def _inside(self, p: Path) -> bool:
+        r = p.resolve()
+        return r != self.data_dir and self.data_dir in r.parents
 
     def add_upload(self, path: Union[str, os.PathLike]) -> str:
-        """Register an uploaded .zip / .tar.gz; returns its choice string."""
+        """Register an uploaded .zip / .tar.gz; returns its choice string, which carries a random
+        token: only the session that uploaded it can name it."""
         p = Path(path)
         if not is_archive(p):
             raise M2PTError(f"{p.name}: expected a .zip or .tar.gz archive of a class-per-folder tree or a manifest.")
@@ -79,8 +83,7 @@ class UserData:
         if size > self.max_upload_bytes:
             raise M2PTError(f"{p.name} is {size / 2**20:.1f} MB; uploads are limited to "
                             f"{self.max_upload_bytes / 2**20:.0f} MB (start the app with --data-dir for larger data).")
-        h = hashlib.sha256(p.read_bytes()).hexdigest()[:8]
-        choice = f"{UPLOAD_PREFIX}{p.name} ({h})"
+        choice = f"{UPLOAD_PREFIX}{p.name} ({secrets.token_hex(6)})"
         with self._lock:
             self._uploads[choice] = p
         return choice
@@ -93,9 +96,9 @@ class UserData:
             if choice in self._uploads:
                 return str(self._uploads[choice])
         if choice.startswith(DATA_PREFIX) and self.data_dir is not None:
-            p = (self.data_dir / choice[len(DATA_PREFIX):]).resolve()
-            if p != self.data_dir and self.data_dir in p.parents and p.exists():
-                return str(p)
+            p = self.data_dir / choice[len(DATA_PREFIX):]
+            if self._inside(p) and p.exists():
+                return str(p.resolve())
         raise M2PTError(f"{choice!r} is not a dataset this app may read; expected a built-in name, an entry of the "
                         "--data-dir folder, or an uploaded archive.")
 
