@@ -217,3 +217,13 @@ def test_train_on_a_folder_then_eval_with_no_flags(tmp_path, capsys):
     shutil.copytree(root, copy)
     assert main(["eval", str(out / "model.safetensors"), "--dataset", str(copy), "--split", "all"]) == 2
     assert "trained on" in capsys.readouterr().err
+
+
+def test_loading_files_leaves_the_global_rng_alone(tmp_path):
+    root = tmp_path / "pts"
+    write_folder("shapes3d", root, 40)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    open_dataset(root, "all", num_workers=0)
+    assert torch.equal(torch.rand(3), expected)

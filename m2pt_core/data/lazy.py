@@ -119,7 +119,7 @@ class FileDataset(Dataset):
             if num_workers is None:
                 num_workers = min(2, os.cpu_count() or 1) if len(todo) >= 4 * batch_size else 0
             loader = DataLoader(_Probe(self, todo), batch_size=batch_size, num_workers=num_workers,
-                                collate_fn=list)
+                                collate_fn=list, generator=torch.Generator().manual_seed(0))  # global RNG untouched
             for batch in loader:
                 failed.update({i: r for i, r in batch if r is not None})
         if failed:
