@@ -9,10 +9,10 @@ nor another session's upload.
 """
 from __future__ import annotations
 
-import math
 import secrets
 import os
 import threading
+from statistics import NormalDist
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..analysis.intervals import wilson_interval as _wilson
 from ..data.archives import is_archive
 from ..data.sources import is_builtin
 from ..errors import M2PTError
@@ -33,14 +34,12 @@ Z95 = 1.959963984540054
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval of an accuracy of k correct out of n (n = 0: (0, 1))."""
+    """Wilson score interval (lo, hi) of k correct out of n (n = 0: (0, 1)); the one
+    implementation in analysis.intervals does the work (z 1.96: 95%)."""
     if n <= 0:
         return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
-    return (0.0 if k == 0 else lo), (1.0 if k == n else hi)   # exact ends, not 1 - 1e-16
+    w = _wilson(k, n, level=2 * NormalDist().cdf(z) - 1)
+    return w.lo, w.hi
 
 
 class UserData:
