@@ -179,7 +179,8 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                    arms: Sequence[str] = ("baseline", "m2pt", "random"), seeds: Sequence[int] = (0, 1, 2),
                    config: Optional[TrainConfig] = None, size: str = "demo",
                    out_dir: Union[str, Path] = "runs/experiment", data_size: Optional[int] = None,
-                   lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                   lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True,
+                   modality: Optional[str] = None) -> pd.DataFrame:
     """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
@@ -187,13 +188,14 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     that affects its result (``run_spec``: recipe, data provenance, auxiliary weights by sha256,
     model size, λ init), so a finished run is reused, and an interrupted one resumed, only when all of
     that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe."""
-    from .data import load_dataset  # the data package registers its datasets on import
+    from .data import open_dataset  # the data package registers its datasets on import
 
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     auxiliaries = list(auxiliaries)
     plan = _plan(arms, auxiliaries)
-    splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+    splits = {s: open_dataset(target_dataset, s, seed=data_seed, size=data_size, modality=modality)
+              for s in ("train", "val", "test")}
     aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
     rows: list[dict[str, Any]] = []
     for seed in seeds:

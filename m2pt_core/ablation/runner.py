@@ -72,11 +72,14 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
                   out_dir: Union[str, Path] = "runs/ablation", data_size: Optional[int] = None,
                   lambda_init: float = 0.0, data_seed: int = 0, controls: Iterable[str] = (),
                   components: Sequence[str] = COMPONENTS, shuffle_seed: int = 0,
-                  arms: Optional[Sequence[str]] = None, aux_weights: Optional[Any] = None) -> AblationPlan:
-    """Load the data and the auxiliary (``aux_weights``: already loaded weights of ``aux``) and list
-    the arms (``arms``: keep only these names)."""
-    from ..data import load_dataset  # the data package registers its datasets on import
-    splits = {s: load_dataset(target, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+                  arms: Optional[Sequence[str]] = None, aux_weights: Optional[Any] = None,
+                  modality: Optional[str] = None) -> AblationPlan:
+    """Load the data (``target``: whatever ``data.open_dataset`` opens, as for experiments) and the
+    auxiliary (``aux_weights``: already loaded weights of ``aux``) and list the arms (``arms``: keep
+    only these names)."""
+    from ..data import open_dataset  # the data package registers its datasets on import
+    splits = {s: open_dataset(target, s, seed=data_seed, size=data_size, modality=modality)
+              for s in ("train", "val", "test")}
     aux_w = aux_weights if aux_weights is not None else load_aux(aux, resolve=zoo.resolve)
     chosen = build_arms(by, get_size(size).depth, components, shuffle_seed, controls)
     if arms is not None:

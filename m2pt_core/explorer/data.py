@@ -95,7 +95,7 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optio
     with _lock:
         if key not in _cache:
             ds = eval_dataset(model, split, size=data_size).data
-            X, y = ds.tensors()
+            X, y = (ds if hasattr(ds, "tensors") else ds.to_memory()).tensors()   # files: decoded (cached) now
             total = len(y)
             if n is not None and n < total:
                 keep = torch.as_tensor(stratified_split(y.numpy(), (n, total - n), seed=0)[0])

@@ -45,7 +45,8 @@ Event = dict[str, Any]
 
 def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[Event], None]] = None,
                should_stop: Callable[[], bool] = lambda: False) -> Optional[dict[str, Any]]:
-    """Train baseline then M2PT (pathways to ``aux``) from the same initialisation.
+    """Train baseline then M2PT (pathways to ``aux``) from the same initialisation, on a built-in
+    dataset or the user's files (``req.dataset``: anything ``open_dataset`` takes).
 
     Every random draw (init, shuffling, dropout) comes from streams seeded by ``req.seed`` and owned
     by this call, so jobs running at once in one process give what each gives alone.
@@ -53,9 +54,14 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
     on_event gets fit's events with "arm" added; training stops at the next step once
     should_stop() is true, and then None is returned. Otherwise: {"baseline", "m2pt" (models),
     "histories", "test", "data_size"}."""
-    from ..data import load_dataset
+    from ..data import open_dataset
+    from ..data.sources import is_builtin
     req.check()
-    splits = {s: load_dataset(req.dataset, s, seed=0, size=req.data_size) for s in ("train", "val", "test")}
+    size = req.data_size
+    if not is_builtin(req.dataset):   # the user's files: a subset only when there are more than asked for
+        files = open_dataset(req.dataset, "all", seed=0, prepare=False).provenance.extra["files"]
+        size = size if size < files else None
+    splits = {s: open_dataset(req.dataset, s, seed=0, size=size) for s in ("train", "val", "test")}
     train = splits["train"]
 
     def fresh():
@@ -84,5 +90,5 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         test[arm] = evaluate(model, splits["test"])
         for p in model.parameters():
             p.requires_grad_(False)
-    return {**models, "histories": histories, "test": test, "data_size": req.data_size,
+    return {**models, "histories": histories, "test": test, "data_size": size,
             "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}
