@@ -166,10 +166,11 @@ def estimate_scatter(deltas: pd.DataFrame, estimate: pd.DataFrame, agreement: di
         hovertemplate="%{text}<br>gain %{x:.3g} nats/unit λ<br>" + unit + " = %{y:.3g}<extra></extra>"))
     fig.add_hline(y=0, line=dict(color="gray", dash="dot"))
     key = "spearman_acc" if metric == "acc" else "spearman_loss"
-    rho = agreement.get(key, float("nan"))
-    sub = (f"Spearman ρ = {rho:+.2f} over {agreement.get('n_arms', len(d))} arms (rank agreement of estimate and "
-           f"trained {'Δacc' if metric == 'acc' else '−Δloss'}); x: Σ|∂L/∂λ| over the arm's pathways, "
-           f"training split, mean over seeds")
+    rho, n_arms = agreement.get(key, float("nan")), agreement.get("n_arms", len(d))
+    what = f"trained {'Δacc' if metric == 'acc' else '−Δloss'}"
+    rank = (f"Spearman ρ = {rho:+.2f} over {n_arms} arms (rank agreement of estimate and {what})" if rho == rho
+            else f"no Spearman ρ: {n_arms} arm(s), a rank agreement needs at least 3")
+    sub = f"{rank}; x: Σ|∂L/∂λ| over the arm's pathways, training split, mean over seeds"
     fig = finish(fig, f"{title}<br><sup>{sub}</sup>", "first-order gain Σ|∂L/∂λ| (nats per unit λ)", unit)
     fig.update_layout(margin=dict(t=110))
     return fig
