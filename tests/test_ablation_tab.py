@@ -124,3 +124,46 @@ def test_app_has_the_ablation_tab(catalog):
     demo = build_app(catalog)
     names = {d.api_name for d in demo.fns.values() if d.api_name}
     assert {"ablation_show", "ablation_run", "ablation_stop"} <= names
+
+
+def test_results_page_quotes_the_bundled_ablation():
+    """docs/results.md's table is the bundled result, not a copy that drifted."""
+    root = Path(__file__).resolve().parents[1]
+    if "mnist5k-audio" not in bundled_names(root / "assets" / "ablations"):
+        pytest.skip("no bundled mnist5k-audio ablation")
+    page = (root / "docs" / "results.md").read_text().replace("−", "-")
+    for r in load_bundled("mnist5k-audio", root / "assets" / "ablations").deltas.itertuples():
+        row = f"| {r.arm} | {100 * r.delta_acc_mean:+.1f} [{100 * r.delta_acc_lo:+.1f}, {100 * r.delta_acc_hi:+.1f}] |"
+        assert row in page, row
+
+
+def test_launched_tab_runs_and_stops_through_the_client(catalog, tmp_path, monkeypatch):
+    """The launched dashboard: a bundled result renders; a small ablation runs to "Done"; a Stop
+    during a longer one ends it with a message that says it stopped and kept the finished arms."""
+    import socket
+    import time
+    gradio_client = pytest.importorskip("gradio_client")
+    from app.main import build_app, launch
+    monkeypatch.setenv("M2PT_DASHBOARD_ABLATIONS", str(tmp_path / "runs"))
+    demo = build_app(catalog)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        names = bundled_names()
+        if names:
+            summary = client.predict(names[0], "acc", api_name="/ablation_show")[0]
+            assert "t-interval" in summary
+        status, summary, *_ = client.predict("digits", AUX, "all", 1, 1, 200, api_name="/ablation_run")
+        assert status.startswith("Done: 2 of 2 runs") and "| all |" in summary
+        job = client.submit("digits", AUX, "component", 1, 3, 400, api_name="/ablation_run")
+        deadline = time.time() + 120
+        while not job.outputs() and time.time() < deadline:    # the first update: the job has started
+            time.sleep(0.05)
+        assert client.predict(api_name="/ablation_stop").startswith("Stopping")
+        final = job.result(timeout=300)
+        assert final[0].startswith("Stopped after") and "kept" in final[0], final[0]
+    finally:
+        demo.close()

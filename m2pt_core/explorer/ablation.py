@@ -2,6 +2,7 @@
 runs in a background thread with progress events and a Stop that keeps the finished arms."""
 from __future__ import annotations
 
+import os
 import queue
 import tempfile
 import threading
@@ -202,8 +203,10 @@ _JOBS: dict[str, AblationJob] = {}
 
 
 def start_job(req: AblationRequest, aux_weights: AuxWeights, out_dir: Optional[Union[str, Path]] = None) -> str:
-    """Start an AblationJob and return its id (the dashboard keeps the id, not the job)."""
-    out = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "m2pt-dashboard-ablations"
+    """Start an AblationJob and return its id (the dashboard keeps the id, not the job). Runs go to
+    ``out_dir``, else $M2PT_DASHBOARD_ABLATIONS, else a folder in the temp dir (same settings resume)."""
+    out = Path(out_dir or os.environ.get("M2PT_DASHBOARD_ABLATIONS")
+               or Path(tempfile.gettempdir()) / "m2pt-dashboard-ablations")
     job = AblationJob(req, aux_weights, out).start()
     job_id = uuid.uuid4().hex
     _JOBS[job_id] = job
