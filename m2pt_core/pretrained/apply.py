@@ -34,6 +34,8 @@ def _init_reason(k: str, canon: Canonical, model: MultimodalViT) -> str:
         return f"new head for {model.num_classes} classes"
     if k.startswith("tokenizer.") and canon.layout == "pointmae":
         return "Point-MAE's group encoder has a different structure (Conv1d + BatchNorm1d + ReLU); ours starts fresh"
+    if k in ("cls_token", "pos_embed") and canon.layout == "pointmae":
+        return "Point-MAE pre-training has no class token (its fine-tuned PointTransformer adds cls_token / cls_pos)"
     if k == "cls_token":
         return "the checkpoint has no class token"
     return "no matching key in the checkpoint"

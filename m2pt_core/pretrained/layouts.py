@@ -60,16 +60,18 @@ class Canonical:
         return len({int(k.split(".")[1]) for k in self.tensors if k.startswith("blocks.")})
 
 
-def strip_module_prefix(sd: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """Tensors only, with DDP's 'module.' prefixes (also nested ones) removed."""
-    out = {}
-    for k, v in sd.items():
+def strip_module_prefix(sd: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors only, with DDP's 'module.' prefixes (also nested ones) removed; and new key → original key."""
+    out, original = {}, {}
+    for key, v in sd.items():
         if not isinstance(v, torch.Tensor):
             continue
+        k = key
         while k.startswith("module."):
             k = k[len("module."):]
-        out[k.replace(".module.", ".")] = v
-    return out
+        k = k.replace(".module.", ".")
+        out[k], original[k] = v, key
+    return out, original
 
 
 def _choose_root(sd: Mapping[str, torch.Tensor], prefix: Optional[str], notes: list[str]) -> tuple[str, bool]:
@@ -113,7 +115,7 @@ def _skip_reason(key: str) -> str:
 
 def canonicalize(sd: Mapping[str, Any], prefix: Optional[str] = None) -> Canonical:
     """Rewrite a pretrained state dict into canonical keys (see module doc)."""
-    sd = strip_module_prefix(sd)
+    sd, original = strip_module_prefix(sd)
     notes: list[str] = []
     root, point = _choose_root(sd, prefix, notes)
     tensors: dict[str, torch.Tensor] = {}
@@ -124,12 +126,12 @@ def canonicalize(sd: Mapping[str, Any], prefix: Optional[str] = None) -> Canonic
     pathways: dict[str, dict[str, tuple[str, torch.Tensor]]] = defaultdict(dict)
 
     def put(canon: str, key: str) -> None:
-        tensors[canon], origin[canon] = sd[key], key
+        tensors[canon], origin[canon] = sd[key], original[key]
 
     for key in sd:
         if not key.startswith(root):
             why = _skip_reason(key)
-            skipped[key] = f"outside the encoder ({root!r})" if why.startswith("not part") else why
+            skipped[original[key]] = f"outside the encoder ({root!r})" if why.startswith("not part") else why
             continue
         rel = key[len(root):]
         m = (_POINT_BLOCK if point else _BLOCK).match(rel)
@@ -138,12 +140,12 @@ def canonicalize(sd: Mapping[str, Any], prefix: Optional[str] = None) -> Canonic
             if _PLAIN.match(rest):
                 put(f"blocks.{i}.{rest}", key)
             elif rest in ("attn.q_bias", "attn.v_bias", "ls1.gamma", "ls2.gamma", "gamma_1", "gamma_2"):
-                extra[(i, rest)] = (key, sd[key])
+                extra[(i, rest)] = (original[key], sd[key])
             elif rest.rsplit(".", 1)[0] in COMPONENTS and rest.rsplit(".", 1)[1] in ("aux_weight", "cross_modal_scale", "lam"):
                 comp, kind = rest.rsplit(".", 1)
-                pathways[f"blocks.{i}.{comp}"]["scale" if kind != "aux_weight" else "aux"] = (key, sd[key])
+                pathways[f"blocks.{i}.{comp}"]["scale" if kind != "aux_weight" else "aux"] = (original[key], sd[key])
             else:
-                skipped[key] = f"block part this loader does not map ({rest})"
+                skipped[original[key]] = f"block part this loader does not map ({rest})"
             continue
         if rel in ("patch_embed.proj.weight", "patch_embed.proj.bias", "cls_token", "norm.weight", "norm.bias",
                    "fc_norm.weight", "fc_norm.bias") or rel.startswith("tokenizer."):
@@ -154,16 +156,16 @@ def canonicalize(sd: Mapping[str, Any], prefix: Optional[str] = None) -> Canonic
             put("pos_embed", key)
             how["pos_embed"] = "Point-MAE's cls_pos (the class token's position)"
         elif rel == "dist_token":
-            skipped[key] = "DeiT distillation token: this model has one class token (its position slot is dropped too)"
+            skipped[original[key]] = "DeiT distillation token: this model has one class token (its position slot is dropped too)"
             tensors["_dist_token"] = sd[key]
         elif rel == "reg_token":
-            skipped[key] = "register tokens are not supported by this model (their position slots are dropped)"
+            skipped[original[key]] = "register tokens are not supported by this model (their position slots are dropped)"
             tensors["_reg_tokens"] = sd[key]
         elif point and (rel.startswith("encoder.") or rel.startswith("pos_embed.")):
-            skipped[key] = ("Point-MAE's group encoder / position MLP (Conv1d + BatchNorm1d + ReLU, hidden 128) "
+            skipped[original[key]] = ("Point-MAE's group encoder / position MLP (Conv1d + BatchNorm1d + ReLU, hidden 128) "
                             "differs from our PointGroupEmbed (Linear + LayerNorm + GELU): not mapped")
         else:
-            skipped[key] = _skip_reason(rel)
+            skipped[original[key]] = _skip_reason(rel)
 
     # VideoMAE / BEiT: q and v biases only; the k bias is zero (VideoMAE modeling_finetune.py Attention).
     for i in sorted({i for i, n in extra if n in ("attn.q_bias", "attn.v_bias")}):

@@ -220,6 +220,9 @@ def load_pretrained_target(source: Any, num_classes: int, modality: Optional[str
     _check_fits(canon, modality, w, src.name)
     audio_tf = modality == "audio" and (audio_axes or "time-freq") == "time-freq"
     notes = list(src.notes) + list(canon.notes) + [f"{heads} heads, from {heads_from}"]
+    if canon.layout == "pointmae":
+        notes.append("Point-MAE adds the centre positions before every block; this model adds them once, in the "
+                     "tokenizer, so the loaded blocks are a starting point to fine-tune, not the same function")
     spec = _target_spec(_native_spec(canon, modality, w, audio_tf), modality, input, notes)
     fc_norm = "fc_norm.weight" in canon.tensors and "norm.weight" not in canon.tensors
     pool = global_pool or ("avg" if fc_norm or canon.layout == "videomae" else "token")
