@@ -44,6 +44,7 @@ def unwrap_state_dict(obj: Any, container: Optional[str] = None,
     container: the key to use (default: the first of _CONTAINER_KEYS present). When several
     candidate containers are present, which one was used goes into ``notes``."""
     path: list[str] = []
+    top = sorted(map(str, obj))[:12] if isinstance(obj, dict) else type(obj).__name__
     for _ in range(3):
         if _is_tensor_dict(obj):
             break
@@ -68,7 +69,7 @@ def unwrap_state_dict(obj: Any, container: Optional[str] = None,
         break
     if not _is_tensor_dict(obj):
         raise CheckpointError("Expected a dict of tensors (a state dict), possibly under one of "
-                              f"{list(_CONTAINER_KEYS)}; found none.")
+                              f"{list(_CONTAINER_KEYS)}; found none (found top-level keys {top}).")
     if path and notes is not None:
         notes.append(f"weights read from container {'/'.join(path)!r}")
     return obj

@@ -1,5 +1,5 @@
 """Cross-modal pathways: attach, read/override λ, merge, and load auxiliary weights."""
-from .attach import AttachReport, attach_pathways, find_blocks
+from .attach import AttachReport, attach_pathways, find_blocks, spread_layers
 from .aux_weights import COMPONENTS, AuxWeights, aux_from_state_dict
 from .lambdas import (get_lambdas, lambda_table, override_lambdas, pathway_modules, select_pathways,
                       set_lambdas, split_name)
@@ -9,7 +9,7 @@ from .merge import merge_all, merge_pathways, unload_pathways, unmerge_all, veri
 from .params import count_parameters, print_trainable_parameters, trainable_parameter_report
 
 __all__ = [
-    "AttachReport", "attach_pathways", "find_blocks", "COMPONENTS", "AuxWeights", "aux_from_state_dict",
+    "AttachReport", "attach_pathways", "find_blocks", "spread_layers", "COMPONENTS", "AuxWeights", "aux_from_state_dict",
     "get_lambdas", "lambda_table", "override_lambdas", "pathway_modules", "select_pathways", "set_lambdas",
     "split_name", "PathwayLinear", "MINILM_NAME", "load_aux", "minilm_l6_path", "merge_all",
     "merge_pathways", "unload_pathways", "unmerge_all", "verify_merge", "count_parameters",
