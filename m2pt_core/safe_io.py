@@ -84,9 +84,17 @@ def _torch_load(path: Path) -> Any:
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError, TypeError,
             ModuleNotFoundError, ImportError) as e:
         text = str(e)
-        found = re.search(r"(?:GLOBAL|global) ([\w.]+)", text)
-        what = f"it needs {found.group(1)}" if found else (text.strip().splitlines()[0][:200] if text.strip()
-                                                              else type(e).__name__)
+        # Name what the file needs, never PyTorch's own advice (which suggests weights_only=False).
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+        if found:
+            what = f"it needs {found.group(1)}"
+        elif detail:
+            what = f"it needs more than plain data: {detail.group(1).strip().splitlines()[0][:160]}"
+        elif "weights_only" in text or "Weights only" in text:
+            what = "it needs more than plain data"
+        else:
+            what = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
         raise CheckpointError(
             f"Refused to load {path.name}: it is not a plain-tensor PyTorch file ({what}). Only tensors, "
             f"dicts, lists, numbers and argparse.Namespace are accepted, so nothing in the file can run "

@@ -48,9 +48,10 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
         pickle.dump({"model": Evil()}, f)
-    with pytest.raises(CheckpointError, match="not a plain-tensor PyTorch file"):
+    with pytest.raises(CheckpointError, match="not a plain-tensor PyTorch file") as e:
         load_aux(path)
     assert not (tmp_path / "flag").exists()
+    assert "weights_only" not in str(e.value)                # never PyTorch's advice to turn it off
 
 
 def test_plain_torch_state_dict_loads(tmp_path):
