@@ -48,6 +48,8 @@ def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConf
         meta["config"] = config.to_json()
     if getattr(model, "pathway_info", None):
         meta["pathway_info"] = json.dumps(model.pathway_info)
+    if getattr(model, "data_provenance", None):   # what the model was trained on (DataProvenance dict)
+        meta["data"] = json.dumps(model.data_provenance, sort_keys=True)
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -97,6 +99,8 @@ def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] =
                 PathwayLinear(base, aux.float(), aux_trainable=s.get("aux_trainable", True)))
     if "pathway_info" in meta:
         model.pathway_info = json.loads(meta["pathway_info"])
+    if "data" in meta:
+        model.data_provenance = json.loads(meta["data"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

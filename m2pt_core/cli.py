@@ -91,11 +91,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 @subcommand("eval")
 def _register_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="accuracy and loss of a checkpoint on a dataset split")
+    p = sub.add_parser("eval", help="accuracy and loss of a checkpoint on a dataset split",
+                       description="Score a checkpoint. By default: the test split of the data it was trained on "
+                                   "(recorded in the checkpoint). Scoring on items it was trained on is refused "
+                                   "unless --allow-train-overlap, and the output then says how many there were.")
     p.add_argument("checkpoint", help="our .safetensors checkpoint, or a zoo model name")
     p.add_argument("--dataset", default=None, help="dataset (default: the one recorded in the checkpoint)")
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"), help="split (default test)")
-    p.add_argument("--data-size", type=int, default=None, help="items across all splits (default: dataset default)")
+    p.add_argument("--data-size", type=int, default=None, help="items across all splits (default: the recorded one)")
+    p.add_argument("--data-seed", type=int, default=None, help="data seed (default: the recorded one)")
+    p.add_argument("--allow-train-overlap", action="store_true",
+                   help="score even if the items include the model's training items (the output says how many)")
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA if present)")
     p.set_defaults(func=_cmd_eval)
@@ -105,19 +111,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
     from . import zoo
     from .checkpoint import load_checkpoint
-    from .data import load_dataset
+    from .data import eval_dataset
     from .device import pick_device
     from .train import evaluate
     path = Path(args.checkpoint)
     if not path.exists():
         path = zoo.model_path(args.checkpoint)
     model = load_checkpoint(path, device=pick_device(args.device))
-    name = args.dataset or model.config.dataset
-    if not name:
-        raise SystemExit("The checkpoint records no dataset; pass --dataset.")
-    data = load_dataset(name, args.split, spec=model.config.input, size=args.data_size)
-    print(json.dumps({"checkpoint": str(path), "dataset": name, "split": args.split,
-                      **evaluate(model, data, args.batch_size)}))
+    choice = eval_dataset(model, args.split, dataset=args.dataset, seed=args.data_seed, size=args.data_size,
+                          allow_train_overlap=args.allow_train_overlap)
+    print(json.dumps({"checkpoint": str(path), "dataset": getattr(choice.data, "name", None), "split": args.split,
+                      "n": len(choice.data), "data": choice.describe(), "train_overlap": choice.train_overlap,
+                      **evaluate(model, choice.data, args.batch_size)}))
     return 0
 
 

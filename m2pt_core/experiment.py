@@ -9,6 +9,8 @@ Arms (every arm of one seed starts from the same target initialisation, so diffe
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -22,8 +24,13 @@ from .pathways import AuxWeights, attach_pathways, load_aux
 from .train import TrainConfig, evaluate, fit
 
 ARMS = ("baseline", "m2pt", "random", "frozen")
-RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "train_time_s",
-                  "lam_mean", "lam_abs_mean", "lam_min", "lam_max", "epochs", "run_dir"]
+RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "test_n", "train_time_s",
+                  "lam_mean", "lam_abs_mean", "lam_min", "lam_max", "epochs", "run_dir",
+                  "run_id", "aux_sha256", "model_size", "data", "recipe"]
+RUN_FORMAT = "m2pt-run/2"
+RUN_FILE = "run.json"
+# Options that do not change what a run computes (where it writes, how it reports).
+_NOT_RECIPE = ("out_dir", "resume", "progress", "device", "num_workers", "eval_batch_size")
 
 
 def random_aux_like(aux: Any, seed: int) -> AuxWeights:
@@ -48,6 +55,34 @@ def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
             "lam_min": float(v.min()), "lam_max": float(v.max())}
 
 
+def run_spec(arm: str, aux: Optional[str], aux_sha256: Optional[str], seed: int, model_size: str,
+             data: dict, config: TrainConfig, lambda_init: float) -> dict[str, Any]:
+    """Everything that affects a run's result: a finished run is reused only when all of it matches."""
+    from .device import pick_device
+    recipe = {k: v for k, v in config.to_dict().items() if k not in _NOT_RECIPE}
+    recipe.update(seed=seed, device_type=pick_device(config.device).type)
+    return {"format": RUN_FORMAT, "arm": arm, "aux": aux, "aux_sha256": aux_sha256, "model_size": model_size,
+            "data": data, "recipe": recipe,
+            # pathway options mean nothing without pathways: a baseline is the same run whatever they are
+            "lambda_init": None if arm == "baseline" else lambda_init,
+            "aux_trainable": None if arm == "baseline" else arm != "frozen"}
+
+
+def run_id(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _claim_run_dir(run_dir: Path, spec: dict[str, Any]) -> None:
+    """Write the run's spec; a folder holding another spec is never reused as this run."""
+    f = run_dir / RUN_FILE
+    if f.is_file():
+        if json.loads(f.read_text()) != spec:
+            raise RuntimeError(f"{run_dir} holds a run with another recipe; refusing to reuse it.")
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(spec, indent=1, sort_keys=True))
+
+
 def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Optional[str]]]:
     bad = [a for a in arms if a not in ARMS]
     if bad:
@@ -68,8 +103,10 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
-    (a smaller subset keeps the CPU cost bounded). Finished runs in ``out_dir`` are reused, so an
-    interrupted experiment continues where it stopped. Writes ``out_dir/results.csv``."""
+    (a smaller subset keeps the CPU cost bounded). A run's folder is named by a hash of everything
+    that affects its result (``run_spec``: recipe, data provenance, auxiliary weights by sha256,
+    model size, λ init), so a finished run is reused, and an interrupted one resumed, only when all of
+    that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe."""
     from .data import load_dataset  # the data package registers its datasets on import
 
     config = config or TrainConfig()
@@ -78,26 +115,36 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     plan = _plan(arms, auxiliaries)
     splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
     train = splits["train"]
+    data = train.provenance.to_dict()
     aux_cache = {a: load_aux(a) for a in auxiliaries}
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         for arm, aux in plan:
-            run_dir = out_dir / f"{arm}-{aux or 'none'}-seed{seed}".replace("/", "_")
+            source = None
+            if arm != "baseline":
+                source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
+            spec = run_spec(arm, aux, source.sha256() if source is not None else None, seed, size, data,
+                            config, lambda_init)
+            rid = run_id(spec)
+            label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
+            run_dir = out_dir / f"{arm}-{label or 'none'}-seed{seed}-{rid}".replace("/", "_")
+            _claim_run_dir(run_dir, spec)
             torch.manual_seed(seed)   # same target init for every arm of this seed
             model = create_model(size, train.modality, len(train.classes), input=train.spec,
                                  class_names=list(train.classes), dataset=target_dataset)
-            if arm != "baseline":
-                source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
+            if source is not None:
                 attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=arm != "frozen")
             cfg = replace(config, seed=seed, out_dir=str(run_dir), resume=True, progress=progress)
             if progress:
-                print(f"[experiment] {target_dataset} {arm} aux={aux} seed={seed}", flush=True)
+                print(f"[experiment] {target_dataset} {arm} aux={aux} seed={seed} run={rid}", flush=True)
             result = fit(model, train, splits["val"], cfg)
             test = evaluate(model, splits["test"], cfg.eval_batch_size)
             rows.append({"arm": arm, "aux": aux or "none", "seed": seed, "test_acc": test["acc"],
                          "val_acc": result.final.get("val_acc"), "test_loss": test["loss"],
-                         "train_time_s": result.train_time_s, **_lambda_stats(result.lambdas),
-                         "epochs": len(result.history), "run_dir": str(run_dir)})
+                         "test_n": len(splits["test"]), "train_time_s": result.train_time_s,
+                         **_lambda_stats(result.lambdas), "epochs": len(result.history), "run_dir": str(run_dir),
+                         "run_id": rid, "aux_sha256": spec["aux_sha256"], "model_size": size,
+                         "data": json.dumps(data, sort_keys=True), "recipe": json.dumps(spec["recipe"], sort_keys=True)})
             table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
             out_dir.mkdir(parents=True, exist_ok=True)
             table.to_csv(out_dir / "results.csv", index=False)   # rewritten after every run

@@ -31,7 +31,7 @@ def test_builtin_datasets_are_listed_with_modalities():
 @pytest.mark.parametrize("name", GENERATED)
 def test_generated_dataset_is_deterministic_for_a_seed(name):
     a = load_dataset(name, "all", seed=3, size=SMALL).X.clone()
-    registry._build_cached.cache_clear()  # force a real regeneration, not the cache
+    registry._items.cache_clear()  # force a real regeneration, not the cache
     b = load_dataset(name, "all", seed=3, size=SMALL).X
     c = load_dataset(name, "all", seed=4, size=SMALL).X
     assert torch.equal(a, b)
@@ -60,8 +60,9 @@ def test_generated_classes_are_balanced_and_splits_stratified(name):
     parts = [split_indices(name, s, size=size) for s in ("train", "val", "test")]
     assert sum(len(p) for p in parts) == size
     assert len(np.unique(np.concatenate(parts))) == size  # disjoint and covering
-    for s in ("train", "val", "test"):
-        assert len(set(load_dataset(name, s, size=size).class_counts().values())) == 1
+    for s in ("train", "val", "test"):  # item-level splits: balanced to within one item per class
+        counts = load_dataset(name, s, size=size).class_counts().values()
+        assert max(counts) - min(counts) <= 1
 
 
 def test_mnist5k_is_the_real_5000_digits_with_70_15_15_splits():

@@ -43,3 +43,43 @@ def test_run_experiment_returns_all_arms(tmp_path):
     again = run_experiment("toy2", [str(aux_path)], arms=("baseline", "m2pt", "random", "frozen"),
                            seeds=(0, 1), config=config, size="test", out_dir=tmp_path / "exp", data_size=60, progress=False)
     assert again.test_acc.tolist() == table.test_acc.tolist()
+
+
+def test_runs_are_reused_only_when_everything_that_affects_them_matches(tmp_path):
+    """On main before run specs, changing --data-size, --lambda-init or the lr silently reused the
+    old runs (folders were named by arm, aux and seed only)."""
+    import json
+    _register_toy()
+    torch.manual_seed(5)
+    aux_path = save_checkpoint(create_model("test", "audio", 4), tmp_path / "aux.safetensors")
+    config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, warmup_epochs=0)
+    kw = dict(arms=("baseline", "m2pt"), seeds=(0,), size="test", out_dir=tmp_path / "exp", progress=False)
+
+    def model_files():
+        return {p.parent.name: p.stat().st_mtime_ns for p in (tmp_path / "exp").glob("*/model.safetensors")}
+
+    first = run_experiment("toy2", [str(aux_path)], config=config, data_size=60, **kw)
+    files = model_files()
+    assert len(files) == 2
+    again = run_experiment("toy2", [str(aux_path)], config=config, data_size=60, **kw)
+    assert model_files() == files and again.run_id.tolist() == first.run_id.tolist()   # reused, not retrained
+    changed = [run_experiment("toy2", [str(aux_path)], config=config, data_size=72, **kw),
+               run_experiment("toy2", [str(aux_path)], config=TrainConfig(epochs=1, batch_size=32, lr=1e-3,
+                                                                          warmup_epochs=0), data_size=60, **kw),
+               run_experiment("toy2", [str(aux_path)], config=config, data_size=60, lambda_init=0.01, **kw)]
+    ids = set(first.run_id)
+    for table in changed:
+        m2pt_row = table[table.arm == "m2pt"].iloc[0]
+        assert m2pt_row.run_id not in ids
+        ids |= set(table.run_id)
+    assert len(model_files()) == 2 + 2 + 2 + 1   # the λ-init change leaves the baseline as it was
+    row = first.iloc[1]
+    recipe = json.loads(row.recipe)
+    assert recipe["lr"] == 3e-3 and recipe["seed"] == 0 and json.loads(row.data)["size"] == 60
+    assert row.aux_sha256 and len(row.aux_sha256) == 64
+    # another auxiliary file with the same weights is the same auxiliary
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes(aux_path.read_bytes())
+    same = run_experiment("toy2", [str(copy)], config=config, data_size=60, arms=("m2pt",), seeds=(0,),
+                          size="test", out_dir=tmp_path / "exp2", progress=False)
+    assert same.aux_sha256.iloc[0] == row.aux_sha256

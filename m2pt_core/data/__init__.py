@@ -10,6 +10,7 @@ from .formats import detect_modality, sniff_format
 from .limits import DEFAULT_MAX_BYTES
 from .load import load_file
 from .preprocess import preprocess_audio, preprocess_image, preprocess_points, preprocess_video
+from .provenance import DataProvenance, EvalChoice, TrainOverlapError, eval_dataset, model_provenance
 from .registry import DatasetInfo, dataset_info, list_datasets, load_dataset, raw_items, register_dataset
 
 # Built-in datasets register themselves on import.
@@ -27,7 +28,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "DEFAULT_MAX_BYTES", "DatasetInfo", "FolderDataset", "M2PTDataset", "ManifestDataset", "dataset_info", "detect_modality",
+    "DEFAULT_MAX_BYTES", "DataProvenance", "DatasetInfo", "EvalChoice", "TrainOverlapError", "eval_dataset",
+    "model_provenance", "FolderDataset", "M2PTDataset", "ManifestDataset", "dataset_info", "detect_modality",
     "list_datasets", "load_dataset", "load_file", "preprocess_audio", "preprocess_image",
     "preprocess_points", "preprocess_video", "raw_items", "register_dataset", "sniff_format",
     "stratified_split", "write_samples",

@@ -43,7 +43,9 @@ class M2PTDataset(Dataset):
         self.split = split
         self.skipped = list(skipped or [])   # (path, reason) of files that could not be read
         self.paths = paths                   # source file of each item (folder datasets)
-        self.indices: np.ndarray | None = None  # positions in the whole set (registry datasets)
+        self.indices: np.ndarray | None = None  # ids in the dataset's universe (registry datasets)
+        self.keys: list[str] | None = None       # content identity of each item (overlap checks)
+        self.provenance = None                   # DataProvenance of the run's data, when known
 
     def __len__(self) -> int:
         return len(self.y)
@@ -67,8 +69,14 @@ class M2PTDataset(Dataset):
         """A new dataset holding the given items (copies, so the original stays untouched)."""
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         paths = [self.paths[i] for i in idx.tolist()] if self.paths is not None else None
-        return M2PTDataset(self.X[idx], self.y[idx], self.classes, self.modality, self.spec,
-                           self.name, split, self.skipped, paths)
+        out = M2PTDataset(self.X[idx], self.y[idx], self.classes, self.modality, self.spec,
+                          self.name, split, self.skipped, paths)
+        if self.indices is not None:
+            out.indices = self.indices[idx.numpy()]
+        if self.keys is not None:
+            out.keys = [self.keys[i] for i in idx.tolist()]
+        out.provenance = self.provenance
+        return out
 
     def split_by(
         self, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0

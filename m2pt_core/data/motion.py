@@ -96,21 +96,22 @@ def generate_clips(indices: Sequence[int], seed: int, num_frames: int) -> tuple[
     return render(params), np.array([p["label"] for p in params], dtype=np.int64)
 
 
-def _build(spec: VideoSpec, seed: int, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _items(ids: Sequence[int], spec: VideoSpec, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     X, y = [], []
-    for start in range(0, size or 0, 256):  # render in chunks: bounded memory
-        frames, labels = generate_clips(range(start, min(start + 256, size)), seed, spec.num_frames)
+    ids = list(ids)
+    for start in range(0, len(ids), 256):  # render in chunks: bounded memory
+        frames, labels = generate_clips(ids[start:start + 256], seed, spec.num_frames)
         X.extend(preprocess_video(f, spec) for f in frames)              # each (C, T, H, W)
         y.extend(labels.tolist())
     return torch.stack(X), torch.tensor(y, dtype=torch.int64)
 
 
-def _raw(indices: Sequence[int], spec: VideoSpec, seed: int, size: int | None) -> list[np.ndarray]:
+def _raw(indices: Sequence[int], spec: VideoSpec, seed: int) -> list[np.ndarray]:
     return list(generate_clips(indices, seed, spec.num_frames)[0])
 
 
 register_dataset(
-    "motion", "video", MOTION_CLASSES, _build,
+    "motion", "video", MOTION_CLASSES, items=_items, labels_of=lambda ids: np.asarray(ids) % len(MOTION_CLASSES),
     description="Generated 8-frame clips of a digit moving in 12 ways (shifts, rotations, zooms) on a wrapping canvas.",
     default_size=3000, raw=_raw,
 )

@@ -164,21 +164,21 @@ def generate_shape(i: int, seed: int, num_points: int) -> tuple[np.ndarray, int]
     return p[np.sort(rng.choice(len(p), num_points, replace=False))], label
 
 
-def _build(spec: PointCloudSpec, seed: int, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _items(ids: Sequence[int], spec: PointCloudSpec, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     X, y = [], []
-    for i in range(size or 0):
+    for i in ids:
         pts, label = generate_shape(i, seed, spec.num_points)
         X.append(preprocess_points(pts, spec))                          # (P, 3)
         y.append(label)
     return torch.stack(X), torch.tensor(y, dtype=torch.int64)
 
 
-def _raw(indices: Sequence[int], spec: PointCloudSpec, seed: int, size: int | None) -> list[np.ndarray]:
+def _raw(indices: Sequence[int], spec: PointCloudSpec, seed: int) -> list[np.ndarray]:
     return [generate_shape(i, seed, spec.num_points)[0] for i in indices]
 
 
 register_dataset(
-    "shapes3d", "pointcloud", SHAPE_CLASSES, _build,
+    "shapes3d", "pointcloud", SHAPE_CLASSES, items=_items, labels_of=lambda ids: np.asarray(ids) % len(SHAPE_CLASSES),
     description="Generated point clouds of 12 primitive surfaces with random pose, scale, jitter and dropout.",
     default_size=3000, raw=_raw,
 )

@@ -126,21 +126,21 @@ def synthesize(i: int, seed: int, sample_rate: int, seconds: float = 1.0) -> tup
     return x.astype(np.float32), label
 
 
-def _build(spec: AudioSpec, seed: int, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _items(ids: Sequence[int], spec: AudioSpec, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     X, y = [], []
-    for i in range(size or 0):
+    for i in ids:
         wave, label = synthesize(i, seed, spec.sample_rate, spec.clip_seconds)
         X.append(preprocess_audio(torch.from_numpy(wave)[None], spec.sample_rate, spec))  # (1, F, T)
         y.append(label)
     return torch.stack(X), torch.tensor(y, dtype=torch.int64)
 
 
-def _raw(indices: Sequence[int], spec: AudioSpec, seed: int, size: int | None) -> list[np.ndarray]:
+def _raw(indices: Sequence[int], spec: AudioSpec, seed: int) -> list[np.ndarray]:
     return [synthesize(i, seed, spec.sample_rate, spec.clip_seconds)[0] for i in indices]
 
 
 register_dataset(
-    "sounds", "audio", SOUND_CLASSES, _build,
+    "sounds", "audio", SOUND_CLASSES, items=_items, labels_of=lambda ids: np.asarray(ids) % len(SOUND_CLASSES),
     description="Generated 1 s sounds, 12 classes (tones, chirps, modulations, noises, clicks, beeps).",
     default_size=3000, raw=_raw,
 )

@@ -5,6 +5,7 @@ Canonical key: (layer index, component), component one of COMPONENTS; value W' o
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,6 +45,16 @@ class AuxWeights:
     def describe(self) -> dict:
         return {"source": self.source, "modality": self.modality, "layout": self.layout,
                 "depth": self.depth, "width": self.width}
+
+    def sha256(self) -> str:
+        """Identity of the weights themselves (not of the file or name they came from): runs that
+        used equal W' compare equal, whatever the path they were loaded from."""
+        h = hashlib.sha256()
+        for (i, comp), w in sorted(self.weights.items()):
+            t = w.detach().to("cpu", torch.float32).contiguous()
+            h.update(f"{i}:{comp}:{tuple(t.shape)};".encode())
+            h.update(t.numpy().tobytes())
+        return h.hexdigest()
 
 
 # ViT family (timm, MAE, AudioMAE, VideoMAE, Point-MAE, ours): "<prefix>blocks.<i>.<component>.<kind>"

@@ -109,6 +109,8 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
     config = config or TrainConfig()
     device = ddp.setup(pick_device(config.device))
     main = ddp.is_main()
+    if getattr(train, "provenance", None) is not None:   # recorded in every checkpoint of this model
+        model.data_provenance = train.provenance.to_dict()
     model.to(device)
     net: nn.Module = model
     if ddp.world_size() > 1:
@@ -208,7 +210,10 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
 
     train_time = prev_time + time.perf_counter() - session_start
     model_path = None
-    if not cancelled and out is not None and main:
+    finished_before = start_epoch >= config.epochs and out is not None and (out / FINAL_MODEL).is_file()
+    if finished_before:
+        model_path = out / FINAL_MODEL          # a finished run resumed: nothing trained, nothing rewritten
+    elif not cancelled and out is not None and main:
         model_path = save_checkpoint(model, out / FINAL_MODEL,
                                      extra={"train_config": config.to_dict(), "final": history[-1] if history else {}})
     ddp.barrier()
