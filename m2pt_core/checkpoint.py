@@ -48,6 +48,8 @@ def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConf
         meta["config"] = config.to_json()
     if getattr(model, "pathway_info", None):
         meta["pathway_info"] = json.dumps(model.pathway_info)
+    if getattr(model, "init_info", None):         # pretrained starting weights (pretrained.LoadReport.to_dict)
+        meta["init"] = json.dumps(model.init_info)
     if getattr(model, "data_provenance", None):   # what the model was trained on (DataProvenance dict)
         meta["data"] = json.dumps(model.data_provenance, sort_keys=True)
     for k, v in (extra or {}).items():
@@ -99,6 +101,8 @@ def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] =
                 PathwayLinear(base, aux.float(), aux_trainable=s.get("aux_trainable", True)))
     if "pathway_info" in meta:
         model.pathway_info = json.loads(meta["pathway_info"])
+    if "init" in meta:
+        model.init_info = json.loads(meta["init"])
     if "data" in meta:
         model.data_provenance = json.loads(meta["data"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}

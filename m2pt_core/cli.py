@@ -55,6 +55,15 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def _aux_layers_arg(text: str):
+    if text == "spread":
+        return text
+    try:
+        return [int(i) for i in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'spread' or comma-separated block indices like 1,3,5; got {text!r}") from None
+
+
 @subcommand("train")
 def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a baseline or M2PT model on a dataset",
@@ -66,6 +75,14 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                         "minilm-l6 (needs --size small6), random (norm of the target's init) or random:SOURCE "
                         "(random weights with SOURCE's per-layer Frobenius norm)")
     p.add_argument("--aux-frozen", action="store_true", help="keep W' frozen (default: trainable, as in the paper)")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="start the target from pretrained weights: a timm / DeiT / MAE / AudioMAE / Point-MAE / "
+                        "VideoMAE / M2PT checkpoint file, one of ours, or a Hugging Face name in the local cache "
+                        "(timm/vit_small_patch16_224.augreg_in21k); the size then follows the checkpoint (--size is ignored)")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
+    p.add_argument("--aux-layers", default=None, metavar="spread|I,J,...", type=_aux_layers_arg,
+                   help="auxiliary block paired with each target block: 'spread' (a deeper auxiliary spread evenly, "
+                        "e.g. 24 blocks onto 12: every second block) or a comma list (default: same index)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
@@ -79,7 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _threads(args)
     cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
     run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=not args.aux_frozen,
-                           lambda_init=args.lambda_init, data_size=args.data_size)
+                           lambda_init=args.lambda_init, data_size=args.data_size, init=args.init,
+                           aux_layers=args.aux_layers, num_heads=args.num_heads)
     if ddp.is_main():
         print(json.dumps({"test_acc": run.test["acc"], "test_loss": run.test["loss"],
                           "val_acc": run.fit.final.get("val_acc"), "train_time_s": round(run.fit.train_time_s, 1),

@@ -217,3 +217,20 @@ def test_vit_base_16_shapes_equal_timm():
     assert (model.config.embed_dim, model.config.depth, model.config.num_heads, model.config.size) == (768, 12, 12, "vit_base")
     x = torch.randn(1, 3, 224, 224)
     assert (_pre_logits(model, x) - _pre_logits(ref, x)).abs().max().item() <= 1e-4
+
+
+def test_cli_train_from_pretrained_init_then_eval(tmp_path, capsys):
+    import json
+    from m2pt_core.cli import main
+    init = _file(tmp_path, "timm")
+    out = tmp_path / "run"
+    rc = main(["train", "--dataset", "digits", "--init", str(init), "--num-heads", "2", "--aux", "none", "--epochs", "1",
+               "--data-size", "120", "--batch-size", "32", "--out", str(out), "--no-progress", "--threads", "1"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = load_checkpoint(result["model"])
+    assert model.config.embed_dim == 32 and model.config.input.patch_size == 8 and model.config.dataset == "digits"
+    assert model.init_info["layout"] == "timm" and model.init_info["init"] == str(init)
+    assert main(["eval", result["model"], "--data-size", "120"]) == 0
+    assert main(["train", "--dataset", "digits", "--init", str(tmp_path / "nope.pth"), "--epochs", "1"]) == 2
+    assert "neither a file nor a Hugging Face" in capsys.readouterr().err

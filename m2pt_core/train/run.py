@@ -38,8 +38,10 @@ def resolve_aux(aux: Optional[str], target: nn.Module, seed: int = 0) -> Any:
 def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None,
                      config: Optional[TrainConfig] = None, aux_trainable: bool = True,
                      lambda_init: float = 0.0, data_size: Optional[int] = None,
-                     data_seed: int = 0) -> RunResult:
-    """Build a fresh ``size`` model for ``dataset``, attach ``aux`` pathways, train, test."""
+                     data_seed: int = 0, init: Optional[str] = None, aux_layers: Any = None,
+                     num_heads: Optional[int] = None) -> RunResult:
+    """Build a fresh ``size`` model for ``dataset`` (or one from pretrained weights ``init``, whose
+    size then follows the checkpoint), attach ``aux`` pathways, train, test."""
     from ..data import load_dataset
 
     config = config or TrainConfig()
@@ -47,11 +49,17 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
     train = splits["train"]
     import torch
     torch.manual_seed(config.seed)
-    model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                         class_names=list(train.classes), dataset=dataset)
+    if init is not None:   # pretrained target: see train/init.py
+        from .init import pretrained_target_for
+        model, splits, _ = pretrained_target_for(init, dataset, splits, data_seed, data_size, num_heads, config.progress)
+        train = splits["train"]
+    else:
+        model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                             class_names=list(train.classes), dataset=dataset)
     source = resolve_aux(aux, model, config.seed)
     if source is not None:
-        report = attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=aux_trainable)
+        report = attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=aux_trainable,
+                                 aux_layers=aux_layers)
         if config.progress:
             print(report, flush=True)
     result = fit(model, train, splits["val"], config)
