@@ -155,6 +155,9 @@ def _register_experiment(sub: argparse._SubParsersAction) -> None:
                    help="some of baseline m2pt random frozen (default: baseline m2pt random)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--out", default="runs/experiment", help="folder of the runs and results.csv (finished runs are reused)")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="pretrained starting weights of every target (as in m2pt train --init; --size is then ignored)")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_experiment)
 
@@ -165,7 +168,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     _threads(args)
     table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
                            size=args.size, out_dir=args.out, data_size=args.data_size,
-                           lambda_init=args.lambda_init, progress=not args.no_progress)
+                           lambda_init=args.lambda_init, progress=not args.no_progress,
+                           init=args.init, num_heads=args.num_heads)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(table).to_string(index=False))
     return 0

@@ -234,3 +234,16 @@ def test_cli_train_from_pretrained_init_then_eval(tmp_path, capsys):
     assert main(["eval", result["model"], "--data-size", "120"]) == 0
     assert main(["train", "--dataset", "digits", "--init", str(tmp_path / "nope.pth"), "--epochs", "1"]) == 2
     assert "neither a file nor a Hugging Face" in capsys.readouterr().err
+
+
+def test_experiment_with_pretrained_init_and_mae_aux(tmp_path):
+    from m2pt_core.experiment import run_experiment
+    from m2pt_core.train import TrainConfig
+    init, aux = _file(tmp_path, "timm"), _file(tmp_path, "mae")
+    cfg = TrainConfig(epochs=1, batch_size=32, progress=False)
+    table = run_experiment("digits", [str(aux)], arms=["baseline", "m2pt"], seeds=[0], config=cfg, data_size=120,
+                           out_dir=tmp_path / "exp", init=str(init), num_heads=2, progress=False)
+    assert list(table.arm) == ["baseline", "m2pt"] and set(table.model_size) == {"test"}   # 32 wide, 2 blocks, 2 heads, MLP 64
+    again = run_experiment("digits", [str(aux)], arms=["baseline"], seeds=[0], config=cfg, data_size=120,
+                           out_dir=tmp_path / "exp", progress=False)          # no init: another run
+    assert again.run_id[0] != table.run_id[0]

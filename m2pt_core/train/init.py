@@ -1,6 +1,8 @@
 """A training target that starts from pretrained weights (``m2pt train --init PATH_OR_NAME``)."""
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any, Optional
 
 from ..model import MultimodalViT
@@ -26,3 +28,15 @@ def pretrained_target_for(init: Any, dataset: str, splits: dict[str, Any], data_
     if progress:
         print(report, flush=True)
     return model, splits, report
+
+
+def init_fingerprint(init: Any) -> dict[str, Any]:
+    """What identifies pretrained starting weights in a run's spec: the name and, for a file, its sha256."""
+    path = Path(str(init))
+    if path.is_file():
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return {"init": str(init), "sha256": h.hexdigest()}
+    return {"init": str(init)}
