@@ -231,3 +231,35 @@ def test_eval_subset_is_class_stratified():
     data = eval_data(model, max_eval=100)
     assert len(data.y) == 100
     assert _torch.bincount(data.y, minlength=10).tolist() == [10] * 10
+
+
+def test_pretrained_checkpoint_as_target_with_load_report(catalog, tmp_path):
+    from m2pt_core.explorer import NO_AUX
+    from m2pt_core.explorer.catalog import checkpoint_summary
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    path = write_example_checkpoint("mae", tmp_path / "mae_pretrain.pth")
+    assert "mae layout, 2 blocks, width 32" in checkpoint_summary(path)
+    s = ExplorerSession(catalog, max_eval=64)
+    name = s.add_upload(path)                       # an uploaded MAE file: as auxiliary and as target
+    t = s.open_pretrained(name, "digits", num_heads=2)
+    assert t.name in s.target_choices() and t.model.config.dataset == "digits"
+    table = t.report_table()
+    assert {"loaded", "left at init", "skipped"} <= set(table["status"])
+    assert "pretrained (mae layout)" in s.card(t.name).as_markdown()
+    score = s.select(t.name, NO_AUX)
+    assert score is not None and score.n == len(s.data.y)
+    s.select(t.name, AUX)                           # same size as the tiny zoo: pathways attach at λ = 0
+    assert len(s.pathway_names()) == 8
+
+
+def test_deeper_auxiliary_is_explained_and_spread(catalog, tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(create_model("test", "audio", 3, depth=4), tmp_path / "deep.safetensors")
+    s = ExplorerSession(catalog)
+    name = s.add_upload(tmp_path / "deep.safetensors")
+    table, summary = s.compatibility("image-digits", name)
+    assert not table["match"].all() and "aux_layers='spread'" in summary
+    table, summary = s.compatibility("image-digits", name, "spread")
+    assert table["match"].all() and list(table["aux_layer"].unique()) == [1, 3]
+    s.select("image-digits", name, aux_layers="spread")
+    assert s.model.pathway_info["aux_layers"] == {"0": 1, "1": 3}

@@ -198,7 +198,8 @@ def checkpoint_summary(path: Union[str, Path]) -> str:
     if isinstance(config, dict):
         return (f"{Path(path).name}: {config.get('modality')} model, size {config.get('size')}, "
                 f"{config.get('num_classes')} classes, dataset {config.get('dataset')}")
-    return f"{Path(path).name}: weights only (usable as an auxiliary)"
+    from .pretrained import describe_weights      # same layer; imported here to avoid a cycle
+    return describe_weights(path)
 
 
 def no_grad_copy(model: nn.Module) -> nn.Module:

@@ -99,4 +99,4 @@ def heads_for(width: int, src: Source, explicit: Optional[int]) -> tuple[int, st
         return width // 64, "head width 64 (ViT convention)"
     raise CheckpointError(f"Cannot tell the number of attention heads of a width-{width} checkpoint (heads are "
                           f"not stored in the weights, and {width} is no standard ViT width "
-                          f"{sorted(HEADS_BY_WIDTH)}); pass num_heads=.")
+                          f"{sorted(HEADS_BY_WIDTH)}); pass num_heads= (CLI: --num-heads; dashboard: 'heads').")
