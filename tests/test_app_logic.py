@@ -263,3 +263,15 @@ def test_deeper_auxiliary_is_explained_and_spread(catalog, tmp_path):
     assert table["match"].all() and list(table["aux_layer"].unique()) == [1, 3]
     s.select("image-digits", name, aux_layers="spread")
     assert s.model.pathway_info["aux_layers"] == {"0": 1, "1": 3}
+
+
+def test_train_pair_fine_tunes_a_pretrained_target(catalog, tmp_path):
+    from m2pt_core.explorer import TrainRequest, train_pair
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    init = write_example_checkpoint("timm", tmp_path / "vit.safetensors")
+    req = TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=100, batch_size=32, init=str(init), num_heads=2)
+    res = train_pair(req, catalog.load_aux(AUX))
+    base, m2pt = res["baseline"], res["m2pt"]
+    assert base.config.input.patch_size == 8 and base.init_info["layout"] == "timm"
+    assert m2pt.config == base.config and len(m2pt.pathway_info["aux_layers"]) == 2   # same pretrained target, + pathways
+    assert res["settings"]["init"] == str(init) and len(res["histories"]["m2pt"]) == 1

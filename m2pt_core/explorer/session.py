@@ -115,6 +115,10 @@ class ExplorerSession:
         self.pretrained[t.name] = t
         return t
 
+    def pretrained_heads(self, source: Optional[str]) -> Optional[int]:
+        """Heads of a pretrained target opened from ``source`` (so training rebuilds it alike)."""
+        return next((t.model.config.num_heads for t in self.pretrained.values() if t.source == source), None)
+
     # -- loading ------------------------------------------------------------------------------
     def _source_model(self, name: str) -> tuple[nn.Module, Optional[nn.Module], Optional[str], Optional[int]]:
         """(model, baseline model or None, baseline name, data_size) for a target choice."""

@@ -12,6 +12,7 @@ from ..model import create_model
 from ..pathways import attach_pathways
 from ..pathways.aux_weights import AuxWeights
 from ..train import TrainConfig, evaluate, fit
+from ..train.init import pretrained_target_for
 
 
 @dataclass
@@ -28,6 +29,8 @@ class TrainRequest:
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
+    init: Optional[str] = None          # pretrained starting weights of both arms' target (train/init.py)
+    num_heads: Optional[int] = None     # only for an init checkpoint of non-standard width
 
     def check(self) -> None:
         problems = []
@@ -54,10 +57,14 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
     from ..data import load_dataset
     req.check()
     splits = {s: load_dataset(req.dataset, s, seed=0, size=req.data_size) for s in ("train", "val", "test")}
+    if req.init:   # the pretrained target's input spec may re-read the splits
+        splits = pretrained_target_for(req.init, req.dataset, splits, 0, req.data_size, req.num_heads, False)[1]
     train = splits["train"]
 
     def fresh():
         torch.manual_seed(req.seed)   # the same target initialisation for both arms
+        if req.init:
+            return pretrained_target_for(req.init, req.dataset, splits, 0, req.data_size, req.num_heads, False)[0]
         return create_model(req.size, train.modality, len(train.classes), input=train.spec,
                             class_names=list(train.classes), dataset=req.dataset)
 
