@@ -1,8 +1,6 @@
 """Copying mapped tensors into a new target, accounting for every key, and loading pathways."""
 from __future__ import annotations
 
-import torch
-
 from ..errors import CheckpointError
 from ..model import MultimodalViT
 from ..pathways.layer import PathwayLinear
