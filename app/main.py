@@ -98,7 +98,10 @@ def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
 def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
     import torch
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+
+    from m2pt_core.data.threads import pin_threads
+    # Jobs run two at a time in this process: the thread count is set once here and never per job.
+    pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     launch(build_app(zoo_dir=args.zoo, max_eval=args.max_eval), args.host, args.port)
 
 

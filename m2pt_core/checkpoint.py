@@ -5,8 +5,6 @@ file rebuilds its model alone. Nothing is ever unpickled: .pt/.pth/.bin files ar
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -18,7 +16,7 @@ from .config import ModelConfig
 from .errors import CheckpointError
 from .model import MultimodalViT
 from .pathways.layer import PathwayLinear
-from .safe_io import PathLike, read_state_dict, unwrap_state_dict  # noqa: F401 (re-exported)
+from .safe_io import PathLike, atomic_write, read_state_dict, unwrap_state_dict  # noqa: F401 (re-exported)
 
 FORMAT = "m2pt/1"
 
@@ -54,14 +52,7 @@ def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConf
         meta["data"] = json.dumps(model.data_provenance, sort_keys=True)
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
     return path
 
 

@@ -2,7 +2,8 @@
 
 Arms (every arm of one seed starts from the same target initialisation, so differences are paired):
     baseline  no pathway
-    m2pt      pathways to each auxiliary, W' trainable (the paper's recipe)
+    m2pt      pathways to each auxiliary, W' trainable (the paper's arm; its λ lr is the config's:
+              ×100 in our default recipe, ×1 in the paper's, see train/config.py RECIPE_PRESETS)
     frozen    pathways to each auxiliary, W' frozen
     random    pathways to random weights with the auxiliary's per-layer Frobenius norm: the control
               the paper lacks (is it the auxiliary *data* that helps, or extra parameters of that scale?)
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -19,9 +19,13 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import pandas as pd
 import torch
 
+from . import zoo
 from .model import create_model
-from .pathways import AuxWeights, attach_pathways, load_aux
+from .safe_io import atomic_write_text
+from .pathways import attach_pathways, load_aux
+from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
 from .train import TrainConfig, evaluate, fit
+from .train.rng import seeded
 
 ARMS = ("baseline", "m2pt", "random", "frozen")
 RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "test_n", "train_time_s",
@@ -31,20 +35,6 @@ RUN_FORMAT = "m2pt-run/2"
 RUN_FILE = "run.json"
 # Options that do not change what a run computes (where it writes, how it reports).
 _NOT_RECIPE = ("out_dir", "resume", "progress", "device", "num_workers", "eval_batch_size")
-
-
-def random_aux_like(aux: Any, seed: int) -> AuxWeights:
-    """Gaussian weights with the same shape and Frobenius norm as each of ``aux``'s layers.
-
-    Deterministic per (seed, layer, component): the same control for every run that asks for it."""
-    aux = load_aux(aux)
-    out = {}
-    for (i, comp), w in sorted(aux.weights.items()):
-        g = torch.Generator().manual_seed(seed * 100_003 + i * 1009 + zlib.crc32(comp.encode()) % 1000)
-        r = torch.randn(w.shape, generator=g)                                # (out, in)
-        out[(i, comp)] = r * (w.float().norm() / r.norm().clamp_min(1e-12))
-    return AuxWeights(out, source=f"random-like({aux.source}, seed={seed})", modality="random",
-                      layout=aux.layout, notes=list(aux.notes))
 
 
 def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
@@ -80,7 +70,7 @@ def _claim_run_dir(run_dir: Path, spec: dict[str, Any]) -> None:
             raise RuntimeError(f"{run_dir} holds a run with another recipe; refusing to reuse it.")
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(spec, indent=1, sort_keys=True))
+    atomic_write_text(f, json.dumps(spec, indent=1, sort_keys=True))
 
 
 def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Optional[str]]]:
@@ -122,7 +112,7 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
         size = first.config.size
     train = splits["train"]
     data = train.provenance.to_dict()
-    aux_cache = {a: load_aux(a) for a in auxiliaries}
+    aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         for arm, aux in plan:
@@ -137,12 +127,12 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
             label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
             run_dir = out_dir / f"{arm}-{label or 'none'}-seed{seed}-{rid}".replace("/", "_")
             _claim_run_dir(run_dir, spec)
-            torch.manual_seed(seed)   # same target init for every arm of this seed
-            if init is not None:
-                model = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads, False)[0]
-            else:
-                model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                                     class_names=list(train.classes), dataset=target_dataset)
+            with seeded(seed):   # same target init for every arm of this seed; global RNG untouched
+                if init is not None:
+                    model = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads, False)[0]
+                else:
+                    model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                                         class_names=list(train.classes), dataset=target_dataset)
             if source is not None:
                 attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=arm != "frozen")
             cfg = replace(config, seed=seed, out_dir=str(run_dir), resume=True, progress=progress)

@@ -1,17 +1,21 @@
-"""Reading weight files without executing anything from them.
+"""Reading weight files without executing anything from them, and writing files atomically.
 
 .safetensors files are read as tensors + string metadata; .pt/.pth/.bin files only with
 ``torch.load(weights_only=True)`` under an explicit allow-list (argparse.Namespace, which
 MAE-family training checkpoints hold); a file that needs anything else is refused.
+Every file the project writes for keeps (checkpoints, training state, the zoo manifest) goes
+through ``atomic_write``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import re
+import tempfile
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -128,3 +132,42 @@ def read_state_dict(path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, 
     """Tensors and string metadata of a checkpoint file, without executing anything from it."""
     obj, meta = read_checkpoint_object(path)
     return unwrap_state_dict(obj), meta
+
+
+def atomic_write(path: PathLike, writer: Callable[[Path], Any]) -> Path:
+    """Write ``path`` all or nothing: ``writer(tmp)`` fills a uniquely named temp file beside it,
+    which then replaces ``path``. A kill leaves the old file or the new one, never half of one,
+    and two writers of one path never share a temp file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """``atomic_write`` of a text file, flushed to disk before the rename."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    return atomic_write(path, write)
+
+
+def read_jsonl(path: PathLike) -> list[Any]:
+    """Every JSON value of a JSONL file, one per line (a truncated last line, from a kill
+    mid-write, is skipped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

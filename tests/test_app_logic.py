@@ -19,7 +19,7 @@ from m2pt_core.errors import CheckpointError, InputFileError, M2PTError, Pathway
 from m2pt_core.explorer import Catalog, ExplorerSession, compatibility_table, share_copy  # noqa: E402
 from m2pt_core.explorer.samples import bundled_samples  # noqa: E402
 from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo  # noqa: E402
-from m2pt_core.figures_inputs import audio_figure, image_figure, pointcloud_figure, video_figure  # noqa: E402
+from m2pt_core.figures.inputs import audio_figure, image_figure, pointcloud_figure, video_figure  # noqa: E402
 from m2pt_core.pathways import get_lambdas, load_aux  # noqa: E402
 
 TARGET, AUX = "m2pt-digits-audio", "audio-sounds"
@@ -194,6 +194,29 @@ def test_train_pair_small_and_stoppable(catalog):
         TrainRequest(epochs=0).check()
 
 
+def test_train_pair_jobs_in_two_threads_match_each_alone(catalog):
+    """Two dashboard jobs at once: each gets what it gets alone, and the process RNG is untouched."""
+    import threading
+    from m2pt_core.explorer import TrainRequest, train_pair
+    aux = catalog.load_aux(AUX)
+    req = lambda s: TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=100, size="test", seed=s)  # noqa: E731
+    torch.manual_seed(99)
+    rng = torch.get_rng_state()
+    alone = {s: train_pair(req(s), aux) for s in (0, 1)}
+    assert torch.equal(torch.get_rng_state(), rng)
+    together, start = {}, threading.Barrier(2)
+    jobs = [threading.Thread(target=lambda s=s: (start.wait(), together.__setitem__(s, train_pair(req(s), aux))))
+            for s in (0, 1)]
+    for t in jobs:
+        t.start()
+    for t in jobs:
+        t.join(120)
+    for s in (0, 1):
+        for arm in ("baseline", "m2pt"):
+            a, b = alone[s][arm].state_dict(), together[s][arm].state_dict()
+            assert all(torch.equal(a[k], b[k]) for k in a), (s, arm)
+
+
 def test_input_figures():
     assert image_figure(torch.rand(1, 28, 28)).data
     assert len(audio_figure(torch.rand(2, 8000), 16000, torch.rand(1, 64, 96)).data) == 2
@@ -203,10 +226,14 @@ def test_input_figures():
 
 def test_bundled_samples_index(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
-    (tmp_path / "index.json").write_text(json.dumps({"samples": [{"file": "a.png", "modality": "image", "label": "7"},
-                                                                 {"file": "gone.wav", "modality": "audio"}]}))
+    (tmp_path / "index.json").write_text(json.dumps([{"file": "a.png", "modality": "image", "label": "7"},
+                                                     {"file": "gone.wav", "modality": "audio"}]))
     samples = bundled_samples(tmp_path)
     assert [s.label for s in samples] == ["7"] and samples[0].modality == "image"
+    # only the layout write_samples writes (a list of entries) is read; others fail loudly
+    (tmp_path / "index.json").write_text(json.dumps({"samples": [{"file": "a.png", "modality": "image"}]}))
+    with pytest.raises(M2PTError, match="write_samples"):
+        bundled_samples(tmp_path)
 
 
 def test_app_builds_and_callbacks_run(catalog):

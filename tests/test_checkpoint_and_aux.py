@@ -240,3 +240,21 @@ def test_hugging_face_aux_from_local_cache(tmp_path, monkeypatch):
     assert load_aux("hf-hub:timm/vit_test.in1k").depth == 2
     with pytest.raises(CheckpointError, match="not in the local Hugging Face cache.*huggingface-cli download"):
         load_aux("timm/vit_base_patch16_224.mae")
+
+
+def test_atomic_write_is_all_or_nothing_with_unique_temp_names(tmp_path):
+    from m2pt_core.safe_io import atomic_write, atomic_write_text
+    path = atomic_write_text(tmp_path / "sub" / "m.json", "old")
+    temps = []
+
+    def failing(tmp):
+        temps.append(tmp)
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, failing)
+    assert path.read_text() == "old" and not temps[0].exists()      # old file kept, temp removed
+    atomic_write(path, lambda tmp: temps.append(tmp) or tmp.write_text("new"))
+    assert path.read_text() == "new" and temps[0] != temps[1] and temps[0].parent == path.parent
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.json"]

@@ -188,3 +188,47 @@ def test_aux_is_copied_to_target_dtype():
     assert layer.aux_weight.dtype == torch.float64 and layer.lam.dtype == torch.float32
     assert layer.aux_weight.data_ptr() != aux.blocks[0].attn.qkv.weight.data_ptr()
     assert target(torch.randn(1, 1, 28, 28, dtype=torch.float64)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("cast", ["half", "bfloat16"])
+def test_lambda_stays_fp32_through_dtype_casts(tiny_pair, cast):
+    """λ keeps its fp32 value through .half() / .to(bf16); W + λW' is summed in fp32, cast once."""
+    target, aux = tiny_pair
+    attach_pathways(target, aux)
+    layer = target.blocks[0].attn.qkv
+    with torch.no_grad():
+        layer.lam.fill_(0.012345)
+    lam32 = float(torch.tensor(0.012345, dtype=torch.float32))
+    target = target.half() if cast == "half" else target.to(torch.bfloat16)
+    dtype = torch.float16 if cast == "half" else torch.bfloat16
+    assert layer.weight.dtype == dtype and layer.lam.dtype == torch.float32
+    assert layer.lam_value == lam32 and isinstance(layer.lam, torch.nn.Parameter)
+    expected = (layer.weight.float() + lam32 * layer.aux_weight.float()).to(dtype)
+    assert torch.equal(layer.effective_weight(), expected)
+    assert target(tiny_input("image").to(dtype)).dtype == dtype
+    target.float()
+    assert layer.lam_value == lam32
+
+
+def test_one_pair_check_behind_attach_table_and_stats():
+    """attach_pathways, the compatibility table and weight_stats_pair report the same mismatch from
+    the one check in pathways/compat.py."""
+    from m2pt_core.analysis import weight_stats_pair
+    from m2pt_core.explorer import compatibility_table
+    from m2pt_core.pathways import load_aux
+    from m2pt_core.pathways.compat import check_pair
+
+    target, aux = create_model("test", "image", 3), create_model("test", "audio", 3, embed_dim=48, mlp_dim=64, num_heads=2)
+    qkv = target.blocks[0].attn.qkv
+    check = check_pair(qkv, aux.blocks[0].attn.qkv.weight)
+    assert not check.ok and check.why == "input width differs (32 vs 48)"
+    assert check_pair(None, qkv.weight).why == "target has no such module"
+    assert check_pair(target.blocks[0].norm1, qkv.weight).why == "target module is a LayerNorm, not a linear layer"
+    assert check_pair(qkv, qkv.weight).ok
+    table = compatibility_table(target, load_aux(aux))
+    assert "input width differs (32 vs 48)" in set(table["why"]) and not table["match"].any()
+    for run in (lambda: attach_pathways(target, aux), lambda: weight_stats_pair(target, aux)):
+        with pytest.raises(PathwayMismatchError) as e:
+            run()
+        assert "blocks.0.attn.qkv: shape mismatch, target (96, 32) vs auxiliary block 0 (144, 48) " \
+               "(input width differs (32 vs 48))" in str(e.value)

@@ -64,3 +64,17 @@ def test_cli_train_records_provenance_and_eval_uses_it(tmp_path, capsys):
     assert main(["eval", str(model_file), "--split", "train", "--allow-train-overlap"]) == 0
     ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert ev["train_overlap"] == ev["n"] > 0
+
+
+def test_dashboard_scores_the_split_of_the_models_own_run():
+    """An uploaded model trained on 600 sounds is scored on that run's validation items (on main
+    before provenance: the default 3,000-item run's, partly its training items)."""
+    from m2pt_core import create_model
+    from m2pt_core.explorer.data import eval_data
+    model = create_model("test", "audio", 12, dataset="sounds")
+    model.data_provenance = provenance("sounds", seed=0, size=600).to_dict()
+    data = eval_data(model, max_eval=10_000)
+    val = load_dataset("sounds", "val", size=600)
+    assert data.split == "val" and len(data.y) == len(val) and data.dataset == "sounds"
+    train_x = {x.numpy().tobytes() for x in load_dataset("sounds", "train", size=600).X}
+    assert not any(x.numpy().tobytes() in train_x for x in data.X)

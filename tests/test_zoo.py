@@ -9,6 +9,7 @@ import torch
 
 from m2pt_core import attach_pathways, create_model, save_checkpoint, zoo
 from m2pt_core.cli import main
+from m2pt_core.errors import CheckpointError
 from m2pt_core.pathways import load_aux
 
 
@@ -41,8 +42,11 @@ def test_lookup_and_load(tiny_zoo):
 
 def test_load_aux_resolves_zoo_names(tiny_zoo, monkeypatch):
     monkeypatch.setenv("M2PT_ZOO_DIR", str(tiny_zoo))
-    aux = load_aux("audio-tiny")
+    aux = load_aux("audio-tiny", resolve=zoo.resolve)
     assert aux.source == "audio-tiny" and aux.modality == "audio" and aux.depth == 2
+    assert zoo.resolve("nope") is None
+    with pytest.raises(CheckpointError, match="resolve=m2pt_core.zoo.resolve"):
+        load_aux("audio-tiny")              # the engine does not know the zoo: no resolver, no zoo names
 
 
 def test_verify_catches_corrupted_and_missing(tiny_zoo, capsys):

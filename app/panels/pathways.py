@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from m2pt_core.explorer import plots
+from m2pt_core import figures
 
 from ..common import AppContext, guard
 
 HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the validation accuracy is "
         "re-computed at once, re-running only the blocks from the changed layer on. Changes stay in your "
         "session only. **Reset** restores the learned λ.")
+LAMBDA_TITLE = "λ per layer and component (as set now)"
 
 
 def _slider_range(session, key: str) -> dict:
@@ -26,11 +27,11 @@ def view(session):
         msg = ("Open a target with an auxiliary model in the Models tab to see its pathways."
                if session is None or session.model is None else
                f"{session.target_name} has no pathways: choose an auxiliary in the Models tab.")
-        return (plots.empty_figure(msg), None, gr.update(choices=[], value=None), gr.update(), msg)
+        return (figures.empty("", msg), None, gr.update(choices=[], value=None), gr.update(), msg)
     keys = session.lambda_keys()
     frame = session.lambda_frame()
     score = session.last.markdown() if session.last is not None else "No validation set for this model."
-    return (plots.lambda_heatmap(session.lambda_long()), frame.round(6), gr.update(choices=keys, value=keys[0]),
+    return (figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), frame.round(6), gr.update(choices=keys, value=keys[0]),
             gr.update(**_slider_range(session, keys[0]), label=f"λ · {keys[0]} (learned {session.learned_lambda(keys[0]):.4f})"),
             score)
 
@@ -74,20 +75,20 @@ def build(ctx: AppContext) -> None:
         if not k:
             raise gr.Error("Choose a pathway first.")
         s = session.set_lambda(k, value)
-        return session, s.markdown(), plots.lambda_heatmap(session.lambda_long()), session.lambda_frame().round(6)
+        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(6)
 
     @guard
     def set_table(state, frame):
         session = ctx.session(state)
         s = session.set_lambda_frame(frame)
-        return session, s.markdown(), plots.lambda_heatmap(session.lambda_long()), session.lambda_frame().round(6)
+        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(6)
 
     @guard
     def reset_lambdas(state, k):
         session = ctx.session(state)
         s = session.reset_lambdas()
         slider_upd = gr.update(value=round(session.current_lambda(k), 5)) if k else gr.update()
-        return (session, s.markdown(), plots.lambda_heatmap(session.lambda_long()),
+        return (session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE),
                 session.lambda_frame().round(6), slider_upd)
 
     @guard
@@ -96,7 +97,7 @@ def build(ctx: AppContext) -> None:
         progress(0.1, desc="Knocking out each pathway, each layer, and all at once")
         table = session.knockout()
         progress(1.0)
-        return plots.knockout_figure(table)
+        return figures.knockout_heatmap(table)
 
     @guard
     def sweep(state, progress=gr.Progress()):
@@ -104,7 +105,7 @@ def build(ctx: AppContext) -> None:
         fig = None
         for done, total, rows in session.sweep():
             progress(done / total, desc=f"λ sweep: layer {done} of {total}")
-            fig = plots.sweep_figure(rows)
+            fig = figures.sweep_curves(rows)
             yield fig
 
     ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)

@@ -9,7 +9,8 @@ import gradio as gr
 import pandas as pd
 
 from m2pt_core.data import list_datasets
-from m2pt_core.explorer import TrainedPair, TrainRequest, plots, train_pair
+from m2pt_core import figures
+from m2pt_core.explorer import TrainedPair, TrainRequest, train_pair
 from m2pt_core.explorer.session import NO_AUX
 
 from ..common import AppContext, guard, pct
@@ -23,8 +24,8 @@ NOTE = ("Trains a **baseline** and an **M2PT** model (pathways to the auxiliary,
 def _curves(histories: dict[str, list]) -> object:
     frames = {arm: pd.DataFrame(h) for arm, h in histories.items() if h}
     if not frames:
-        return plots.empty_figure("Curves appear after the first epoch.")
-    return plots.history_figure(frames, "Baseline vs M2PT, per epoch")
+        return figures.empty("", "Curves appear after the first epoch.")
+    return figures.training_curves(frames, title="Baseline vs M2PT, per epoch")
 
 
 RANDOM_INIT = "random"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from m2pt_core.explorer import plots
+from m2pt_core import figures
 
 from ..common import AppContext, guard
 
@@ -11,15 +11,16 @@ from ..common import AppContext, guard
 def view(session):
     if session is None or session.model is None:
         msg = "Open a model in the Models tab."
-        return (plots.empty_figure(msg),) * 4
+        return (figures.empty("", msg),) * 4
     if session.pathway_names():
-        norms, cosine = plots.stats_figures(session.weight_stats())
+        stats = session.weight_stats()
+        norms, cosine = figures.weight_norm_bars(stats), figures.cosine_by_layer(stats)
     else:
-        norms = cosine = plots.empty_figure(f"{session.target_name} has no pathways, so there is no W' to compare.")
+        norms = cosine = figures.empty("", f"{session.target_name} has no pathways, so there is no W' to compare.")
     metrics, traj = session.training_log()
-    curves = (plots.history_figure({session.target_name: metrics}, "Training curves of the open model")
-              if len(metrics) else plots.empty_figure("No training log for this model."))
-    return norms, cosine, plots.trajectories_figure(traj), curves
+    curves = (figures.training_curves({session.target_name: metrics}, title="Training curves of the open model")
+              if len(metrics) else figures.empty("", "No training log for this model."))
+    return norms, cosine, figures.lambda_trajectory_plot(traj), curves
 
 
 def build(ctx: AppContext) -> None:

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import PathwayMismatchError
 from ..pathways import COMPONENTS, PathwayLinear, find_blocks, load_aux, pathway_modules, split_name
+from ..pathways.compat import check_pair, target_module
 
 STATS_COLUMNS = ["name", "layer", "component", "lam", "norm_w", "norm_aux", "norm_lam_aux", "ratio", "cosine"]
 
@@ -56,19 +57,13 @@ def weight_stats_pair(target: nn.Module, aux_source: Any, components: Iterable[s
     for i, block in enumerate(blocks):
         for comp in components:
             name = f"blocks.{i}.{comp}"
-            try:
-                mod = block.get_submodule(comp)
-            except AttributeError:
-                problems.append(f"{name}: target has no such module")
+            mod, Wp = target_module(block, comp), aux.get(i, comp)
+            check = check_pair(mod, Wp)
+            if not check.ok:
+                problems.append(check.problem(name, i, comp))
                 continue
             W = _bare_weight(mod) if isinstance(mod, PathwayLinear) else mod.weight
-            Wp = aux.get(i, comp)
-            if Wp is None:
-                problems.append(f"{name}: auxiliary has no block {i} {comp}")
-            elif tuple(Wp.shape) != tuple(W.shape):
-                problems.append(f"{name}: shape mismatch, target {tuple(W.shape)} vs auxiliary {tuple(Wp.shape)}")
-            else:
-                rows.append(_row(name, W, Wp, float(lam)))
+            rows.append(_row(name, W, Wp, float(lam)))
     if problems:
         raise PathwayMismatchError(problems)
     return pd.DataFrame(rows, columns=STATS_COLUMNS)

@@ -5,13 +5,13 @@ A record looks like {"epoch": 3, "lambdas": {"blocks.0.attn.qkv": 0.012, …}, "
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
 import pandas as pd
 
 from ..pathways import split_name
+from ..safe_io import read_jsonl
 
 LogSource = Union[str, Path, Iterable[Mapping[str, Any]]]
 TRAJECTORY_COLUMNS = ["epoch", "name", "layer", "component", "lam"]
@@ -23,12 +23,7 @@ def load_records(source: LogSource) -> list[dict[str, Any]]:
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"No training log at {path}; expected a JSONL file (one JSON object per epoch).")
-        records = []
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue   # a line cut off by a kill mid-write
+        records = read_jsonl(path)   # a line cut off by a kill mid-write is skipped
     else:
         records = [dict(r) for r in source]
     records = [r for r in records if isinstance(r, dict) and "epoch" in r]

@@ -9,9 +9,9 @@ from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import COMPAT_COLUMNS, compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .export import export_merged
-from .session import NO_AUX, ExplorerSession, Prediction, Score, TrainedPair
+from .session import NO_AUX, ExplorerSession, Prediction, SessionScore, TrainedPair
 from .training import TrainRequest, train_pair
 
 __all__ = ["Catalog", "ModelCard", "share_copy", "COMPAT_COLUMNS", "compatibility_summary", "compatibility_table",
            "DEFAULT_MAX_EVAL", "EvalData", "eval_data", "export_merged", "NO_AUX", "ExplorerSession", "Prediction",
-           "Score", "TrainedPair", "TrainRequest", "train_pair"]
+           "SessionScore", "TrainedPair", "TrainRequest", "train_pair"]

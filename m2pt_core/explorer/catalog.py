@@ -24,6 +24,7 @@ from torch import nn
 from .. import zoo
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, M2PTError
+from ..pretrained import describe_weights
 from ..pathways import MINILM_NAME, load_aux, pathway_modules
 from ..pathways.aux_weights import AuxWeights
 
@@ -176,11 +177,6 @@ class Catalog:
                 self._aux[name] = aux
             return self._aux[name]
 
-    def forget(self, name: str) -> None:
-        """Drop a cached model/auxiliary (an uploaded file that is gone)."""
-        with self._lock:
-            self._models.pop(name, None)
-            self._aux.pop(name, None)
 
 
 def checkpoint_summary(path: Union[str, Path]) -> str:
@@ -198,14 +194,4 @@ def checkpoint_summary(path: Union[str, Path]) -> str:
     if isinstance(config, dict):
         return (f"{Path(path).name}: {config.get('modality')} model, size {config.get('size')}, "
                 f"{config.get('num_classes')} classes, dataset {config.get('dataset')}")
-    from .pretrained import describe_weights      # same layer; imported here to avoid a cycle
     return describe_weights(path)
-
-
-def no_grad_copy(model: nn.Module) -> nn.Module:
-    """A fully independent copy (for export and training)."""
-    out = copy.deepcopy(model)
-    for p in out.parameters():
-        p.requires_grad_(True)
-    return out
-

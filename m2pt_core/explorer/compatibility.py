@@ -6,40 +6,18 @@ glance what would pair up and why the rest does not.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 import pandas as pd
 from torch import nn
 
-from ..pathways import COMPONENTS, PathwayLinear, find_blocks, spread_layers
+from ..pathways import COMPONENTS, find_blocks, spread_layers
 from ..pathways.aux_weights import AuxWeights
+from ..pathways.compat import PairCheck, check_pair, target_module
 
 COMPAT_COLUMNS = ["layer", "aux_layer", "component", "target_shape", "aux_shape", "match", "why"]
 DEEPER_HINT = ("the auxiliary is deeper than the target: pair its blocks evenly with aux_layers='spread' "
                "(dashboard: tick “spread a deeper auxiliary”)")
-
-
-def _target_weight_shape(block: nn.Module, comp: str) -> tuple[Optional[tuple[int, ...]], str]:
-    try:
-        mod = block.get_submodule(comp)
-    except AttributeError:
-        return None, "target has no such module"
-    if isinstance(mod, (nn.Linear, PathwayLinear)):
-        return tuple(mod.weight.shape), ""
-    return None, f"target module is a {type(mod).__name__}, not a linear layer"
-
-
-def _why(t_shape, a_shape, t_note: str) -> str:
-    if t_shape is None:
-        return t_note
-    if a_shape is None:
-        return "auxiliary has no such layer"
-    if t_shape == a_shape:
-        return "same shape"
-    (to, ti), (ao, ai) = t_shape, a_shape
-    if ti != ai:
-        return f"input width differs ({ti} vs {ai})"
-    return f"output width differs ({to} vs {ao})"
 
 
 def compatibility_table(target: nn.Module, aux: AuxWeights,
@@ -59,17 +37,17 @@ def compatibility_table(target: nn.Module, aux: AuxWeights,
     rows = []
     for i, j in pairs:
         for comp in COMPONENTS:
-            if i < len(blocks):
-                t_shape, t_note = _target_weight_shape(blocks[i], comp)
-            else:
-                t_shape, t_note = None, f"target has only {len(blocks)} blocks; {DEEPER_HINT}"
             w = aux.get(j, comp)
-            a_shape = tuple(w.shape) if w is not None else None
+            if i < len(blocks):
+                check = check_pair(target_module(blocks[i], comp), w)
+            else:
+                check = PairCheck(False, f"target has only {len(blocks)} blocks; {DEEPER_HINT}", None,
+                                  tuple(w.shape) if w is not None else None)
+            t_shape, a_shape = check.target_shape, check.aux_shape
             rows.append({"layer": i, "aux_layer": j, "component": comp,
                          "target_shape": "×".join(map(str, t_shape)) if t_shape else "—",
                          "aux_shape": "×".join(map(str, a_shape)) if a_shape else "—",
-                         "match": t_shape is not None and t_shape == a_shape,
-                         "why": _why(t_shape, a_shape, t_note)})
+                         "match": check.ok, "why": check.why})
     return pd.DataFrame(rows, columns=COMPAT_COLUMNS)
 
 

@@ -51,23 +51,24 @@ def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL) -> int:
 
 def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: int = DEFAULT_MAX_EVAL,
               split: str = "val") -> Optional[EvalData]:
-    """A class-stratified, seeded subset of ``eval_limit`` items of the ``split`` of the dataset
-    the model was trained on (from its config), preprocessed with the model's own input spec;
-    None if it names none. Stratified, not the first n: a split may be ordered by class."""
-    from ..data import load_dataset, stratified_split
+    """A class-stratified, seeded subset of ``eval_limit`` items of the ``split`` of the data the
+    model was trained on (its recorded provenance, else its config's dataset), preprocessed with the
+    model's own input spec; None if it names none. Items the model was trained on are refused
+    (TrainOverlapError). Stratified, not the first n: a split may be ordered by class."""
+    from ..data import eval_dataset, model_provenance, stratified_split
     config = getattr(model, "config", None)
-    dataset = getattr(config, "dataset", None)
-    if not dataset:
+    prov = model_provenance(model)
+    if prov is None:
         return None
     n = eval_limit(model, max_eval)
-    key = (dataset, json.dumps(spec_to_dict(config.input), sort_keys=True), data_size, split, n)
+    key = (prov.to_json(), json.dumps(spec_to_dict(config.input), sort_keys=True), data_size, split, n)
     with _lock:
         if key not in _cache:
-            ds = load_dataset(dataset, split, spec=config.input, seed=0, size=data_size)
+            ds = eval_dataset(model, split, size=data_size).data
             X, y = ds.tensors()
             if n < len(y):
                 keep = torch.as_tensor(stratified_split(y.numpy(), (n, len(y) - n), seed=0)[0])
                 X, y = X[keep], y[keep]
-            _cache[key] = EvalData(dataset, split, X.contiguous(), y.contiguous(),
+            _cache[key] = EvalData(prov.name, split, X.contiguous(), y.contiguous(),
                                    tuple(ds.classes), data_size)
         return _cache[key]

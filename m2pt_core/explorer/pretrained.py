@@ -10,9 +10,7 @@ from typing import Optional, Union
 import pandas as pd
 from torch import nn
 
-from ..errors import M2PTError
-from ..pretrained import LoadReport, canonicalize, load_pretrained_target
-from ..safe_io import read_state_dict
+from ..pretrained import LoadReport, load_pretrained_target
 from .catalog import ModelCard
 
 
@@ -53,19 +51,6 @@ def open_pretrained(source: Union[str, Path], dataset: Optional[str] = None, num
         p.requires_grad_(False)
     label = f"pretrained: {Path(str(source)).name}" + (f" → {dataset}" if dataset else "")
     return PretrainedTarget(label, str(source), dataset, model.eval(), report)
-
-
-def describe_weights(path: Union[str, Path]) -> str:
-    """One line about a weights-only file: its layout and shape, as the pretrained loader sees it."""
-    try:
-        tensors, _ = read_state_dict(path)
-        c = canonicalize(tensors)
-    except M2PTError as e:
-        return f"{Path(path).name}: weights only ({e})"
-    qkv = c.tensors.get("blocks.0.attn.qkv.weight")
-    width = f", width {qkv.shape[1]}" if qkv is not None else ""
-    return (f"{Path(path).name}: {c.layout} layout, {c.depth} blocks{width}; usable as an auxiliary, or open it as a "
-            f"pretrained target for a dataset")
 
 
 def pretrained_summary(t: PretrainedTarget) -> str:

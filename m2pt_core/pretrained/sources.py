@@ -8,14 +8,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, M2PTError
 from ..hf_cache import hf_model_name, resolve_hf_weights
-from ..safe_io import read_checkpoint_object, unwrap_state_dict
+from ..safe_io import read_checkpoint_object, read_state_dict, unwrap_state_dict
+from .layouts import canonicalize
 
 # Heads are not stored in any tensor. Known ViT sizes by name (timm / MAE / VideoMAE model names
 # such as 'vit_small_patch16_224', 'mae_vit_base_patch16', 'pretrain_videomae_base_patch16_224')
@@ -100,3 +101,16 @@ def heads_for(width: int, src: Source, explicit: Optional[int]) -> tuple[int, st
     raise CheckpointError(f"Cannot tell the number of attention heads of a width-{width} checkpoint (heads are "
                           f"not stored in the weights, and {width} is no standard ViT width "
                           f"{sorted(HEADS_BY_WIDTH)}); pass num_heads= (CLI: --num-heads; dashboard: 'heads').")
+
+
+def describe_weights(path: Union[str, Path]) -> str:
+    """One line about a weights-only file: its layout and shape, as the pretrained loader sees it."""
+    try:
+        tensors, _ = read_state_dict(path)
+        c = canonicalize(tensors)
+    except M2PTError:
+        return f"{Path(path).name}: weights only (usable as an auxiliary when its blocks are recognised)"
+    qkv = c.tensors.get("blocks.0.attn.qkv.weight")
+    width = f", width {qkv.shape[1]}" if qkv is not None else ""
+    return (f"{Path(path).name}: {c.layout} layout, {c.depth} blocks{width}; usable as an auxiliary, or open it as a "
+            f"pretrained target for a dataset")

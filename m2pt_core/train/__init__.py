@@ -4,7 +4,6 @@ from .callbacks import Cancelled, ProgressCallback
 from .config import TrainConfig
 from .loop import FINAL_MODEL, LOG_FILE, FitResult, evaluate, fit
 from .optim import build_optimizer, lr_factor, no_weight_decay, param_groups
-from .runlog import read_log
 
 __all__ = ["Cancelled", "ProgressCallback", "TrainConfig", "FINAL_MODEL", "LOG_FILE", "FitResult", "evaluate",
-           "fit", "build_optimizer", "lr_factor", "no_weight_decay", "param_groups", "read_log"]
+           "fit", "build_optimizer", "lr_factor", "no_weight_decay", "param_groups"]

@@ -5,16 +5,19 @@ import json
 from pathlib import Path
 from typing import Any, Union
 
+from ..safe_io import read_jsonl
+
 
 class JsonlLog:
     def __init__(self, path: Union[str, Path]):
         self.path = Path(path)
 
     def truncate_after(self, epoch: int) -> None:
-        """Keep records of epochs < ``epoch`` (a resumed run rewrites what came after its checkpoint)."""
+        """Keep records of epochs < ``epoch`` (a resumed run rewrites what came after its checkpoint);
+        an event record (a recipe change) counts as part of its ``from_epoch``."""
         if not self.path.exists():
             return
-        kept = [r for r in read_log(self.path) if r.get("epoch", 0) < epoch]
+        kept = [r for r in read_jsonl(self.path) if r.get("epoch", r.get("from_epoch", 0)) < epoch]
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict[str, Any]) -> None:
@@ -23,13 +26,3 @@ class JsonlLog:
             f.write(json.dumps(record) + "\n")
             f.flush()
 
-
-def read_log(path: Union[str, Path]) -> list[dict[str, Any]]:
-    """All records of a log.jsonl (a truncated last line, from a kill mid-write, is skipped)."""
-    out = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out

@@ -6,14 +6,16 @@ aux may be: None / "none" (baseline), a zoo name, a checkpoint path, "minilm-l6"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from torch import nn
 
-from ..model import MultimodalViT, create_model
-from ..pathways import attach_pathways, load_aux
-from .config import TrainConfig
-from .loop import FitResult, evaluate, fit
+from . import zoo
+from .model import MultimodalViT, create_model
+from .pathways import attach_pathways, load_aux, random_aux_like
+from .pathways.aux_weights import COMPONENTS
+from .train import FitResult, TrainConfig, evaluate, fit
+from .train.rng import seeded
 
 
 @dataclass
@@ -27,39 +29,40 @@ def resolve_aux(aux: Optional[str], target: nn.Module, seed: int = 0) -> Any:
     """What to attach for an --aux value (None: no pathway)."""
     if aux is None or aux.lower() in ("", "none"):
         return None
-    from ..experiment import random_aux_like
     if aux == "random":
         return random_aux_like(load_aux(target), seed)
     if aux.startswith("random:"):
-        return random_aux_like(aux.split(":", 1)[1], seed)
-    return aux
+        return random_aux_like(load_aux(aux.split(":", 1)[1], resolve=zoo.resolve), seed)
+    return load_aux(aux, resolve=zoo.resolve)
 
 
 def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None,
                      config: Optional[TrainConfig] = None, aux_trainable: bool = True,
                      lambda_init: float = 0.0, data_size: Optional[int] = None,
-                     data_seed: int = 0, init: Optional[str] = None, aux_layers: Any = None,
+                     data_seed: int = 0, components: Sequence[str] = COMPONENTS,
+                     init: Optional[str] = None, aux_layers: Any = None,
                      num_heads: Optional[int] = None) -> RunResult:
     """Build a fresh ``size`` model for ``dataset`` (or one from pretrained weights ``init``, whose
     size then follows the checkpoint), attach ``aux`` pathways, train, test."""
-    from ..data import load_dataset
+    from .data import load_dataset
 
     config = config or TrainConfig()
     splits = {s: load_dataset(dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
     train = splits["train"]
-    import torch
-    torch.manual_seed(config.seed)
     if init is not None:   # pretrained target: see train/init.py
-        from .init import pretrained_target_for
-        model, splits, _ = pretrained_target_for(init, dataset, splits, data_seed, data_size, num_heads, config.progress)
+        from .train.init import pretrained_target_for
+        with seeded(config.seed):   # the new head draws from the run's own seeded stream
+            model, splits, _ = pretrained_target_for(init, dataset, splits, data_seed, data_size, num_heads,
+                                                     config.progress)
         train = splits["train"]
     else:
-        model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                             class_names=list(train.classes), dataset=dataset)
+        with seeded(config.seed):   # the init draws from the run's own seeded stream
+            model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                                 class_names=list(train.classes), dataset=dataset)
     source = resolve_aux(aux, model, config.seed)
     if source is not None:
-        report = attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=aux_trainable,
-                                 aux_layers=aux_layers)
+        report = attach_pathways(model, source, components=components, lambda_init=lambda_init,
+                                 aux_trainable=aux_trainable, aux_layers=aux_layers)
         if config.progress:
             print(report, flush=True)
     result = fit(model, train, splits["val"], config)

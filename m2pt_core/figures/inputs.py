@@ -93,12 +93,12 @@ def input_figure(modality: str, x: torch.Tensor, path: Optional[Union[str, Path]
     name = title or (Path(path).name if path is not None else modality)
     if modality == "image":
         if path is not None:
-            from .data.readers import read_image
+            from ..data.readers import read_image
             return image_figure(np.asarray(read_image(Path(path)).convert("RGB" if _is_colour(x) else "L")), name)
         return image_figure(x, name)
     if modality == "audio":
         if path is not None:
-            from .data.readers import read_audio
+            from ..data.readers import read_audio
             wave, sr = read_audio(Path(path))
             return audio_figure(wave, sr, x, name)
         return audio_figure(np.zeros(1), 1, x, name)
