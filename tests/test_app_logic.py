@@ -277,6 +277,8 @@ def test_pretrained_checkpoint_as_target_with_load_report(catalog, tmp_path):
     assert score is not None and score.n == len(s.data.y)
     s.select(t.name, AUX)                           # same size as the tiny zoo: pathways attach at λ = 0
     assert len(s.pathway_names()) == 8
+    exported = s.export(tmp_path / "export")        # the pretrained target carries a full config
+    assert exported["max_abs_diff"] < 1e-4 and Path(exported["config_path"]).is_file()
 
 
 def test_deeper_auxiliary_is_explained_and_spread(catalog, tmp_path):

@@ -247,3 +247,11 @@ def test_experiment_with_pretrained_init_and_mae_aux(tmp_path):
     again = run_experiment("digits", [str(aux)], arms=["baseline"], seeds=[0], config=cfg, data_size=120,
                            out_dir=tmp_path / "exp", progress=False)          # no init: another run
     assert again.run_id[0] != table.run_id[0]
+
+
+def test_timm_module_gives_its_heads_and_same_output():
+    ref = reference_vit("timm", heads=4)
+    model, report = load_pretrained_target(ref, 3)
+    assert model.config.num_heads == 4 and any("from the module" in n for n in report.notes)
+    x = torch.randn(2, 3, 32, 32)
+    assert (_pre_logits(model, x) - _pre_logits(ref, x)).abs().max().item() <= 1e-5

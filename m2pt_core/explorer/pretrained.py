@@ -49,7 +49,7 @@ def open_pretrained(source: Union[str, Path], dataset: Optional[str] = None, num
                                            num_heads=num_heads, class_names=classes, dataset=dataset)
     for p in model.parameters():
         p.requires_grad_(False)
-    label = f"pretrained: {Path(str(source)).name}" + (f" → {dataset}" if dataset else "")
+    label = f"pretrained: {Path(str(source)).name}" + (f" for {dataset}" if dataset else "")
     return PretrainedTarget(label, str(source), dataset, model.eval(), report)
 
 
