@@ -255,3 +255,22 @@ def test_timm_module_gives_its_heads_and_same_output():
     assert model.config.num_heads == 4 and any("from the module" in n for n in report.notes)
     x = torch.randn(2, 3, 32, 32)
     assert (_pre_logits(model, x) - _pre_logits(ref, x)).abs().max().item() <= 1e-5
+
+
+def test_fine_tuned_point_mae_and_video_mae_layouts():
+    # Point-MAE PointTransformer (fine-tuned): cls_token, cls_pos, encoder.*, pos_embed.*, blocks.blocks.*, cls_head_finetune.*
+    pre = example_checkpoint("pointmae")["base_model"]
+    ft = {k.replace("module.MAE_encoder.", ""): v for k, v in pre.items() if k.startswith("module.MAE_encoder.")}
+    ft.update({"cls_token": torch.randn(1, 1, 32), "cls_pos": torch.randn(1, 1, 32),
+               "cls_head_finetune.0.weight": torch.randn(256, 64)})
+    model, report = load_pretrained_target({"base_model": ft}, 3, num_heads=2)
+    assert report.layout == "pointmae" and torch.equal(model.pos_embed.detach(), ft["cls_pos"])
+    assert report.loaded["cls_token"] == "cls_token" and "cls_head_finetune.0.weight" in report.skipped
+    # VideoMAE fine-tuned (modeling_finetune.py, use_mean_pooling): no norm keys, fc_norm + head, under 'module'.
+    vpre = example_checkpoint("videomae")["model"]
+    vft = {k[len("encoder."):]: v for k, v in vpre.items() if k.startswith("encoder.") and not k.startswith("encoder.norm.")}
+    vft.update({"fc_norm.weight": torch.ones(32) * 2, "fc_norm.bias": torch.zeros(32), "head.weight": torch.zeros(400, 32),
+                "head.bias": torch.zeros(400)})
+    model, report = load_pretrained_target({"module": vft}, 5, num_heads=2, input={"num_frames": 4, "img_size": 16})
+    assert model.config.fc_norm and model.config.global_pool == "avg"
+    assert torch.equal(model.fc_norm.weight.detach(), vft["fc_norm.weight"]) and "head.weight" in report.skipped
