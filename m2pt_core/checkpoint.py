@@ -74,7 +74,8 @@ def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] =
     if "config" not in meta:
         raise CheckpointError(
             f"{Path(path).name} has no M2PT model config in its metadata, so it cannot rebuild a model. "
-            f"To use its weights as an auxiliary, use load_aux() instead."
+            f"To use its weights as an auxiliary, use load_aux(); to start a target from them (timm, MAE-family "
+            f"or M2PT weights), use load_pretrained_target(path, num_classes) (CLI: m2pt train --init PATH)."
         )
     try:
         config = ModelConfig.from_dict(json.loads(meta["config"]))
