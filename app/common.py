@@ -10,6 +10,7 @@ import gradio as gr
 
 from m2pt_core.errors import M2PTError
 from m2pt_core.explorer import Catalog, ExplorerSession
+from m2pt_core.explorer.user_data import UserData
 
 log = logging.getLogger("m2pt.app")
 
@@ -18,9 +19,10 @@ class AppContext:
     """What every panel needs: the shared catalog, the session state, and components other
     panels update (filled in while the layout is built)."""
 
-    def __init__(self, catalog: Catalog, max_eval: int):
+    def __init__(self, catalog: Catalog, max_eval: int, user_data: Optional[UserData] = None):
         self.catalog = catalog
         self.max_eval = max_eval
+        self.user_data = user_data or UserData()   # the user's datasets this app may read
         self.state = gr.State(None, time_to_live=3 * 3600, delete_callback=_close)
         self.c: dict[str, Any] = {}
 

@@ -19,8 +19,9 @@ if str(ROOT) not in sys.path:
 import gradio as gr  # noqa: E402
 
 from app.common import AppContext  # noqa: E402
-from app.panels import export, models, pathways, sample, train, weights  # noqa: E402
+from app.panels import data, export, models, pathways, sample, train, weights  # noqa: E402
 from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
+from m2pt_core.explorer.user_data import UserData  # noqa: E402
 
 TITLE = "M2PT Explorer"
 CSS = """
@@ -30,12 +31,13 @@ CSS = """
 
 
 def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Path]] = None,
-              max_eval: int = DEFAULT_MAX_EVAL) -> gr.Blocks:
+              max_eval: int = DEFAULT_MAX_EVAL, data_dir: Optional[Union[str, Path]] = None) -> gr.Blocks:
     """The dashboard as a gr.Blocks (not launched). ``catalog`` / ``zoo_dir`` inject the models
-    (tests use a tiny zoo); by default the bundled zoo."""
+    (tests use a tiny zoo); by default the bundled zoo. ``data_dir``: the only server folder whose
+    datasets the Your-data tab may read."""
     catalog = catalog or Catalog(zoo_dir)
     with gr.Blocks(title=TITLE) as demo:
-        ctx = AppContext(catalog, max_eval)
+        ctx = AppContext(catalog, max_eval, UserData(data_dir))
         gr.Markdown(f"# {TITLE}\nMultimodal Pathway: improve a transformer with the weights of a transformer trained "
                     "on another modality, y = x(W + λ·W')ᵀ + b, one learnable λ per layer, merged away after "
                     "training.", elem_id="m2pt-header")
@@ -53,6 +55,8 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
                 sample.build(ctx)
             with gr.Tab("Train", id="train"):
                 train.build(ctx)
+            with gr.Tab("Your data", id="data"):
+                data.build(ctx)
             with gr.Tab("Export", id="export"):
                 export.build(ctx)
         _wire_refresh(demo, ctx)
@@ -85,6 +89,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(os.environ.get("M2PT_PORT", "7860")))
     p.add_argument("--zoo", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
     p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="validation samples used for λ scoring")
+    p.add_argument("--data-dir", default=os.environ.get("M2PT_DATA_DIR"),
+                   help="folder of your datasets (folders, manifests, archives) the Your-data and Train tabs may read; "
+                        "nothing outside it is readable (default: $M2PT_DATA_DIR, else none)")
     return p.parse_args(argv)
 
 
@@ -102,7 +109,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     from m2pt_core.data.threads import pin_threads
     # Jobs run two at a time in this process: the thread count is set once here and never per job.
     pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
-    launch(build_app(zoo_dir=args.zoo, max_eval=args.max_eval), args.host, args.port)
+    launch(build_app(zoo_dir=args.zoo, max_eval=args.max_eval, data_dir=args.data_dir), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                    config: Optional[TrainConfig] = None, size: str = "demo",
                    out_dir: Union[str, Path] = "runs/experiment", data_size: Optional[int] = None,
                    lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True,
-                   init: Optional[str] = None, num_heads: Optional[int] = None) -> pd.DataFrame:
+                   modality: Optional[str] = None, init: Optional[str] = None,
+                   num_heads: Optional[int] = None) -> pd.DataFrame:
     """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
@@ -99,16 +100,19 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     model size, λ init), so a finished run is reused, and an interrupted one resumed, only when all of
     that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe.
     init: pretrained starting weights of every arm's target (see train/init.py; size follows them)."""
-    from .data import load_dataset  # the data package registers its datasets on import
+    from .data import open_dataset  # the data package registers its datasets on import
 
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     auxiliaries = list(auxiliaries)
     plan = _plan(arms, auxiliaries)
-    splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+    splits = {s: open_dataset(target_dataset, s, seed=data_seed, size=data_size, modality=modality)
+              for s in ("train", "val", "test")}
     if init is not None:   # pretrained target: its input spec may re-read the splits (train/init.py)
         from .train.init import init_fingerprint, pretrained_target_for
-        first, splits, _ = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads, progress)
+        with seeded(data_seed):   # its throwaway head leaves the global RNG alone
+            first, splits, _ = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads,
+                                                     progress)
         size = first.config.size
     train = splits["train"]
     data = train.provenance.to_dict()

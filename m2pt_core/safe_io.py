@@ -13,7 +13,7 @@ import json
 import os
 import pickle
 import re
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -140,8 +140,10 @@ def atomic_write(path: PathLike, writer: Callable[[Path], Any]) -> Path:
     and two writers of one path never share a temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    # Created like any new file (mode 0o666 less the umask; mkstemp's would be 0o600, and a
+    # checkpoint the app or a teammate cannot read is a surprise), with a unique name.
+    tmp = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         writer(Path(tmp))
         os.replace(tmp, path)

@@ -258,3 +258,16 @@ def test_atomic_write_is_all_or_nothing_with_unique_temp_names(tmp_path):
     atomic_write(path, lambda tmp: temps.append(tmp) or tmp.write_text("new"))
     assert path.read_text() == "new" and temps[0] != temps[1] and temps[0].parent == path.parent
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.json"]
+
+
+def test_atomic_write_creates_files_with_the_usual_permissions(tmp_path):
+    """A temp file from mkstemp is 0o600: checkpoints written through it were unreadable to the
+    group (e.g. a dashboard serving them under another user)."""
+    import os
+    from m2pt_core.safe_io import atomic_write_text
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "m.json", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

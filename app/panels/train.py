@@ -35,7 +35,7 @@ def build(ctx: AppContext) -> None:
     d = TrainRequest()
     gr.Markdown(NOTE)
     with gr.Row():
-        dataset = gr.Dropdown(label="Target dataset", choices=list_datasets(), value=d.dataset)
+        dataset = gr.Dropdown(label="Target dataset", choices=list_datasets() + ctx.user_data.choices(), value=d.dataset)
         aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
                           value=d.aux if d.aux in ctx.catalog.aux_names() else None)
         init = gr.Dropdown(label="Target starting weights", choices=[RANDOM_INIT], value=RANDOM_INIT,
@@ -50,6 +50,7 @@ def build(ctx: AppContext) -> None:
         start = gr.Button("Train baseline + M2PT", variant="primary")
         stop = gr.Button("Stop", variant="stop")
     status = gr.Markdown()
+    ctx.c["train_dataset"] = dataset   # the Your-data tab sets it
     curves = gr.Plot(label="Training curves")
     result = gr.Markdown()
 
@@ -64,7 +65,7 @@ def build(ctx: AppContext) -> None:
         session = ctx.session(state)
         if not aux_name or aux_name == NO_AUX:
             raise gr.Error("Choose an auxiliary model to train M2PT with.")
-        req = TrainRequest(dataset=dataset_name, aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
+        req = TrainRequest(dataset=ctx.user_data.resolve(dataset_name), aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
                            lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable),
                            size=session.aux_size(aux_name),
                            init=None if init_from in (None, "", RANDOM_INIT) else str(init_from),
@@ -114,7 +115,7 @@ def build(ctx: AppContext) -> None:
             yield session, "Training stopped.", _curves(histories), "", gr.update()
             return
         label = session.next_train_label(req.dataset, req.aux)
-        pair = TrainedPair(label, req.dataset, req.aux, req.data_size, res["baseline"], res["m2pt"],
+        pair = TrainedPair(label, req.dataset, req.aux, res["data_size"], res["baseline"], res["m2pt"],
                            res["histories"], res["test"], res["settings"])
         name = session.add_trained(pair)
         b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]

@@ -65,7 +65,7 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: int =
     with _lock:
         if key not in _cache:
             ds = eval_dataset(model, split, size=data_size).data
-            X, y = ds.tensors()
+            X, y = (ds if hasattr(ds, "tensors") else ds.to_memory()).tensors()   # files: decoded (cached) now
             if n < len(y):
                 keep = torch.as_tensor(stratified_split(y.numpy(), (n, len(y) - n), seed=0)[0])
                 X, y = X[keep], y[keep]

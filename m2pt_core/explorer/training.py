@@ -48,7 +48,8 @@ Event = dict[str, Any]
 
 def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[Event], None]] = None,
                should_stop: Callable[[], bool] = lambda: False) -> Optional[dict[str, Any]]:
-    """Train baseline then M2PT (pathways to ``aux``) from the same initialisation.
+    """Train baseline then M2PT (pathways to ``aux``) from the same initialisation, on a built-in
+    dataset or the user's files (``req.dataset``: anything ``open_dataset`` takes).
 
     Every random draw (init, shuffling, dropout) comes from streams seeded by ``req.seed`` and owned
     by this call, so jobs running at once in one process give what each gives alone.
@@ -56,11 +57,17 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
     on_event gets fit's events with "arm" added; training stops at the next step once
     should_stop() is true, and then None is returned. Otherwise: {"baseline", "m2pt" (models),
     "histories", "test", "data_size"}."""
-    from ..data import load_dataset
+    from ..data import open_dataset
+    from ..data.sources import is_builtin
     req.check()
-    splits = {s: load_dataset(req.dataset, s, seed=0, size=req.data_size) for s in ("train", "val", "test")}
+    size = req.data_size
+    if not is_builtin(req.dataset):   # the user's files: a subset only when there are more than asked for
+        files = open_dataset(req.dataset, "all", seed=0, prepare=False).provenance.extra["files"]
+        size = size if size < files else None
+    splits = {s: open_dataset(req.dataset, s, seed=0, size=size) for s in ("train", "val", "test")}
     if req.init:   # the pretrained target's input spec may re-read the splits
-        splits = pretrained_target_for(req.init, req.dataset, splits, 0, req.data_size, req.num_heads, False)[1]
+        with seeded(req.seed):   # its throwaway head leaves the global RNG alone
+            splits = pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[1]
     train = splits["train"]
 
     def fresh():
@@ -68,7 +75,7 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         # another job in the server neither moves it nor is moved by it.
         with seeded(req.seed):
             if req.init:   # pretrained weights; the new head is drawn from the seeded stream
-                return pretrained_target_for(req.init, req.dataset, splits, 0, req.data_size, req.num_heads, False)[0]
+                return pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[0]
             return create_model(req.size, train.modality, len(train.classes), input=train.spec,
                                 class_names=list(train.classes), dataset=req.dataset)
 
@@ -91,5 +98,5 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         test[arm] = evaluate(model, splits["test"])
         for p in model.parameters():
             p.requires_grad_(False)
-    return {**models, "histories": histories, "test": test, "data_size": req.data_size,
+    return {**models, "histories": histories, "test": test, "data_size": size,
             "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}
