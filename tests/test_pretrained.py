@@ -274,3 +274,14 @@ def test_fine_tuned_point_mae_and_video_mae_layouts():
     model, report = load_pretrained_target({"module": vft}, 5, num_heads=2, input={"num_frames": 4, "img_size": 16})
     assert model.config.fc_norm and model.config.global_pool == "avg"
     assert torch.equal(model.fc_norm.weight.detach(), vft["fc_norm.weight"]) and "head.weight" in report.skipped
+
+
+def test_cli_options_for_pretrained_and_deeper_aux():
+    from m2pt_core.cli import build_parser
+    p = build_parser()
+    a = p.parse_args(["experiment", "--target", "digits", "--aux", "x.pth", "--init", "timm/vit_tiny", "--num-heads", "3"])
+    assert (a.init, a.num_heads) == ("timm/vit_tiny", 3)
+    assert p.parse_args(["train", "--dataset", "digits", "--aux-layers", "spread"]).aux_layers == "spread"
+    assert p.parse_args(["train", "--dataset", "digits", "--aux-layers", "1,3"]).aux_layers == [1, 3]
+    with pytest.raises(SystemExit):
+        p.parse_args(["train", "--dataset", "digits", "--aux-layers", "every-other"])
