@@ -81,7 +81,7 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
         return (gr.update(value=name), gr.update(value=aux_name), *select_fn(session, name, aux_name))
 
     load = demo.load(open_default, [ctx.state], [target, aux, *outputs], api_visibility="private")
-    for event in (load, ctx.c["select_event"]):
+    for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
         event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
 
 

@@ -75,6 +75,15 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def _aux_layers_arg(text: str):
+    if text == "spread":
+        return text
+    try:
+        return [int(i) for i in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'spread' or comma-separated block indices like 1,3,5; got {text!r}") from None
+
+
 @subcommand("train")
 def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a baseline or M2PT model on a dataset",
@@ -89,6 +98,14 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aux-frozen", action="store_true", help="keep W' frozen (default: trainable, as in both recipes)")
     p.add_argument("--components", nargs="+", default=None, choices=("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"),
                    help="linear layers given a pathway (default: the recipe's, all four)")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="start the target from pretrained weights: a timm / DeiT / MAE / AudioMAE / Point-MAE / "
+                        "VideoMAE / M2PT checkpoint file, one of ours, or a Hugging Face name in the local cache "
+                        "(timm/vit_small_patch16_224.augreg_in21k); the size then follows the checkpoint (--size is ignored)")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
+    p.add_argument("--aux-layers", default=None, metavar="spread|I,J,...", type=_aux_layers_arg,
+                   help="auxiliary block paired with each target block: 'spread' (a deeper auxiliary spread evenly, "
+                        "e.g. 24 blocks onto 12: every second block) or a comma list (default: same index)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
@@ -104,7 +121,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = _recipe(args)
     run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=recipe.aux_trainable,
                            lambda_init=recipe.lambda_init, data_size=args.data_size, components=recipe.components,
-                           modality=args.modality)
+                           modality=args.modality, init=args.init, aux_layers=args.aux_layers,
+                           num_heads=args.num_heads)
     if ddp.is_main():
         print(json.dumps({"recipe": args.recipe, "test_acc": run.test["acc"], "test_loss": run.test["loss"],
                           "val_acc": run.fit.final.get("val_acc"), "train_time_s": round(run.fit.train_time_s, 1),
@@ -164,6 +182,9 @@ def _register_experiment(sub: argparse._SubParsersAction) -> None:
                    help="some of baseline m2pt random frozen (default: baseline m2pt random)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--out", default="runs/experiment", help="folder of the runs and results.csv (finished runs are reused)")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="pretrained starting weights of every target (as in m2pt train --init; --size is then ignored)")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_experiment)
 
@@ -175,7 +196,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
                            size=args.size, out_dir=args.out, data_size=args.data_size,
                            lambda_init=_recipe(args).lambda_init, progress=not args.no_progress,
-                           modality=args.modality)
+                           modality=args.modality, init=args.init, num_heads=args.num_heads)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(table).to_string(index=False))
     return 0

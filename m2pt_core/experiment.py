@@ -112,11 +112,19 @@ class RunRequest:
     out_dir: Path
     name: str                                    # run folder prefix, e.g. "m2pt-audio-sounds"
     pathways: Optional[dict[str, Any]] = None    # subset for attach_pathways (layers/components/aux_layers)
+    init: Optional[str] = None                   # pretrained target weights (train/init.py); None: random init
+    data_seed: int = 0                           # with init: how the splits were drawn (its spec may re-read them)
+    data_size: Optional[int] = None
+    num_heads: Optional[int] = None
 
 
 def request_spec(req: RunRequest, data: dict) -> dict[str, Any]:
-    return run_spec(req.arm, req.aux, req.source.sha256() if req.source is not None else None, req.seed,
+    spec = run_spec(req.arm, req.aux, req.source.sha256() if req.source is not None else None, req.seed,
                     req.size, data, req.config, req.lambda_init, req.pathways)
+    if req.init is not None:
+        from .train.init import init_fingerprint
+        spec["init"] = init_fingerprint(req.init)
+    return spec
 
 
 def run_dir_of(req: RunRequest, spec: dict[str, Any]) -> Path:
@@ -124,12 +132,18 @@ def run_dir_of(req: RunRequest, spec: dict[str, Any]) -> Path:
     return Path(req.out_dir) / f"{req.name}-seed{req.seed}-{run_id(spec)}".replace("/", "_")
 
 
-def build_model(req: RunRequest, train: Any) -> torch.nn.Module:
-    """The target model of ``req.seed`` (the same initial weights for every arm of that seed), with
-    the requested pathways attached."""
+def build_model(req: RunRequest, train: Any, splits: Optional[dict[str, Any]] = None) -> torch.nn.Module:
+    """The target model of ``req.seed`` (the same initial weights for every arm of that seed; with
+    ``req.init``, those pretrained weights and a seeded head: then ``splits`` are needed), with the
+    requested pathways attached."""
     with seeded(req.seed):   # same target init for every arm of this seed; global RNG untouched
-        model = create_model(req.size, train.modality, len(train.classes), input=train.spec,
-                             class_names=list(train.classes), dataset=req.target_dataset)
+        if req.init is not None:
+            from .train.init import pretrained_target_for
+            model = pretrained_target_for(req.init, req.target_dataset, splits or {"train": train}, req.data_seed,
+                                          req.data_size, req.num_heads, False)[0]
+        else:
+            model = create_model(req.size, train.modality, len(train.classes), input=train.spec,
+                                 class_names=list(train.classes), dataset=req.target_dataset)
     if req.source is not None:
         attach_pathways(model, req.source, lambda_init=req.lambda_init, aux_trainable=req.arm != "frozen",
                         **(req.pathways or {}))
@@ -156,7 +170,7 @@ def train_run(req: RunRequest, splits: dict[str, Any], progress: bool = True,
     rid = run_id(spec)
     run_dir = run_dir_of(req, spec)
     _claim_run_dir(run_dir, spec)
-    model = build_model(req, train)
+    model = build_model(req, train, splits)
     cfg = replace(req.config, seed=req.seed, out_dir=str(run_dir), resume=True, progress=progress)
     if progress:
         print(f"[run] {req.target_dataset} {req.name} seed={req.seed} run={rid}", flush=True)
@@ -180,14 +194,16 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                    config: Optional[TrainConfig] = None, size: str = "demo",
                    out_dir: Union[str, Path] = "runs/experiment", data_size: Optional[int] = None,
                    lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True,
-                   modality: Optional[str] = None) -> pd.DataFrame:
+                   modality: Optional[str] = None, init: Optional[str] = None,
+                   num_heads: Optional[int] = None) -> pd.DataFrame:
     """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
     (a smaller subset keeps the CPU cost bounded). A run's folder is named by a hash of everything
     that affects its result (``run_spec``: recipe, data provenance, auxiliary weights by sha256,
     model size, λ init), so a finished run is reused, and an interrupted one resumed, only when all of
-    that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe."""
+    that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe.
+    init: pretrained starting weights of every arm's target (see train/init.py; size follows them)."""
     from .data import open_dataset  # the data package registers its datasets on import
 
     config = config or TrainConfig()
@@ -196,6 +212,12 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     plan = _plan(arms, auxiliaries)
     splits = {s: open_dataset(target_dataset, s, seed=data_seed, size=data_size, modality=modality)
               for s in ("train", "val", "test")}
+    if init is not None:   # pretrained target: its input spec may re-read the splits (train/init.py)
+        from .train.init import pretrained_target_for
+        with seeded(data_seed):   # its throwaway head leaves the global RNG alone
+            first, splits, _ = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads,
+                                                     progress)
+        size = first.config.size
     aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
     rows: list[dict[str, Any]] = []
     for seed in seeds:
@@ -205,7 +227,8 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                 source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
             label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
             row = train_run(RunRequest(target_dataset, arm, aux, source, seed, size, config, lambda_init,
-                                       out_dir, f"{arm}-{label or 'none'}"), splits, progress=progress)
+                                       out_dir, f"{arm}-{label or 'none'}", init=init, data_seed=data_seed,
+                                       data_size=data_size, num_heads=num_heads), splits, progress=progress)
             rows.append(row)
             table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -111,3 +111,15 @@ def test_clients_do_not_share_lambda(url):
     assert all(abs(float(r[1]) - 1.0) > 1e-9 for r in rows if int(float(r[0])) == 0)
     again_a = _acc(a.predict("blocks.1.mlp.fc2", 0.0, api_name="/set_lambda")[0])
     assert again_a != _acc(md_b) or moved != base_a
+
+
+def test_open_an_uploaded_mae_checkpoint_as_pretrained_target(url, tmp_path):
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    path = write_example_checkpoint("mae", tmp_path / "mae_pretrain.pth")
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception, match="number of attention heads"):
+        client.predict(handle_file(str(path)), "", "digits", 0, api_name="/open_pretrained")
+    status, target, aux, report = client.predict(handle_file(str(path)), "", "digits", 2, api_name="/open_pretrained")
+    assert "mae checkpoint" in status and "left at init" in status
+    rows = report["data"] if isinstance(report, dict) else report
+    assert any(r[1] == "skipped" and r[0] == "mask_token" for r in rows)

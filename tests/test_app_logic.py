@@ -323,3 +323,49 @@ def test_model_cards_say_split_n_classes_and_chance():
     assert "| test accuracy | 84.27% (95% CI" in card and "test split, 750 items" in card
     assert "| validation accuracy | 84.40% (95% CI" in card and "validation split, 750 items" in card
     assert "| classes | 10: 0, 1, 2" in card and "| chance level | 10.0% (1 of 10 classes)" in card
+
+
+def test_pretrained_checkpoint_as_target_with_load_report(catalog, tmp_path):
+    from m2pt_core.explorer import NO_AUX
+    from m2pt_core.explorer.catalog import checkpoint_summary
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    path = write_example_checkpoint("mae", tmp_path / "mae_pretrain.pth")
+    assert "mae layout, 2 blocks, width 32" in checkpoint_summary(path)
+    s = ExplorerSession(catalog, max_eval=64)
+    name = s.add_upload(path)                       # an uploaded MAE file: as auxiliary and as target
+    t = s.open_pretrained(name, "digits", num_heads=2)
+    assert t.name in s.target_choices() and t.model.config.dataset == "digits"
+    table = t.report_table()
+    assert {"loaded", "left at init", "skipped"} <= set(table["status"])
+    assert "pretrained (mae layout)" in s.card(t.name).as_markdown()
+    score = s.select(t.name, NO_AUX)
+    assert score is not None and score.n == len(s.data.y)
+    s.select(t.name, AUX)                           # same size as the tiny zoo: pathways attach at λ = 0
+    assert len(s.pathway_names()) == 8
+    exported = s.export(tmp_path / "export")        # the pretrained target carries a full config
+    assert exported["max_abs_diff"] < 1e-4 and Path(exported["config_path"]).is_file()
+
+
+def test_deeper_auxiliary_is_explained_and_spread(catalog, tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(create_model("test", "audio", 3, depth=4), tmp_path / "deep.safetensors")
+    s = ExplorerSession(catalog)
+    name = s.add_upload(tmp_path / "deep.safetensors")
+    table, summary = s.compatibility("image-digits", name)
+    assert not table["match"].all() and "aux_layers='spread'" in summary
+    table, summary = s.compatibility("image-digits", name, "spread")
+    assert table["match"].all() and list(table["aux_layer"].unique()) == [1, 3]
+    s.select("image-digits", name, aux_layers="spread")
+    assert s.model.pathway_info["aux_layers"] == {"0": 1, "1": 3}
+
+
+def test_train_pair_fine_tunes_a_pretrained_target(catalog, tmp_path):
+    from m2pt_core.explorer import TrainRequest, train_pair
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    init = write_example_checkpoint("timm", tmp_path / "vit.safetensors")
+    req = TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=100, batch_size=32, init=str(init), num_heads=2)
+    res = train_pair(req, catalog.load_aux(AUX))
+    base, m2pt = res["baseline"], res["m2pt"]
+    assert base.config.input.patch_size == 8 and base.init_info["layout"] == "timm"
+    assert m2pt.config == base.config and len(m2pt.pathway_info["aux_layers"]) == 2   # same pretrained target, + pathways
+    assert res["settings"]["init"] == str(init) and len(res["histories"]["m2pt"]) == 1

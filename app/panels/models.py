@@ -4,8 +4,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from m2pt_core.data import list_datasets
 from m2pt_core.explorer import COMPAT_COLUMNS, NO_AUX
 from m2pt_core.explorer.compatibility import compatibility_summary
+from m2pt_core.explorer.pretrained import pretrained_summary
+from m2pt_core.pretrained.report import REPORT_COLUMNS
 from m2pt_core.pathways import count_parameters, pathway_modules
 
 from ..common import AppContext, guard, pct
@@ -13,7 +16,9 @@ from ..common import AppContext, guard, pct
 INTRO = ("Pick a **target** model (the one that is improved) and an **auxiliary** model from another modality. "
          "Each linear layer of the target's blocks becomes y = x(W + λ·W')ᵀ + b with W' from the auxiliary. "
          "Zoo M2PT models come with the auxiliary they were trained with and their learned λ; a plain target "
-         "gets fresh pathways at λ = 0.")
+         "gets fresh pathways at λ = 0. Your own checkpoints (timm, DeiT, MAE, AudioMAE, Point-MAE, VideoMAE, "
+         "official M2PT, or a Hugging Face name in the local cache) can be the auxiliary, or the target: "
+         "open them as a *pretrained target* for a dataset below.")
 
 
 def _params_md(session) -> str:
@@ -51,14 +56,24 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True)
         aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True)
-        open_btn = gr.Button("Open", variant="primary", scale=1)
+        with gr.Column(scale=1, min_width=160):
+            spread = gr.Checkbox(label="spread a deeper auxiliary", value=False,
+                                 info="pair target block i with an evenly spaced auxiliary block (aux_layers='spread')")
+            open_btn = gr.Button("Open", variant="primary")
     status = gr.Markdown()
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
         with gr.Row():
             upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
             path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors")
-        add_btn = gr.Button("Add checkpoint")
+        with gr.Row():
+            add_btn = gr.Button("Add checkpoint")
+            pre_dataset = gr.Dropdown(label="…or open it as a pretrained target for dataset",
+                                      choices=list_datasets(), value=None, scale=2)
+            pre_heads = gr.Number(label="heads (only for a non-standard width)", value=0, precision=0, minimum=0)
+            pre_btn = gr.Button("Open as pretrained target")
         add_status = gr.Markdown()
+        report = gr.Dataframe(headers=REPORT_COLUMNS, label="Load report: every key loaded, reshaped, left at init "
+                              "or skipped", interactive=False, max_height=300, wrap=True)
     compat_md = gr.Markdown()
     compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="Compatibility, layer by layer and component by component",
                           interactive=False, max_height=360, wrap=True)
@@ -74,13 +89,15 @@ def build(ctx: AppContext) -> None:
         return state if state is not None else session, gr.update(value=session.default_aux(target_name))
 
     @guard
-    def select_models(state, target_name, aux_name):
+    def select_models(state, target_name, aux_name, spread_aux=False):
         session = ctx.session(state)
         if not target_name:
             raise gr.Error("Choose a target model first.")
         aux_name = aux_name or NO_AUX
+        aux_layers = "spread" if spread_aux else None
         try:
-            table, summary = session.compatibility(target_name, aux_name) if aux_name != NO_AUX else (None, "")
+            table, summary = (session.compatibility(target_name, aux_name, aux_layers) if aux_name != NO_AUX
+                              else (None, ""))
         except Exception:  # noqa: BLE001 - shown below by select() with its own message
             table, summary = None, ""
         cards = (session.card(target_name).as_markdown(),
@@ -90,7 +107,7 @@ def build(ctx: AppContext) -> None:
             gr.Warning("These two models cannot be paired; see the compatibility table.")
             return (session, f"**{target_name}** and **{aux_name}** cannot be paired (see the table below); the previous model stays open.",
                     summary, table, _params_md(session), *cards)
-        score = session.select(target_name, aux_name)
+        score = session.select(target_name, aux_name, aux_layers=aux_layers)
         table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
         summary = compatibility_summary(session.compat) if session.compat is not None else "No auxiliary chosen."
         return session, _status_md(session, score), summary, table, _params_md(session), *cards
@@ -105,9 +122,25 @@ def build(ctx: AppContext) -> None:
         msg = f"Added **{name}**: {session.card(name).modality or 'weights only'}; choose it as target or auxiliary."
         return (session, msg, gr.update(choices=session.target_choices()), gr.update(choices=session.aux_choices()))
 
+    @guard
+    def open_pretrained(state, file, typed, dataset, heads=0):
+        session = ctx.session(state)
+        source = file or (typed or "").strip()
+        if not source:
+            raise gr.Error("Upload a checkpoint file or type a path (or a Hugging Face name) first.")
+        t = session.open_pretrained(source, dataset or None, num_heads=int(heads) if heads else None)
+        return (session, pretrained_summary(t), gr.update(choices=session.target_choices(), value=t.name),
+                gr.update(value=NO_AUX), t.report_table())
+
     target.input(on_target, [ctx.state, target], [ctx.state, aux], api_visibility="private")
     outputs = [ctx.state, status, compat_md, compat, params, target_card, aux_card]
-    ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux], outputs, api_name="select_models")
+    ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux, spread], outputs,
+                                           api_name="select_models")
+    # Opening a pretrained target opens it at once (no auxiliary yet); main.py redraws the other panels.
+    ctx.c["more_select_events"] = [
+        pre_btn.click(open_pretrained, [ctx.state, upload, path, pre_dataset, pre_heads], [ctx.state, add_status, target, aux, report],
+                      api_name="open_pretrained")
+        .success(select_models, [ctx.state, target, aux, spread], outputs, api_visibility="private")]
     ctx.c["select_fn"] = select_models
     ctx.c["select_outputs"] = outputs
     add_btn.click(add_checkpoint, [ctx.state, upload, path], [ctx.state, add_status, target, aux],

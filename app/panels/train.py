@@ -28,6 +28,9 @@ def _curves(histories: dict[str, list]) -> object:
     return figures.training_curves(frames, title="Baseline vs M2PT, per epoch")
 
 
+RANDOM_INIT = "random"
+
+
 def build(ctx: AppContext) -> None:
     d = TrainRequest()
     gr.Markdown(NOTE)
@@ -35,6 +38,9 @@ def build(ctx: AppContext) -> None:
         dataset = gr.Dropdown(label="Target dataset", choices=list_datasets() + ctx.user_data.choices(), value=d.dataset)
         aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
                           value=d.aux if d.aux in ctx.catalog.aux_names() else None)
+        init = gr.Dropdown(label="Target starting weights", choices=[RANDOM_INIT], value=RANDOM_INIT,
+                           allow_custom_value=True,
+                           info="random, or a pretrained checkpoint opened in the Models tab (or a path / HF name)")
     with gr.Row():
         epochs = gr.Slider(1, 20, value=d.epochs, step=1, label="Epochs")
         size = gr.Slider(200, 5000, value=d.data_size, step=100, label="Subset size (items, all splits)")
@@ -49,13 +55,21 @@ def build(ctx: AppContext) -> None:
     result = gr.Markdown()
 
     @guard
-    def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, progress=gr.Progress()):
+    def init_choices(state):
+        session = ctx.session(state)
+        return state if state is not None else session, gr.update(
+            choices=[RANDOM_INIT] + sorted({t.source for t in session.pretrained.values()}))
+
+    def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, init_from=RANDOM_INIT,
+              progress=gr.Progress()):
         session = ctx.session(state)
         if not aux_name or aux_name == NO_AUX:
             raise gr.Error("Choose an auxiliary model to train M2PT with.")
         req = TrainRequest(dataset=ctx.user_data.resolve(dataset_name), aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
                            lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable),
-                           size=session.aux_size(aux_name))
+                           size=session.aux_size(aux_name),
+                           init=None if init_from in (None, "", RANDOM_INIT) else str(init_from),
+                           num_heads=session.pretrained_heads(init_from))
         req.check()
         aux_w = session.aux_weights(aux_name)
         events: queue.Queue = queue.Queue()
@@ -113,6 +127,7 @@ def build(ctx: AppContext) -> None:
         yield (session, "Done.", _curves(res["histories"]), summary,
                gr.update(choices=session.target_choices(), value=name))
 
-    ev = start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable],
+    init.focus(init_choices, [ctx.state], [ctx.state, init], api_visibility="private")
+    ev = start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init],
                      [ctx.state, status, curves, result, ctx.c["target"]], api_name="train")
     stop.click(None, None, None, cancels=[ev])

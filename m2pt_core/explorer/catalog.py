@@ -25,6 +25,7 @@ from .. import zoo
 from ..analysis.intervals import wilson_interval
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, M2PTError
+from ..pretrained import describe_weights
 from ..pathways import MINILM_NAME, load_aux, pathway_modules
 from ..pathways.aux_weights import AuxWeights
 
@@ -219,4 +220,4 @@ def checkpoint_summary(path: Union[str, Path]) -> str:
     if isinstance(config, dict):
         return (f"{Path(path).name}: {config.get('modality')} model, size {config.get('size')}, "
                 f"{config.get('num_classes')} classes, dataset {config.get('dataset')}")
-    return f"{Path(path).name}: weights only (usable as an auxiliary)"
+    return describe_weights(path)

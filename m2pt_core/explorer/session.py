@@ -25,6 +25,7 @@ from ..pathways.aux_weights import AuxWeights
 from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
+from .pretrained import PretrainedTarget, open_pretrained
 from .results import Prediction, SessionScore, TrainedPair
 from .scoring import Items, evidence_markdown, item_results, make_score, model_items, test_split_report
 
@@ -41,6 +42,7 @@ class ExplorerSession:
         self.lock = threading.RLock()
         self.trained: dict[str, TrainedPair] = {}
         self.uploads: dict[str, Path] = {}            # display name → uploaded checkpoint path
+        self.pretrained: dict[str, PretrainedTarget] = {}   # pretrained checkpoints opened as targets
         self.target_name: Optional[str] = None
         self.aux_name: Optional[str] = None
         self.model: Optional[nn.Module] = None         # this session's own pathway model
@@ -61,7 +63,7 @@ class ExplorerSession:
     # -- choices ------------------------------------------------------------------------------
     def target_choices(self) -> list[str]:
         trained = [n for p in self.trained.values() for n in (f"{p.label} · M2PT", f"{p.label} · baseline")]
-        return self.catalog.target_names() + trained + list(self.uploads)
+        return self.catalog.target_names() + trained + list(self.uploads) + list(self.pretrained)
 
     def aux_choices(self) -> list[str]:
         return [NO_AUX] + self.catalog.aux_names() + list(self.uploads)
@@ -74,6 +76,8 @@ class ExplorerSession:
         return e.get("auxiliary") or NO_AUX
 
     def card(self, name: str) -> ModelCard:
+        if name in self.pretrained:
+            return self.pretrained[name].card()
         for label, p in self.trained.items():
             if name.startswith(label):
                 arm = "m2pt" if name.endswith("M2PT") else "baseline"
@@ -109,6 +113,18 @@ class ExplorerSession:
         self.uploads[name] = path
         return name
 
+    def open_pretrained(self, source: Union[str, Path], dataset: Optional[str] = None,
+                        num_heads: Optional[int] = None) -> PretrainedTarget:
+        """A pretrained checkpoint (any layout the library reads) as a target for ``dataset``."""
+        source = self.uploads.get(str(source), source)
+        t = open_pretrained(source, dataset, num_heads=num_heads)
+        self.pretrained[t.name] = t
+        return t
+
+    def pretrained_heads(self, source: Optional[str]) -> Optional[int]:
+        """Heads of a pretrained target opened from ``source`` (so training rebuilds it alike)."""
+        return next((t.model.config.num_heads for t in self.pretrained.values() if t.source == source), None)
+
     # -- loading ------------------------------------------------------------------------------
     def _source_model(self, name: str) -> tuple[nn.Module, Optional[nn.Module], Optional[str], Optional[int]]:
         """(model, baseline model or None, baseline name, data_size) for a target choice."""
@@ -119,6 +135,8 @@ class ExplorerSession:
                 return p.baseline, None, None, p.data_size
         if name in self.uploads:
             return self.catalog.load_model(str(self.uploads[name])), None, None, None
+        if name in self.pretrained:
+            return self.pretrained[name].model, None, None, None
         model = self.catalog.load_model(name)
         base_name = self.catalog.baseline_for(name)
         baseline = self.catalog.load_model(base_name) if base_name and base_name != name else None
@@ -129,15 +147,15 @@ class ExplorerSession:
             return self.catalog.load_aux(str(self.uploads[name]))
         return self.catalog.load_aux(name)
 
-    def compatibility(self, target: str, aux: str) -> tuple[pd.DataFrame, str]:
-        """The compatibility table of a pair (without changing the session)."""
+    def compatibility(self, target: str, aux: str, aux_layers: Any = None) -> tuple[pd.DataFrame, str]:
+        """The compatibility table of a pair (without changing the session); aux_layers as attach_pathways."""
         if aux == NO_AUX:
             raise M2PTError("Choose an auxiliary model to see the compatibility table.")
         model = self._source_model(target)[0]
-        table = compatibility_table(model, self.aux_weights(aux))
+        table = compatibility_table(model, self.aux_weights(aux), aux_layers)
         return table, compatibility_summary(table)
 
-    def select(self, target: str, aux: Optional[str] = None) -> Optional[SessionScore]:
+    def select(self, target: str, aux: Optional[str] = None, aux_layers: Any = None) -> Optional[SessionScore]:
         """Open ``target`` with pathways to ``aux`` (None: its own auxiliary) and score it.
 
         A target that already has pathways keeps them (and its learned λ) when ``aux`` is the
@@ -155,8 +173,8 @@ class ExplorerSession:
                 notes.append("the target's own pathways were merged into its weights")
             if aux != NO_AUX and not pathway_modules(model):
                 aux_w = self.aux_weights(aux)
-                self.compat = compatibility_table(model, aux_w)
-                attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False)  # raises on mismatch
+                self.compat = compatibility_table(model, aux_w, aux_layers)
+                attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False, aux_layers=aux_layers)
                 notes.append(f"pathways to {aux} attached at λ = 0")
                 if baseline is None:
                     baseline, baseline_name = source, target

@@ -10,6 +10,7 @@ from ..model import create_model
 from ..pathways import attach_pathways
 from ..pathways.aux_weights import AuxWeights
 from ..train import TrainConfig, evaluate, fit
+from ..train.init import pretrained_target_for
 from ..train.rng import seeded
 
 
@@ -27,6 +28,8 @@ class TrainRequest:
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
+    init: Optional[str] = None          # pretrained starting weights of both arms' target (train/init.py)
+    num_heads: Optional[int] = None     # only for an init checkpoint of non-standard width
 
     def check(self) -> None:
         problems = []
@@ -62,12 +65,17 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         files = open_dataset(req.dataset, "all", seed=0, prepare=False).provenance.extra["files"]
         size = size if size < files else None
     splits = {s: open_dataset(req.dataset, s, seed=0, size=size) for s in ("train", "val", "test")}
+    if req.init:   # the pretrained target's input spec may re-read the splits
+        with seeded(req.seed):   # its throwaway head leaves the global RNG alone
+            splits = pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[1]
     train = splits["train"]
 
     def fresh():
         # The same target initialisation for both arms, drawn from this job's own seeded stream:
         # another job in the server neither moves it nor is moved by it.
         with seeded(req.seed):
+            if req.init:   # pretrained weights; the new head is drawn from the seeded stream
+                return pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[0]
             return create_model(req.size, train.modality, len(train.classes), input=train.spec,
                                 class_names=list(train.classes), dataset=req.dataset)
 

@@ -116,7 +116,7 @@ def sweep_curves(sweep: pd.DataFrame, component: str | None = None, metric: str 
                              text=[f"layer {i}" for i in now.index],
                              hovertemplate="%{text}: learned λ %{x:.4g}<extra></extra>"))
     fig.add_hline(y=trained, line_dash="dash", line_color="gray", annotation_text="as trained",
-                  annotation_position="bottom right")
+                  annotation_position="bottom left" if edited else "bottom right")
     if edited:
         fig.add_trace(go.Scatter(x=current_x, y=[base] * len(now), name="current λ", mode="markers",
                                  marker=dict(size=10, symbol="x", color=[color(int(i)) for i in now.index],
