@@ -90,6 +90,8 @@ def test_heatmap_grid_greys_cells_whose_interval_contains_zero():
     assert np.isnan(z[1, 1]) and np.array(grey.z, dtype=float)[1, 1] == 0.0     # layer=1 greyed out
     assert grey.colorscale[0][1] == NOT_DISTINGUISHABLE and main.zmin == -main.zmax
     assert "n = 30" in fig.layout.title.text and "3 seeds" in fig.layout.title.text
+    only_all = ablation_heatmap(_deltas().iloc[:1], depth=2)
+    assert not only_all.data and "no layer / component arms" in only_all.layout.annotations[0].text
 
 
 def test_curves_and_estimate_scatter():

@@ -29,11 +29,12 @@ def build(ctx: AppContext) -> None:
         which = gr.Dropdown(label="Bundled ablation (target ← auxiliary)", choices=choices,
                             value=choices[0][1] if choices else None)
         metric = gr.Radio(["acc", "loss"], value="acc", label="Δ of", info="test accuracy (points) or test loss (nats)")
-    summary = gr.Markdown("No bundled ablation found in assets/ablations." if not choices else "")
+    first = bundled_views(choices[0][1]) if choices else None     # drawn once, so the tab opens on a result
+    summary = gr.Markdown(first["summary"] if first else "No bundled ablation found in assets/ablations.")
     with gr.Row():
-        heatmap = gr.Plot(label="Layer × component")
-        curves = gr.Plot(label="Depth / order / controls")
-    estimate = gr.Plot(label="First-order estimate vs trained")
+        heatmap = gr.Plot(value=first and first["heatmap"], label="Layer × component")
+        curves = gr.Plot(value=first and first["curves"], label="Depth / order / controls")
+    estimate = gr.Plot(value=first and first["estimate"], label="First-order estimate vs trained")
 
     @guard
     def show(name, metric_name):

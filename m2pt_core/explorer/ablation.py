@@ -28,14 +28,15 @@ MAX_RUNS = 16
 
 
 def bundled_choices(root: Optional[Union[str, Path]] = None) -> list[tuple[str, str]]:
-    """(label, name) of every bundled ablation, for a dropdown."""
+    """(label, name) of every bundled ablation for a dropdown, those with the most arms first."""
     out = []
     for name in bundled_names(root):
         try:
-            out.append((f"{name}: {load_bundled(name, root).label()}", name))
+            res = load_bundled(name, root)
         except (M2PTError, ValueError, KeyError):
             continue
-    return out
+        out.append((-res.table.arm.nunique(), f"{name}: {res.label()}", name))
+    return [(label, name) for _, label, name in sorted(out)]
 
 
 def _fmt(v: float, scale: float = 100.0) -> str:
