@@ -28,12 +28,12 @@ def _note(deltas: pd.DataFrame, extra: Optional[str] = None) -> str:
     seeds = sorted(set(int(s) for s in deltas["n_seeds"].dropna())) if "n_seeds" in deltas else []
     n = deltas["test_n"].dropna().iloc[0] if "test_n" in deltas and deltas["test_n"].notna().any() else None
     parts = [f"paired vs the same seed's baseline; mean over {'/'.join(map(str, seeds)) or '?'} seeds, "
-             f"95% t-interval over seeds"]
+             f"95% t-interval over seeds<br>"]
     if n is not None:
         parts.append(f"test split, n = {int(n):,} items per run")
     if extra:
         parts.append(extra)
-    return "; ".join(parts)
+    return "; ".join(parts).replace("<br>; ", "<br>")
 
 
 def _grey(row: pd.Series, col: str) -> bool:
@@ -85,8 +85,8 @@ def ablation_heatmap(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category", autorange="reversed")
     fig = finish(fig, f"{title}<br><sup>{note}</sup>", "component with a pathway", "block with a pathway",
-                 height=max(360, 140 + 45 * len(rows)))
-    fig.update_layout(margin=dict(t=110))
+                 height=max(360, 150 + 45 * len(rows)))
+    fig.update_layout(margin=dict(t=130))
     return fig
 
 
@@ -141,7 +141,7 @@ def ablation_curves(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[i
     fig.update_xaxes(title_text="k (blocks with pathways)", row=1, col=1)
     fig.update_yaxes(title_text=unit, row=1, col=1)
     fig = finish(fig, f"{title}<br><sup>{_note(deltas, 'hollow grey: interval contains 0')}</sup>", height=440)
-    fig.update_layout(margin=dict(t=120))
+    fig.update_layout(margin=dict(t=130))
     return fig
 
 
