@@ -17,7 +17,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from torch import nn
 
@@ -26,6 +26,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, M2PTError
 from ..pathways import MINILM_NAME, load_aux, pathway_modules
 from ..pathways.aux_weights import AuxWeights
+from .cache import DEFAULT_CACHE_BYTES, SharedCache
 
 
 @dataclass
@@ -66,11 +67,14 @@ def share_copy(model: nn.Module) -> nn.Module:
 class Catalog:
     """Model sources and a thread-safe cache of loaded (read-only) models and auxiliaries."""
 
-    def __init__(self, zoo_path: Optional[Union[str, Path]] = None):
+    def __init__(self, zoo_path: Optional[Union[str, Path]] = None, cache_bytes: int = DEFAULT_CACHE_BYTES):
         self.zoo_path = zoo.zoo_dir(zoo_path)
         self._lock = threading.Lock()
         self._models: dict[str, nn.Module] = {}
         self._aux: dict[str, AuxWeights] = {}
+        self._pairs: dict[tuple, Any] = {}
+        self._pair_lock = threading.Lock()
+        self.cache = SharedCache(cache_bytes)      # evaluation states and logits, shared by sessions
 
     # -- what exists --------------------------------------------------------------------------
     def entries(self) -> dict[str, dict[str, Any]]:
@@ -176,6 +180,13 @@ class Catalog:
                 self._aux[name] = aux
             return self._aux[name]
 
+    def shared_pair(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """``build()`` once per key (a zoo target prepared with pathways to a catalog auxiliary), so
+        the auxiliary weights W' attached to it exist once however many sessions open the pair."""
+        with self._pair_lock:
+            if key not in self._pairs:
+                self._pairs[key] = build()
+            return self._pairs[key]
 
 
 def checkpoint_summary(path: Union[str, Path]) -> str:

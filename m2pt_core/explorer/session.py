@@ -7,6 +7,7 @@ the first changed layer on), plus models trained or uploaded in this session.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..analysis import (IncrementalEvaluator, compare_topk, evaluate_tensors, knockout_map, lambda_sweep,
+from ..analysis import (Score, compare_topk, knockout_map, lambda_sweep,
                         lambda_trajectories, read_log, weight_stats)
 from ..errors import CheckpointError, InputFileError, M2PTError
 from ..pathways import (COMPONENTS, attach_pathways, count_parameters, get_lambdas, lambda_table,
@@ -25,10 +26,12 @@ from ..pathways.aux_weights import AuxWeights
 from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
+from .evaluation import SharedEvaluator, shared_logits
 from .results import Prediction, SessionScore, TrainedPair
 
 NO_AUX = "(none)"
 ALL = "all"
+_SESSION_IDS = itertools.count(1)
 
 
 class ExplorerSession:
@@ -49,10 +52,12 @@ class ExplorerSession:
         self.learned: dict[str, float] = {}
         self.learned_acc: Optional[float] = None
         self.baseline_acc: Optional[float] = None
-        self.evaluator: Optional[IncrementalEvaluator] = None
+        self.evaluator: Optional[SharedEvaluator] = None
         self.last: Optional[SessionScore] = None
         self.compat: Optional[pd.DataFrame] = None
         self.notes: list[str] = []
+        self.uid = next(_SESSION_IDS)                  # owner of this session's entries in catalog.cache
+        self._generation = 0                           # models opened so far (keys of non-shared weights)
 
     # -- choices ------------------------------------------------------------------------------
     def target_choices(self) -> list[str]:
@@ -131,46 +136,75 @@ class ExplorerSession:
         table = compatibility_table(model, self.aux_weights(aux))
         return table, compatibility_summary(table)
 
+    def _prepare(self, target: str, aux: str, source: nn.Module) -> tuple[nn.Module, list[str], Optional[pd.DataFrame], bool]:
+        """``source`` with pathways to ``aux`` (sharing its weights): (model, notes, compatibility
+        table, whether fresh pathways were attached). Raises on a pair that does not fit."""
+        model = share_copy(source)
+        own = (getattr(source, "pathway_info", None) or {}).get("source")
+        notes, compat, attached = [], None, False
+        if pathway_modules(model) and aux != own:
+            merge_pathways(model)          # new Linear modules; the shared source is untouched
+            notes.append("the target's own pathways were merged into its weights")
+        if aux != NO_AUX and not pathway_modules(model):
+            aux_w = self.aux_weights(aux)
+            compat = compatibility_table(model, aux_w)
+            attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False)  # raises on mismatch
+            notes.append(f"pathways to {aux} attached at λ = 0")
+            attached = True
+        elif aux != NO_AUX:
+            compat = compatibility_table(model, self.aux_weights(aux))
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.eval(), notes, compat, attached
+
+    def _is_shared(self, target: str, aux: str) -> bool:
+        """Zoo target with a zoo (or MiniLM) auxiliary: the same for every session."""
+        return target in self.catalog.entries() and (aux == NO_AUX or aux in self.catalog.aux_names())
+
     def select(self, target: str, aux: Optional[str] = None) -> Optional[SessionScore]:
         """Open ``target`` with pathways to ``aux`` (None: its own auxiliary) and score it.
 
         A target that already has pathways keeps them (and its learned λ) when ``aux`` is the
         auxiliary it was trained with; with NO_AUX it is used merged; with another auxiliary
-        its merged weights become the new W and fresh pathways start at λ = 0."""
+        its merged weights become the new W and fresh pathways start at λ = 0. A pair that does
+        not fit raises and leaves the open model as it was."""
         aux = self.default_aux(target) if aux is None else aux
         with self.lock:
             source, baseline, baseline_name, data_size = self._source_model(target)
-            model = share_copy(source)
-            own = (getattr(source, "pathway_info", None) or {}).get("source")
-            notes = []
-            self.compat = None
-            if pathway_modules(model) and aux != own:
-                merge_pathways(model)          # new Linear modules; the shared source is untouched
-                notes.append("the target's own pathways were merged into its weights")
-            if aux != NO_AUX and not pathway_modules(model):
-                aux_w = self.aux_weights(aux)
-                self.compat = compatibility_table(model, aux_w)
-                attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False)  # raises on mismatch
-                notes.append(f"pathways to {aux} attached at λ = 0")
-                if baseline is None:
-                    baseline, baseline_name = source, target
-            elif aux != NO_AUX:
-                self.compat = compatibility_table(model, self.aux_weights(aux))
-            self.model, self.target_name, self.aux_name = model.eval(), target, aux
+            shared = self._is_shared(target, aux)
+            if shared:   # prepared once per process (W' attached once), then a λ-only copy per session
+                prepared, notes, compat, attached = self.catalog.shared_pair(
+                    (target, aux), lambda: self._prepare(target, aux, source))
+                model = share_copy(prepared)
+            else:
+                model, notes, compat, attached = self._prepare(target, aux, source)
+            if attached and baseline is None:
+                baseline, baseline_name = source, target
+            if self.evaluator is not None:
+                self.catalog.cache.drop_owner(self.uid)      # the previous model's own states
+            self.compat = compat
+            self.model, self.target_name, self.aux_name = model, target, aux
             self.baseline, self.baseline_name = baseline, baseline_name
             self.learned = get_lambdas(model)
-            self.notes = notes
+            self.notes = list(notes)
             self.data = eval_data(model, data_size, self.max_eval)
             self.evaluator = None
             self.learned_acc = self.baseline_acc = self.last = None
+            self._generation += 1
             if self.data is None:
                 return None
             t0 = time.perf_counter()
-            self.evaluator = IncrementalEvaluator(model, self.data.X, self.data.y)
+            key = (("zoo", target, aux) if shared else ("session", self.uid, self._generation)) + (self.data.key,)
+            self.evaluator = SharedEvaluator(model, self.data.X, self.data.y, key, self.catalog.cache,
+                                             owner=self.uid, shared=shared)
             first = self.evaluator.evaluate()
             self.learned_acc = first["acc"]
             if baseline is not None:
-                self.baseline_acc = evaluate_tensors(baseline, self.data.X, self.data.y)["acc"]
+                base_key = ((("zoo", baseline_name) if baseline_name in self.catalog.entries()
+                             else ("session", self.uid, self._generation, "baseline")) + (self.data.key,))
+                logits = shared_logits(self.catalog.cache, base_key, baseline, self.data.X,
+                                       owner=None if base_key[0] == "zoo" else self.uid)
+                self.baseline_acc = Score().add(logits, self.data.y).acc
             self.last = SessionScore(first["acc"], self.learned_acc, self.baseline_acc, first["n"], 0,
                               len(self.evaluator.stages.blocks), time.perf_counter() - t0)
             return self.last
@@ -373,8 +407,14 @@ class ExplorerSession:
     def next_train_label(self, dataset: str, aux: str) -> str:
         return f"trained #{len(self.trained) + 1} {dataset}+{aux}"
 
+    def release_cache(self) -> int:
+        """Drop this session's entries from the shared cache (the page was closed; it may come back,
+        and then recomputes them). Returns the bytes freed."""
+        return self.catalog.cache.drop_owner(self.uid)
+
     def close(self) -> None:
         """Free this session's models and caches (gr.State delete callback)."""
+        self.release_cache()
         self.model = self.baseline = self.evaluator = self.data = None
         self.trained.clear()
 
