@@ -18,9 +18,10 @@ if str(ROOT) not in sys.path:
 
 import gradio as gr  # noqa: E402
 
-from app.common import AppContext  # noqa: E402
+from app.common import DEFAULT_SESSION_TTL_S, AppContext  # noqa: E402
 from app.panels import export, models, pathways, sample, train, weights  # noqa: E402
 from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
+from m2pt_core.explorer.cache import DEFAULT_CACHE_BYTES  # noqa: E402
 
 TITLE = "M2PT Explorer"
 CSS = """
@@ -30,12 +31,12 @@ CSS = """
 
 
 def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Path]] = None,
-              max_eval: int = DEFAULT_MAX_EVAL) -> gr.Blocks:
+              max_eval: int = DEFAULT_MAX_EVAL, session_ttl: float = DEFAULT_SESSION_TTL_S) -> gr.Blocks:
     """The dashboard as a gr.Blocks (not launched). ``catalog`` / ``zoo_dir`` inject the models
     (tests use a tiny zoo); by default the bundled zoo."""
     catalog = catalog or Catalog(zoo_dir)
     with gr.Blocks(title=TITLE) as demo:
-        ctx = AppContext(catalog, max_eval)
+        ctx = AppContext(catalog, max_eval, session_ttl)
         gr.Markdown(f"# {TITLE}\nMultimodal Pathway: improve a transformer with the weights of a transformer trained "
                     "on another modality, y = x(W + λ·W')ᵀ + b, one learnable λ per layer, merged away after "
                     "training.", elem_id="m2pt-header")
@@ -64,17 +65,18 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     pw_fn, pw_in, pw_out = ctx.c["pathways_refresh"]
     wt_fn, wt_in, wt_out = ctx.c["weights_refresh"]
     select_fn, outputs = ctx.c["select_fn"], ctx.c["select_outputs"]
-    target, aux = ctx.c["target"], ctx.c["aux"]
 
-    def open_default(state):
+    def open_default(state, request: gr.Request):
         session = ctx.session(state)
+        ctx.register_page(request, session)
         name, aux_name = ctx.catalog.default_pair()
         if name is None:
-            return (gr.update(), gr.update(), session, "No model to open yet.", *[gr.update()] * (len(outputs) - 2))
+            return (session, "No model to open yet.", *[gr.update()] * (len(outputs) - 2))
         aux_name = session.default_aux(name) if aux_name is None else aux_name
-        return (gr.update(value=name), gr.update(value=aux_name), *select_fn(session, name, aux_name))
+        return select_fn(session, name, aux_name)
 
-    load = demo.load(open_default, [ctx.state], [target, aux, *outputs], api_visibility="private")
+    load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
+    demo.unload(ctx.page_closed)
     for event in (load, ctx.c["select_event"]):
         event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
 
@@ -85,6 +87,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(os.environ.get("M2PT_PORT", "7860")))
     p.add_argument("--zoo", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
     p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="validation samples used for λ scoring")
+    p.add_argument("--cache-mb", type=int, default=DEFAULT_CACHE_BYTES // 2**20,
+                   help="memory for cached evaluations shared by all sessions (LRU; 'busy' when in use)")
+    p.add_argument("--session-ttl", type=float, default=DEFAULT_SESSION_TTL_S,
+                   help="seconds a session is kept after its last use")
     return p.parse_args(argv)
 
 
@@ -99,7 +105,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
     import torch
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
-    launch(build_app(zoo_dir=args.zoo, max_eval=args.max_eval), args.host, args.port)
+    catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20)
+    launch(build_app(catalog, max_eval=args.max_eval, session_ttl=args.session_ttl), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,26 @@ def unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor]:
     raise CheckpointError("Expected a dict of tensors (a state dict), possibly under 'model' or 'state_dict'; found none.")
 
 
+def _refusal(path: Path, e: Exception) -> str:
+    """Why a .pt file was refused, in our words: PyTorch's own message advises weights_only=False,
+    which would execute code from the file, so it is never shown."""
+    import zipfile
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not zipfile.is_zipfile(path) and head[:1] != b"\x80":      # neither torch.save format
+        return (f"{path.name} is not a PyTorch checkpoint (it was not written by torch.save). Expected a "
+                f".safetensors file or a .pt/.pth state dict.")
+    text = str(e)
+    detail = ""
+    for line in text.splitlines():
+        if line.strip().startswith(("Unsupported global", "Unsupported operand", "Trying to")):
+            detail = f" ({line.strip().rstrip('.')})"
+            break
+    return (f"Refused to load {path.name}: it holds Python objects other than tensors, dicts and numbers"
+            f"{detail}, and loading those could run code. Re-save it as a state dict of tensors or as "
+            f".safetensors.")
+
+
 def read_state_dict(path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and string metadata of a checkpoint file, without executing anything from it."""
     path = Path(path)
@@ -54,12 +74,7 @@ def read_state_dict(path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, 
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(
-                f"Refused to load {path.name}: it is not a plain-tensor PyTorch file (torch.load with "
-                f"weights_only=True failed: {first}). Only tensors, dicts and numbers are accepted; "
-                f"re-save it as a state dict or as .safetensors."
-            ) from None
+            raise CheckpointError(_refusal(path, e)) from None
         return unwrap_state_dict(obj), {}
     try:
         tensors = load_file(str(path), device="cpu")

@@ -183,13 +183,16 @@ def test_train_pair_small_and_stoppable(catalog):
     req = TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=200, size="test")
     events = []
     res = train_pair(req, aux, events.append)
-    assert {e["arm"] for e in events} == {"baseline", "m2pt"} and "acc" in res["test"]["m2pt"]
+    assert {e["arm"] for e in events if "arm" in e} == {"baseline", "m2pt"} and "acc" in res["test"]["m2pt"]
+    # 200 items leave a validation split too small to measure anything: said before training.
+    warning = [e for e in events if e["event"] == "warning"]
+    assert len(warning) == 1 and "cannot be told apart" in warning[0]["message"]
     s = ExplorerSession(catalog)
     name = s.add_trained(TrainedPair(s.next_train_label("digits", AUX), "digits", AUX, 200, res["baseline"],
                                      res["m2pt"], res["histories"], res["test"], res["settings"]))
     s.select(name)
     assert s.baseline_name.endswith("baseline") and len(s.pathway_names()) == 8
-    assert train_pair(req, aux, should_stop=lambda: True) is None
+    assert train_pair(req, aux, should_stop=lambda: True)["stopped"]
     with pytest.raises(M2PTError):
         TrainRequest(epochs=0).check()
 
@@ -235,3 +238,23 @@ def test_eval_subset_is_class_stratified():
     data = eval_data(model, max_eval=100)
     assert len(data.y) == 100
     assert _torch.bincount(data.y, minlength=10).tolist() == [10] * 10
+
+
+def test_train_stop_keeps_finished_epochs_and_resumes(catalog, tmp_path):
+    """Stop after the baseline's first epoch: its curve is kept; resume finishes from there."""
+    from m2pt_core.explorer import TrainRequest, train_pair
+    aux = catalog.load_aux(AUX)
+    req = TrainRequest(dataset="digits", aux=AUX, epochs=2, data_size=200, size="test")
+    seen = []
+
+    def stop_after_first_epoch() -> bool:
+        return any(e["event"] == "epoch" for e in seen)
+    res = train_pair(req, aux, seen.append, stop_after_first_epoch, work_dir=tmp_path)
+    assert res["stopped"] and res["stopped_arm"] == "baseline"
+    assert [r["epoch"] for r in res["histories"]["baseline"]] == [1]
+    seen.clear()
+    done = train_pair(req, aux, seen.append, work_dir=tmp_path, resume=True)
+    assert not done["stopped"]
+    assert [r["epoch"] for r in done["histories"]["baseline"]] == [1, 2]
+    # The baseline resumed at epoch 2: no step of its first epoch ran again.
+    assert all(e["epoch"] == 2 for e in seen if e.get("arm") == "baseline" and e["event"] == "step")

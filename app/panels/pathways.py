@@ -5,7 +5,7 @@ import gradio as gr
 
 from m2pt_core import figures
 
-from ..common import AppContext, guard
+from ..common import AppContext, clear_toasts, guard
 
 HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the validation accuracy is "
         "re-computed at once, re-running only the blocks from the changed layer on. Changes stay in your "
@@ -14,10 +14,10 @@ LAMBDA_TITLE = "λ per layer and component (as set now)"
 
 
 def _slider_range(session, key: str) -> dict:
+    """±4× the largest learned |λ| (at least ±0.25), never beyond the library's bound."""
     learned = max((abs(v) for v in session.learned.values()), default=0.0)
-    bound = max(0.25, round(4 * learned, 2))
     value = round(session.current_lambda(key), 5)
-    bound = max(bound, abs(value))
+    bound = min(session.catalog.lambda_bound, max(0.25, round(4 * learned, 2), abs(value)))
     return dict(minimum=-bound, maximum=bound, step=bound / 200, value=value)
 
 
@@ -38,23 +38,25 @@ def view(session):
 
 def build(ctx: AppContext) -> None:
     gr.Markdown(HELP)
-    score = gr.Markdown("Open a model in the Models tab.")
+    score = gr.Markdown("Open a model in the Models tab.", label="score")
     with gr.Row():
         with gr.Column(scale=3):
-            heatmap = gr.Plot(label="λ heatmap")
+            heatmap = gr.Plot(label="lambda heatmap")
         with gr.Column(scale=2):
             key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
-            slider = gr.Slider(-1.0, 1.0, value=0.0, step=0.005, label="λ")
+            # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
+            bound = ctx.catalog.lambda_bound
+            slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider")
             with gr.Row():
                 reset = gr.Button("Reset to learned λ")
-    table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320)
+    table = gr.Dataframe(label="lambda table (editable; press Apply)", interactive=True, max_height=320)
     apply = gr.Button("Apply table")
     with gr.Row():
         knock_btn = gr.Button("Compute knockout map", variant="primary")
         sweep_btn = gr.Button("Compute λ sweeps", variant="primary")
         stop = gr.Button("Stop", variant="stop")
-    knock_plot = gr.Plot(label="Knockout map")
-    sweep_plot = gr.Plot(label="λ sweep curves")
+    knock_plot = gr.Plot(label="knockout map")
+    sweep_plot = gr.Plot(label="lambda sweep curves")
 
     view_outputs = [heatmap, table, key, slider, score]
 
@@ -110,10 +112,15 @@ def build(ctx: AppContext) -> None:
 
     ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
     key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
-    slider.release(set_lambda, [ctx.state, key, slider], [ctx.state, score, heatmap, table], api_name="set_lambda",
-                   show_progress="minimal", trigger_mode="always_last")
-    apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table], api_name="set_lambda_table")
-    reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider], api_name="reset_lambdas")
+    # .input fires for mouse drags, arrow keys and the number box alike (.release only for the mouse);
+    # always_last: while one re-score runs, only the newest value waits.
+    ev = slider.input(set_lambda, [ctx.state, key, slider], [ctx.state, score, heatmap, table], api_name="set_lambda",
+                      show_progress="minimal", trigger_mode="always_last")
+    clear_toasts(ev)
+    clear_toasts(apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table],
+                             api_name="set_lambda_table"))
+    clear_toasts(reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider],
+                             api_name="reset_lambdas"))
     k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
     s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
     stop.click(None, None, None, cancels=[k_ev, s_ev])

@@ -11,9 +11,10 @@ import pandas as pd
 from m2pt_core.data import list_datasets
 from m2pt_core import figures
 from m2pt_core.explorer import TrainedPair, TrainRequest, train_pair
+from m2pt_core.explorer.training import at_chance
 from m2pt_core.explorer.session import NO_AUX
 
-from ..common import AppContext, guard, pct
+from ..common import AppContext, guard, pct, warn
 
 NOTE = ("Trains a **baseline** and an **M2PT** model (pathways to the auxiliary, λ from 0) with the same recipe, "
         "seed and initialisation, on a subset of the dataset. The defaults (1,000 items, 3 epochs, demo size) take "
@@ -43,27 +44,24 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         start = gr.Button("Train baseline + M2PT", variant="primary")
         stop = gr.Button("Stop", variant="stop")
-    status = gr.Markdown()
-    curves = gr.Plot(label="Training curves")
-    result = gr.Markdown()
+        resume = gr.Button("Resume", visible=False)
+    status = gr.Markdown(label="training status")
+    curves = gr.Plot(label="training curves")
+    result = gr.Markdown(label="training result")
 
-    @guard
-    def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, progress=gr.Progress()):
-        session = ctx.session(state)
-        if not aux_name or aux_name == NO_AUX:
-            raise gr.Error("Choose an auxiliary model to train M2PT with.")
-        req = TrainRequest(dataset=dataset_name, aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
-                           lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable),
-                           size=session.aux_size(aux_name))
-        req.check()
-        aux_w = session.aux_weights(aux_name)
+    def run(session, req: TrainRequest, resume_run: bool, progress):
+        """Train (or resume) in a worker thread; yields (state, status, curves, result, target, resume)."""
+        aux_w = session.aux_weights(req.aux)
         events: queue.Queue = queue.Queue()
-        stop_flag = threading.Event()
+        work_dir = session.train_dir(req)
+        stop_flag = session.train_stop
+        stop_flag.clear()
         out: dict = {}
 
         def work():
             try:
-                out["result"] = train_pair(req, aux_w, events.put, stop_flag.is_set)
+                out["result"] = train_pair(req, aux_w, events.put, stop_flag.is_set, work_dir=work_dir,
+                                           resume=resume_run)
             except BaseException as e:  # noqa: BLE001 - re-raised in the request thread below
                 out["error"] = e
             finally:
@@ -74,44 +72,87 @@ def build(ctx: AppContext) -> None:
         t0, last_yield = time.perf_counter(), 0.0
         progress(0.0, desc="Loading data")
         worker.start()
+        keep = gr.update()
         try:
             while True:
                 ev = events.get()
                 if ev is None:
                     break
+                if ev["event"] == "warning":
+                    warn(ev["message"])
+                    yield session, f"⚠️ {ev['message']}", keep, keep, keep, gr.update(visible=False)
+                    continue
                 frac = (ev["arm_index"] + ev.get("global_step", ev["epoch"]) / max(ev.get("total_steps", ev["epochs"]), 1)) / ev["arms"]
                 if ev["event"] == "step":
                     progress(frac, desc=f"{ev['arm']}: epoch {ev['epoch']}/{ev['epochs']}, step {ev['step']}/{ev['steps_per_epoch']}")
                     if time.perf_counter() - last_yield > 2:
                         last_yield = time.perf_counter()
                         yield (session, f"Training **{ev['arm']}** · epoch {ev['epoch']}/{ev['epochs']} · loss "
-                               f"{ev['loss']:.3f} · {time.perf_counter() - t0:.0f} s", gr.update(), gr.update(), gr.update())
+                               f"{ev['loss']:.3f} · {time.perf_counter() - t0:.0f} s", keep, keep, keep, keep)
                 else:
                     histories[ev["arm"]].append(ev)
                     yield (session, f"**{ev['arm']}** epoch {ev['epoch']}/{ev['epochs']}: val acc {pct(ev.get('val_acc'))}",
-                           _curves(histories), gr.update(), gr.update())
+                           _curves(histories), keep, keep, keep)
         finally:
-            stop_flag.set()      # a Stop click closes this generator: the worker stops at its next step
+            stop_flag.set()      # the page went away (or an error): the worker stops at its next step
         worker.join()
         if "error" in out:
             raise out["error"]
-        res = out.get("result")
-        if res is None:
-            yield session, "Training stopped.", _curves(histories), "", gr.update()
+        res = out["result"]
+        if res["stopped"]:
+            done = {arm: len(h) for arm, h in res["histories"].items()}
+            session.pending_train = req
+            msg = (f"**Stopped** during the {res['stopped_arm']} run. Finished epochs: baseline "
+                   f"{done.get('baseline', 0)}/{req.epochs}, M2PT {done.get('m2pt', 0)}/{req.epochs}; their curves "
+                   "are kept, and so are the models at their last finished epoch. **Resume** continues from there.")
+            yield session, msg, _curves(res["histories"]), "", keep, gr.update(visible=True)
             return
+        session.pending_train = None
         label = session.next_train_label(req.dataset, req.aux)
         pair = TrainedPair(label, req.dataset, req.aux, req.data_size, res["baseline"], res["m2pt"],
                            res["histories"], res["test"], res["settings"])
         name = session.add_trained(pair)
         b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]
         lams = list(res["histories"]["m2pt"][-1]["lambdas"].values())
+        finals = [res["histories"][arm][-1].get("val_acc") for arm in ("baseline", "m2pt")]
+        chance = ""
+        if all(at_chance(a, res["val_items"], res["num_classes"]) for a in finals):
+            chance = (f"\n\n⚠️ Both validation accuracies are within the noise of chance level "
+                      f"({100 / res['num_classes']:.0f}% on {res['val_items']} items): this run measured nothing.")
         summary = (f"### Result ({time.perf_counter() - t0:.0f} s)\n| | test accuracy |\n|---|---|\n"
                    f"| baseline | {pct(b)} |\n| M2PT ({req.aux}) | {pct(m)} ({100 * (m - b):+.2f} pts) |\n\n"
                    f"Learned λ: mean {sum(lams) / len(lams):+.4f}, range [{min(lams):+.4f}, {max(lams):+.4f}]. "
-                   f"Open **{name}** in the Models tab to explore it.")
+                   f"Open **{name}** in the Models tab to explore it.{chance}")
         yield (session, "Done.", _curves(res["histories"]), summary,
-               gr.update(choices=session.target_choices(), value=name))
+               gr.update(choices=session.target_choices(), value=name), gr.update(visible=False))
 
-    ev = start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable],
-                     [ctx.state, status, curves, result, ctx.c["target"]], api_name="train")
-    stop.click(None, None, None, cancels=[ev])
+    @guard
+    def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, progress=gr.Progress()):
+        session = ctx.session(state)
+        if not aux_name or aux_name == NO_AUX:
+            raise gr.Error("Choose an auxiliary model to train M2PT with.")
+        req = TrainRequest(dataset=dataset_name, aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
+                           lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable),
+                           size=session.aux_size(aux_name))
+        req.check()
+        yield from run(session, req, False, progress)
+
+    @guard
+    def resume_training(state, progress=gr.Progress()):
+        session = ctx.session(state)
+        if session.pending_train is None:
+            raise gr.Error("There is no stopped training run to resume in this session.")
+        yield from run(session, session.pending_train, True, progress)
+
+    def stop_training(state):
+        """Ask the running training to stop at its next step; it then reports what it kept."""
+        if state is not None:
+            state.train_stop.set()
+        return "Stopping after the current step…"
+
+    outputs = [ctx.state, status, curves, result, ctx.c["target"], resume]
+    start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable], outputs, api_name="train")
+    resume.click(resume_training, [ctx.state], outputs, api_name="resume_training")
+    # Not a cancel: the run must finish its step and report what it kept. Runs outside the queue,
+    # so it is not stuck behind the training it stops.
+    stop.click(stop_training, [ctx.state], [status], api_name="stop_training", queue=False)

@@ -24,7 +24,7 @@ from torch import nn
 from .. import zoo
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, M2PTError
-from ..pathways import MINILM_NAME, load_aux, pathway_modules
+from ..pathways import LAMBDA_BOUND, MINILM_NAME, load_aux, pathway_modules
 from ..pathways.aux_weights import AuxWeights
 from .cache import DEFAULT_CACHE_BYTES, SharedCache
 
@@ -67,8 +67,10 @@ def share_copy(model: nn.Module) -> nn.Module:
 class Catalog:
     """Model sources and a thread-safe cache of loaded (read-only) models and auxiliaries."""
 
-    def __init__(self, zoo_path: Optional[Union[str, Path]] = None, cache_bytes: int = DEFAULT_CACHE_BYTES):
+    def __init__(self, zoo_path: Optional[Union[str, Path]] = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 lambda_bound: float = LAMBDA_BOUND):
         self.zoo_path = zoo.zoo_dir(zoo_path)
+        self.lambda_bound = float(lambda_bound)    # |λ| a user may set, in the page and the API alike
         self._lock = threading.Lock()
         self._models: dict[str, nn.Module] = {}
         self._aux: dict[str, AuxWeights] = {}

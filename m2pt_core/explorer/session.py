@@ -20,7 +20,7 @@ from torch import nn
 from ..analysis import (Score, compare_topk, knockout_map, lambda_sweep,
                         lambda_trajectories, read_log, weight_stats)
 from ..errors import CheckpointError, InputFileError, M2PTError
-from ..pathways import (COMPONENTS, attach_pathways, count_parameters, get_lambdas, lambda_table,
+from ..pathways import (COMPONENTS, attach_pathways, check_lambda, count_parameters, get_lambdas, lambda_table,
                         merge_pathways, pathway_modules, set_lambdas, split_name)
 from ..pathways.aux_weights import AuxWeights
 from .catalog import Catalog, ModelCard, share_copy
@@ -56,6 +56,9 @@ class ExplorerSession:
         self.last: Optional[SessionScore] = None
         self.compat: Optional[pd.DataFrame] = None
         self.notes: list[str] = []
+        self.train_stop = threading.Event()             # set by the Train tab's Stop
+        self.pending_train: Optional[Any] = None       # the TrainRequest of a stopped run (to resume)
+        self._train_root: Optional[Path] = None          # stopped runs' last finished epochs, on disk
         self.uid = next(_SESSION_IDS)                  # owner of this session's entries in catalog.cache
         self._generation = 0                           # models opened so far (keys of non-shared weights)
 
@@ -271,35 +274,36 @@ class ExplorerSession:
         return self.last
 
     def set_lambda(self, key: str, value: float) -> SessionScore:
-        """Set λ of one pathway, or of every pathway of a layer ("layer 3 · all"), and re-score."""
+        """Set λ of one pathway, or of every pathway of a layer ("layer 3 · all"), and re-score.
+        |λ| beyond the catalog's bound, or a non-finite λ, is refused (M2PTError)."""
         with self.lock:
             model = self.require_pathways()
-            value = float(value)
-            if not torch.isfinite(torch.tensor(value)):
-                raise M2PTError(f"λ must be a finite number, got {value}.")
+            value = check_lambda(value, f"λ of {key}", self.catalog.lambda_bound)
             set_lambdas(model, {n: value for n in self._names_for(key)})
             return self._score()
 
     def set_lambda_frame(self, frame: pd.DataFrame) -> SessionScore:
-        """Set every λ from a layer × component table (as lambda_frame returns, edited)."""
+        """Set every λ from a layer × component table (as lambda_frame returns, edited); nothing
+        changes unless every value is accepted."""
         with self.lock:
             model = self.require_pathways()
             names = set(self.pathway_names())
             values = {}
             for _, row in frame.iterrows():
-                layer = int(float(row["layer"]))
+                layer = int(check_lambda(row["layer"], "layer", float(10**6)))
                 for comp in COMPONENTS:
                     name = f"blocks.{layer}.{comp}"
                     if comp in row.index and name in names:
-                        try:
-                            v = float(row[comp])
-                        except (TypeError, ValueError):
-                            raise M2PTError(f"λ for {name} must be a number, got {row[comp]!r}.") from None
-                        if v != v or abs(v) == float("inf"):
-                            raise M2PTError(f"λ for {name} must be a finite number, got {row[comp]!r}.")
-                        values[name] = v
+                        values[name] = check_lambda(row[comp], f"λ for {name}", self.catalog.lambda_bound)
             set_lambdas(model, values)
             return self._score()
+
+    def lambdas_edited(self) -> bool:
+        """Whether any λ now differs from the learned λ (edited in this session)."""
+        if self.model is None:
+            return False
+        now = get_lambdas(self.model)
+        return any(now[n] != v for n, v in self.learned.items())
 
     def reset_lambdas(self) -> SessionScore:
         """Back to the learned λ (or 0 for freshly attached pathways)."""
@@ -404,6 +408,15 @@ class ExplorerSession:
         config = getattr(self.catalog.load_model(str(self.uploads[name])), "config", None) if name in self.uploads else None
         return getattr(config, "size", None) or "demo"
 
+    def train_dir(self, req: Any) -> Path:
+        """Where a training run of this session keeps its last finished epoch (one per request)."""
+        import hashlib
+        import tempfile
+        if self._train_root is None:
+            self._train_root = Path(tempfile.mkdtemp(prefix="m2pt-train-"))
+        digest = hashlib.sha256(repr(req).encode()).hexdigest()[:12]
+        return self._train_root / digest
+
     def next_train_label(self, dataset: str, aux: str) -> str:
         return f"trained #{len(self.trained) + 1} {dataset}+{aux}"
 
@@ -414,9 +427,13 @@ class ExplorerSession:
 
     def close(self) -> None:
         """Free this session's models and caches (gr.State delete callback)."""
+        import shutil
         self.release_cache()
+        self.train_stop.set()
         self.model = self.baseline = self.evaluator = self.data = None
         self.trained.clear()
+        if self._train_root is not None:
+            shutil.rmtree(self._train_root, ignore_errors=True)
 
 
 def _a(word: str) -> str:
