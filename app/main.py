@@ -22,6 +22,9 @@ from app.common import DEFAULT_SESSION_TTL_S, AppContext  # noqa: E402
 from app.panels import export, models, pathways, sample, train, weights  # noqa: E402
 from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
 from m2pt_core.explorer.cache import DEFAULT_CACHE_BYTES  # noqa: E402
+from m2pt_core.pathways import LAMBDA_BOUND  # noqa: E402
+
+DEFAULT_MAX_UPLOAD_MB = 200     # the largest auxiliary people bring (MiniLM-L6) is ~90 MB
 
 TITLE = "M2PT Explorer"
 CSS = """
@@ -91,22 +94,43 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                    help="memory for cached evaluations shared by all sessions (LRU; 'busy' when in use)")
     p.add_argument("--session-ttl", type=float, default=DEFAULT_SESSION_TTL_S,
                    help="seconds a session is kept after its last use")
+    p.add_argument("--models-dir", action="append", default=[],
+                   help="a folder whose checkpoints may be opened by path (repeatable; the zoo always is)")
+    p.add_argument("--data-dir", action="append", default=[],
+                   help="a folder whose data files may be opened by path (repeatable)")
+    p.add_argument("--lambda-bound", type=float, default=LAMBDA_BOUND, help="largest |λ| a user may set")
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, help="largest upload accepted")
     return p.parse_args(argv)
 
 
-def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
-    """Queue (long jobs, progress, cancel) and serve; theme and css go to launch() in Gradio 6."""
+def exposure_note(host: str, catalog: Catalog) -> Optional[str]:
+    """The start-up line naming the folders a remote user can read by path (None on loopback)."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    folders = ", ".join(str(r) for r in catalog.roots())
+    return (f"M2PT Explorer is reachable from other machines ({host}). Anyone who can open it can read "
+            f"model and data files by path from: {folders}. Nothing else on this machine is readable.")
+
+
+def launch(demo: gr.Blocks, host: str, port: int, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, **kwargs):
+    """Queue (long jobs, progress, cancel) and serve; theme and css go to launch() in Gradio 6.
+    Uploads larger than ``max_upload_mb`` are refused by Gradio before they reach the app."""
     demo.queue(default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS,
-                       footer_links=["api"], **kwargs)
+                       footer_links=["api"], max_file_size=f"{max_upload_mb:g}mb", **kwargs)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
     import torch
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
-    catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20)
-    launch(build_app(catalog, max_eval=args.max_eval, session_ttl=args.session_ttl), args.host, args.port)
+    catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20, lambda_bound=args.lambda_bound,
+                      exposed_dirs=[*args.models_dir, *args.data_dir])
+    note = exposure_note(args.host, catalog)
+    if note:
+        print(note, flush=True)
+    launch(build_app(catalog, max_eval=args.max_eval, session_ttl=args.session_ttl), args.host, args.port,
+           max_upload_mb=args.max_upload_mb)
 
 
 if __name__ == "__main__":

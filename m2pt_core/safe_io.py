@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -73,7 +72,7 @@ def read_state_dict(path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, 
     if path.suffix.lower() in _PICKLE_EXTS:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - a corrupt or hostile file fails in many ways
             raise CheckpointError(_refusal(path, e)) from None
         return unwrap_state_dict(obj), {}
     try:

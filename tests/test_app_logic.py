@@ -132,7 +132,7 @@ def test_predict_and_wrong_modality(session, tmp_path):
     p = session.predict(tmp_path / "x.png", k=3)
     assert p.modality == "image" and set(p.table["model"]) == {"baseline (image-digits)", "M2PT (λ as set)"}
     sf.write(tmp_path / "s.wav", np.sin(np.linspace(0, 400, 16000)).astype("float32"), 16000)
-    with pytest.raises(InputFileError, match="audio file, but the target model"):
+    with pytest.raises(InputFileError, match="This model takes images; this file is audio"):
         session.predict(tmp_path / "s.wav")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.raises(InputFileError):

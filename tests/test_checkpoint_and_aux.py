@@ -48,9 +48,18 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
         pickle.dump({"model": Evil()}, f)
-    with pytest.raises(CheckpointError, match="not a plain-tensor PyTorch file"):
+    with pytest.raises(CheckpointError, match="could run code") as err:
         load_aux(path)
     assert not (tmp_path / "flag").exists()
+    assert "weights_only" not in str(err.value)
+
+
+def test_fake_pt_says_what_it_is_without_pytorch_advice(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"this is not a checkpoint at all " * 8)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint") as err:
+        load_aux(path)
+    assert "weights_only" not in str(err.value)
 
 
 def test_plain_torch_state_dict_loads(tmp_path):

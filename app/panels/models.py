@@ -115,10 +115,9 @@ def build(ctx: AppContext) -> None:
     @guard
     def add_checkpoint(state, file, typed):
         session = ctx.session(state)
-        source = file or (typed or "").strip()
-        if not source:
+        if not file and not (typed or "").strip():
             raise gr.Error("Upload a checkpoint file or type a path first.")
-        name = session.add_upload(source)
+        name = session.add_upload(file) if file else session.add_path(typed)
         msg = f"Added **{name}**: {session.card(name).modality or 'weights only'}; choose it as target or auxiliary."
         return (session, msg, gr.update(choices=session.target_choices()), gr.update(choices=session.aux_choices()))
 

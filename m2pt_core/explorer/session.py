@@ -43,6 +43,8 @@ class ExplorerSession:
         self.lock = threading.RLock()
         self.trained: dict[str, TrainedPair] = {}
         self.uploads: dict[str, Path] = {}            # display name → uploaded checkpoint path
+        self._upload_models: dict[str, nn.Module] = {}  # loaded uploads (this session's only)
+        self._upload_aux: dict[str, AuxWeights] = {}
         self.target_name: Optional[str] = None
         self.aux_name: Optional[str] = None
         self.model: Optional[nn.Module] = None         # this session's own pathway model
@@ -89,7 +91,7 @@ class ExplorerSession:
         if name in self.uploads:
             card = ModelCard(name, "uploaded file", extra={"path": self.uploads[name].name})
             try:
-                model = self.catalog.load_model(str(self.uploads[name]))
+                model = self._upload_model(name)
                 card.modality, card.dataset, card.size = model.config.modality, model.config.dataset, model.config.size
                 card.params = count_parameters(model)[1]
             except M2PTError:
@@ -99,17 +101,31 @@ class ExplorerSession:
         return card
 
     def add_upload(self, path: Union[str, Path]) -> str:
-        """Register an uploaded or typed checkpoint path; returns its display name. Raises if unreadable."""
+        """Register a checkpoint the server received as an upload; returns its display name.
+        Raises if unreadable. (Typed paths go through add_path.)"""
         from .catalog import checkpoint_summary
         path = Path(path)
         if not path.is_file():
-            raise CheckpointError(f"No such checkpoint file: {path}")
+            raise CheckpointError(f"The uploaded file {path.name} is no longer on the server; upload it again.")
         checkpoint_summary(path)                       # raises CheckpointError when corrupt
         name = f"file: {path.name}"
         if name in self.uploads and self.uploads[name] != path:
             name = f"file: {path.name} ({len(self.uploads) + 1})"
         self.uploads[name] = path
+        self._upload_models.pop(name, None)
+        self._upload_aux.pop(name, None)
         return name
+
+    def add_path(self, typed: str) -> str:
+        """Register a checkpoint by a path typed on the page: only inside the folders the server
+        exposes (Catalog.check_user_path); anything else is refused with one message."""
+        return self.add_upload(self.catalog.check_user_path(typed))
+
+    def _upload_model(self, name: str) -> nn.Module:
+        """This session's own copy of an uploaded model (freed with the session)."""
+        if name not in self._upload_models:
+            self._upload_models[name] = self.catalog.load_model(str(self.uploads[name]), trusted=True)
+        return self._upload_models[name]
 
     # -- loading ------------------------------------------------------------------------------
     def _source_model(self, name: str) -> tuple[nn.Module, Optional[nn.Module], Optional[str], Optional[int]]:
@@ -120,7 +136,7 @@ class ExplorerSession:
             if name == f"{label} · baseline":
                 return p.baseline, None, None, p.data_size
         if name in self.uploads:
-            return self.catalog.load_model(str(self.uploads[name])), None, None, None
+            return self._upload_model(name), None, None, None
         model = self.catalog.load_model(name)
         base_name = self.catalog.baseline_for(name)
         baseline = self.catalog.load_model(base_name) if base_name and base_name != name else None
@@ -128,7 +144,9 @@ class ExplorerSession:
 
     def aux_weights(self, name: str) -> AuxWeights:
         if name in self.uploads:
-            return self.catalog.load_aux(str(self.uploads[name]))
+            if name not in self._upload_aux:
+                self._upload_aux[name] = self.catalog.load_aux(str(self.uploads[name]), trusted=True)
+            return self._upload_aux[name]
         return self.catalog.load_aux(name)
 
     def compatibility(self, target: str, aux: str) -> tuple[pd.DataFrame, str]:
@@ -368,8 +386,9 @@ class ExplorerSession:
         want = model.config.modality
         if modality != want:
             raise InputFileError(
-                f"{path.name} is {_a(modality)} {modality} file, but the target model {self.target_name} takes "
-                f"{want} input. Upload {_a(want)} {want} file, or choose a {modality} target in the Models panel.")
+                f"This model takes {_PLURAL.get(want, want)}; this file is {_PLURAL.get(modality, modality)} "
+                f"({path.name} is {_a(modality)} {modality} file, and {self.target_name} is {_a(want)} {want} model). "
+                f"Upload {_a(want)} {want} file, or open a {modality} model in the Models tab.")
         x = load_file(path, spec=model.config.input)
         with self.lock:
             models = {"M2PT (λ as set)" if pathway_modules(model) else self.target_name: model}
@@ -379,15 +398,42 @@ class ExplorerSession:
         return Prediction(modality, x, table, path)
 
     # -- export -------------------------------------------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        """Where the open model comes from and what was done to it in this session (for exports)."""
+        from .. import __version__
+        from ..data import model_provenance
+        model = self.require_model()
+        prov = model_provenance(model)
+        aux = self.aux_name if self.aux_name and self.aux_name != NO_AUX else None
+        return {"target": self.target_name, "target_sha256": self._sha256(self.target_name),
+                "auxiliary": aux, "auxiliary_sha256": self._sha256(aux) if aux else None,
+                "lambdas": get_lambdas(model), "learned_lambdas": dict(self.learned),
+                "lambdas_edited": self.lambdas_edited(),
+                "data_provenance": prov.to_dict() if prov is not None else None,
+                "app": "M2PT Explorer", "app_version": __version__}
+
+    def _sha256(self, name: Optional[str]) -> Optional[str]:
+        """sha256 of a model's weights file: the zoo manifest's, else hashed (uploads, MiniLM)."""
+        if not name:
+            return None
+        if name in self.uploads:
+            return self.catalog.file_sha256(self.uploads[name])
+        if any(name.startswith(label) for label in self.trained):
+            return None                                  # trained in this session: no file
+        return self.catalog.sha256(name)
+
     def export(self, out_dir: Union[str, Path]) -> dict[str, Any]:
-        """Merge the pathways (λ as now) into a plain model, verify it, write safetensors + config."""
+        """Merge the pathways (λ as now) into a plain model, verify it, write safetensors + config +
+        provenance; the file names say whether λ are as learned or edited in this session."""
         from .export import export_merged
         with self.lock:
             model = self.require_model()
             d = self.data
             stem = (self.target_name or "model").replace(" ", "_").replace("·", "").replace("/", "_").replace(":", "")
+            if pathway_modules(model):
+                stem += "-edited-lambda" if self.lambdas_edited() else "-learned-lambda"
             inputs = d.X[:64] if d is not None else None
-            return export_merged(model, Path(out_dir), stem, inputs)
+            return export_merged(model, Path(out_dir), stem, inputs, provenance=self.provenance())
 
     # -- training -----------------------------------------------------------------------------
     def add_trained(self, pair: TrainedPair) -> str:
@@ -405,7 +451,7 @@ class ExplorerSession:
         e = self.catalog.entries().get(name) or {}
         if e.get("size"):
             return e["size"]
-        config = getattr(self.catalog.load_model(str(self.uploads[name])), "config", None) if name in self.uploads else None
+        config = getattr(self._upload_model(name), "config", None) if name in self.uploads else None
         return getattr(config, "size", None) or "demo"
 
     def train_dir(self, req: Any) -> Path:
@@ -432,8 +478,13 @@ class ExplorerSession:
         self.train_stop.set()
         self.model = self.baseline = self.evaluator = self.data = None
         self.trained.clear()
+        self._upload_models.clear()
+        self._upload_aux.clear()
         if self._train_root is not None:
             shutil.rmtree(self._train_root, ignore_errors=True)
+
+
+_PLURAL = {"image": "images", "audio": "audio", "pointcloud": "point clouds", "video": "video"}
 
 
 def _a(word: str) -> str:
