@@ -4,7 +4,6 @@ and says "busy" instead of growing, and an ended session leaves nothing behind."
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 from pathlib import Path
@@ -101,29 +100,31 @@ def test_a_small_cache_still_scores_right(catalog):
     assert small.cache.stats()["used_bytes"] == 0
 
 
-def _rss_mb(pid: int) -> float:
-    import psutil
-    return psutil.Process(pid).memory_info().rss / 2**20
-
-
 @pytest.mark.slow
 def test_server_memory_does_not_grow_with_ended_sessions():
-    """3 waves of 6 API users against a server whose sessions expire after 3 s: after the
-    sessions of each wave have ended, the server holds no more than after the first wave."""
+    """3 waves of 6 API users against a server whose sessions expire 2 s after their last call:
+    once a wave's sessions have ended, none of them is alive, none has an entry in the shared
+    cache, and the process holds no more memory than after the first wave."""
     pytest.importorskip("gradio_client")
+    import psutil
     sys.path.insert(0, str(ROOT))
-    from benchmarks.serving_load import _free_port, rss_mb, start_server, wave
-    zoo = str(cached_tiny_zoo())
-    proc = start_server(_free_port(), zoo, ttl=3, cache_mb=64, threads=1)
-    url = f"http://127.0.0.1:{proc.args[proc.args.index('--port') + 1]}/"
+    from app.main import build_app, launch
+    from benchmarks.serving_load import _free_port, wave
+    catalog = Catalog(cached_tiny_zoo(), cache_bytes=64 * 2**20)
+    demo = build_app(catalog, session_ttl=2)
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     try:
         mem = []
         for w in range(3):
-            r = wave(url, 6, TARGET, AUX, "distinct", w)
+            r = wave(f"http://127.0.0.1:{port}/", 6, TARGET, AUX, "distinct", w)
             assert not r["errors"], r["errors"][:3]
             time.sleep(5)                                   # every session of the wave expires
-            mem.append(rss_mb(proc.pid))
+            gc.collect()
+            alive = [o for o in gc.get_objects() if isinstance(o, ExplorerSession)]
+            assert not alive, f"{len(alive)} sessions still alive after wave {w + 1}"
+            assert not [k for k in catalog.cache._entries if k[0] == "own"]
+            mem.append(psutil.Process().memory_info().rss / 2**20)
         assert mem[2] <= 1.15 * mem[0] + 20, mem
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        demo.close()

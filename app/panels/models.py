@@ -49,10 +49,12 @@ def _status_md(session, score) -> str:
 def build(ctx: AppContext) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
-        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True)
-        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True)
+        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True,
+                             elem_id="target-dropdown")
+        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True,
+                          elem_id="aux-dropdown")
         open_btn = gr.Button("Open", variant="primary", scale=1)
-    status = gr.Markdown(label="status")
+    status = gr.Markdown(label="status", elem_id="models-status")
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
         with gr.Row():
             upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
@@ -64,7 +66,7 @@ def build(ctx: AppContext) -> None:
                           interactive=False, max_height=360, wrap=True)
     params = gr.Markdown(label="parameters")
     with gr.Row():
-        target_card = gr.Markdown(label="target card")
+        target_card = gr.Markdown(label="target card", elem_id="target-card")
         aux_card = gr.Markdown(label="auxiliary card")
     ctx.c.update(target=target, aux=aux, models_status=status)
 

@@ -38,7 +38,7 @@ def view(session):
 
 def build(ctx: AppContext) -> None:
     gr.Markdown(HELP)
-    score = gr.Markdown("Open a model in the Models tab.", label="score")
+    score = gr.Markdown("Open a model in the Models tab.", label="score", elem_id="lambda-score")
     with gr.Row():
         with gr.Column(scale=3):
             heatmap = gr.Plot(label="lambda heatmap")
@@ -46,7 +46,7 @@ def build(ctx: AppContext) -> None:
             key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
             # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
             bound = ctx.catalog.lambda_bound
-            slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider")
+            slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
             with gr.Row():
                 reset = gr.Button("Reset to learned λ")
     table = gr.Dataframe(label="lambda table (editable; press Apply)", interactive=True, max_height=320)
@@ -78,6 +78,14 @@ def build(ctx: AppContext) -> None:
             raise gr.Error("Choose a pathway first.")
         s = session.set_lambda(k, value)
         return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(6)
+
+    @guard
+    def set_lambda_quiet(state, k, value):
+        """.change also fires while no model with pathways is open: nothing to do then."""
+        session = ctx.session(state)
+        if not k or session.model is None or not session.pathway_names():
+            return session, gr.update(), gr.update(), gr.update()
+        return set_lambda(session, k, value)
 
     @guard
     def set_table(state, frame):
@@ -112,11 +120,14 @@ def build(ctx: AppContext) -> None:
 
     ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
     key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
-    # .input fires for mouse drags, arrow keys and the number box alike (.release only for the mouse);
-    # always_last: while one re-score runs, only the newest value waits.
-    ev = slider.input(set_lambda, [ctx.state, key, slider], [ctx.state, score, heatmap, table], api_name="set_lambda",
-                      show_progress="minimal", trigger_mode="always_last")
-    clear_toasts(ev)
+    # .input fires for mouse drags, arrow keys and typing in the number box (.release only for the
+    # mouse). .change also catches what the page does by itself (the number box clamps a typed
+    # value on blur; a new pathway's value): the λ in the session is always the one shown, and a
+    # repeated value is a cached score. always_last: while one re-score runs, only the newest waits.
+    lam_io = dict(inputs=[ctx.state, key, slider], outputs=[ctx.state, score, heatmap, table],
+                  show_progress="minimal", trigger_mode="always_last")
+    clear_toasts(slider.input(set_lambda, api_name="set_lambda", **lam_io))
+    clear_toasts(slider.change(set_lambda_quiet, api_visibility="private", **lam_io))
     clear_toasts(apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table],
                              api_name="set_lambda_table"))
     clear_toasts(reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider],
