@@ -123,7 +123,9 @@ def launch(demo: gr.Blocks, host: str, port: int, max_upload_mb: float = DEFAULT
 def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
     import torch
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    from m2pt_core.data.threads import pin_threads
+    # Jobs run two at a time in this process: the thread count is set once here and never per job.
+    pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20, lambda_bound=args.lambda_bound,
                       exposed_dirs=[*args.models_dir, *args.data_dir])
     note = exposure_note(args.host, catalog)

@@ -23,28 +23,43 @@ def subcommand(name: str) -> Callable[[Registrar], Registrar]:
 
 def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
+    from .train.config import DEFAULT_RECIPE, RECIPE_PRESETS
     d = TrainConfig()
+    p.add_argument("--recipe", choices=tuple(RECIPE_PRESETS), default=DEFAULT_RECIPE,
+                   help="pathway recipe preset; explicit flags below override it. "
+                        + "; ".join(f"{r.name}: {r.description}" for r in RECIPE_PRESETS.values())
+                        + f" (default {DEFAULT_RECIPE})")
     p.add_argument("--size", default="demo", help="model size: test, demo, small6, vit_small, vit_base (default demo)")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size per process (default {d.batch_size})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate, AdamW (default {d.lr})")
-    p.add_argument("--lambda-lr-scale", type=float, default=d.lambda_lr_scale,
-                   help=f"λ learning rate as a multiple of --lr (default {d.lambda_lr_scale}, measured: docs/results.md)")
+    p.add_argument("--lambda-lr-scale", type=float, default=None,
+                   help="λ learning rate as a multiple of --lr (default: the recipe's, paper 1, ours "
+                        f"{RECIPE_PRESETS['ours'].lambda_lr_scale:g}; measured: docs/results.md)")
     p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help=f"linear warmup before cosine decay (default {d.warmup_epochs})")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW weight decay, never on λ/biases/norms/tokens (default {d.weight_decay})")
     p.add_argument("--grad-clip", type=float, default=d.grad_clip, help=f"max gradient norm, 0 disables (default {d.grad_clip})")
     p.add_argument("--data-size", type=int, default=None, help="items across all splits (default: the dataset's own size)")
-    p.add_argument("--lambda-init", type=float, default=0.0, help="initial λ of every pathway (default 0, as in the paper)")
+    p.add_argument("--lambda-init", type=float, default=None, help="initial λ of every pathway (default: the recipe's, 0)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present, else CPU)")
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="autocast on CUDA (ignored on CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
 
 
+def _recipe(args: argparse.Namespace):
+    """The --recipe preset with the explicitly given flags applied over it."""
+    from .train.config import recipe_preset
+    components = getattr(args, "components", None)
+    return recipe_preset(args.recipe, lambda_lr_scale=args.lambda_lr_scale, lambda_init=args.lambda_init,
+                         aux_trainable=False if getattr(args, "aux_frozen", False) else None,
+                         components=tuple(components) if components else None)
+
+
 def _config(args: argparse.Namespace, **kw):
     from .train import TrainConfig
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       lambda_lr_scale=args.lambda_lr_scale, warmup_epochs=args.warmup_epochs,
+                       lambda_lr_scale=_recipe(args).lambda_lr_scale, warmup_epochs=args.warmup_epochs,
                        weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, device=args.device,
                        amp=args.amp, progress=not args.no_progress, **kw)
 
@@ -65,7 +80,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    help="auxiliary weights: none (baseline), a zoo name (m2pt zoo list), a checkpoint path, "
                         "minilm-l6 (needs --size small6), random (norm of the target's init) or random:SOURCE "
                         "(random weights with SOURCE's per-layer Frobenius norm)")
-    p.add_argument("--aux-frozen", action="store_true", help="keep W' frozen (default: trainable, as in the paper)")
+    p.add_argument("--aux-frozen", action="store_true", help="keep W' frozen (default: trainable, as in both recipes)")
+    p.add_argument("--components", nargs="+", default=None, choices=("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"),
+                   help="linear layers given a pathway (default: the recipe's, all four)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
@@ -78,10 +95,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .run import train_on_dataset
     _threads(args)
     cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
-    run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=not args.aux_frozen,
-                           lambda_init=args.lambda_init, data_size=args.data_size)
+    recipe = _recipe(args)
+    run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=recipe.aux_trainable,
+                           lambda_init=recipe.lambda_init, data_size=args.data_size, components=recipe.components)
     if ddp.is_main():
-        print(json.dumps({"test_acc": run.test["acc"], "test_loss": run.test["loss"],
+        print(json.dumps({"recipe": args.recipe, "test_acc": run.test["acc"], "test_loss": run.test["loss"],
                           "val_acc": run.fit.final.get("val_acc"), "train_time_s": round(run.fit.train_time_s, 1),
                           "model": str(run.fit.model_path) if run.fit.model_path else None,
                           "cancelled": run.fit.cancelled}))
@@ -147,7 +165,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     _threads(args)
     table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
                            size=args.size, out_dir=args.out, data_size=args.data_size,
-                           lambda_init=args.lambda_init, progress=not args.no_progress)
+                           lambda_init=_recipe(args).lambda_init, progress=not args.no_progress)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(table).to_string(index=False))
     return 0

@@ -27,3 +27,7 @@ class PathwayMismatchError(M2PTError):
 
 class CheckpointError(M2PTError):
     """A checkpoint or auxiliary-weight source is missing, unsafe, corrupt or unrecognised."""
+
+
+class ResumeError(M2PTError):
+    """A run cannot be resumed as asked (its recipe changed in a way that cannot be applied)."""

@@ -2,7 +2,8 @@
 
 Arms (every arm of one seed starts from the same target initialisation, so differences are paired):
     baseline  no pathway
-    m2pt      pathways to each auxiliary, W' trainable (the paper's recipe)
+    m2pt      pathways to each auxiliary, W' trainable (the paper's arm; its λ lr is the config's:
+              ×100 in our default recipe, ×1 in the paper's, see train/config.py RECIPE_PRESETS)
     frozen    pathways to each auxiliary, W' frozen
     random    pathways to random weights with the auxiliary's per-layer Frobenius norm: the control
               the paper lacks (is it the auxiliary *data* that helps, or extra parameters of that scale?)
@@ -24,6 +25,7 @@ from .safe_io import atomic_write_text
 from .pathways import attach_pathways, load_aux
 from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
 from .train import TrainConfig, evaluate, fit
+from .train.rng import seeded
 
 ARMS = ("baseline", "m2pt", "random", "frozen")
 RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "test_n", "train_time_s",
@@ -117,9 +119,9 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
             label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
             run_dir = out_dir / f"{arm}-{label or 'none'}-seed{seed}-{rid}".replace("/", "_")
             _claim_run_dir(run_dir, spec)
-            torch.manual_seed(seed)   # same target init for every arm of this seed
-            model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                                 class_names=list(train.classes), dataset=target_dataset)
+            with seeded(seed):   # same target init for every arm of this seed; global RNG untouched
+                model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                                     class_names=list(train.classes), dataset=target_dataset)
             if source is not None:
                 attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=arm != "frozen")
             cfg = replace(config, seed=seed, out_dir=str(run_dir), resume=True, progress=progress)

@@ -8,15 +8,23 @@ without renaming and pathways attach the same way to both.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from timm.layers import trunc_normal_
+from timm.layers import Mlp, trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
 from .config import ModelConfig, make_config
 from .tokenizers import build_tokenizer
+
+
+def _mlp_of_width(hidden: int) -> Callable[..., Mlp]:
+    """timm's Mlp with exactly ``hidden`` features: Block derives int(dim * mlp_ratio), which
+    rounds down (embed_dim 88, mlp_dim 120 would give 119)."""
+    def make(**kwargs: Any) -> Mlp:
+        return Mlp(**{**kwargs, "hidden_features": hidden})
+    return make
 
 
 class MultimodalViT(nn.Module):
@@ -35,7 +43,7 @@ class MultimodalViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, D))
         dpr = torch.linspace(0, config.drop_path_rate, config.depth).tolist()
         self.blocks = nn.Sequential(*[
-            Block(D, config.num_heads, mlp_ratio=config.mlp_dim / D, qkv_bias=True, drop_path=dpr[i])
+            Block(D, config.num_heads, qkv_bias=True, drop_path=dpr[i], mlp_layer=_mlp_of_width(config.mlp_dim))
             for i in range(config.depth)
         ])
         self.norm = nn.LayerNorm(D, eps=1e-6)

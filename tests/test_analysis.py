@@ -139,6 +139,26 @@ def test_knockout_equals_setting_lambda_to_zero_by_hand(pathway_model, data):
     assert abs(ko[ko.layer == ALL_LAYERS].delta_loss.item()) > 1e-4
 
 
+def test_unchanged_points_give_delta_exactly_zero(pathway_model, data):
+    """Base and probes run through the same code path (cls-only last block included), so a probe
+    that changes nothing gives Δ == 0 exactly, not a float-rounding artefact of two paths. A W' of
+    zeros makes the knockout a no-op the engine cannot see coming: it runs it."""
+    model, _ = pathway_model
+    X, y = data
+    last = len(model.blocks) - 1
+    with torch.no_grad():
+        model.blocks[last].mlp.fc1.aux_weight.zero_()     # λ ≠ 0, but λ·W' = 0
+        model.blocks[0].attn.proj.lam.zero_()             # already knocked out
+    ko = knockout_map(model, X, y, batch_size=10).set_index(["layer", "component"])
+    for key in [(last, "mlp.fc1"), (0, "attn.proj")]:
+        assert ko.loc[key, "delta_loss"] == 0.0 and ko.loc[key, "delta_acc"] == 0.0, key
+    learned = model.blocks[last].attn.qkv.lam_value
+    sw = lambda_sweep(model, X, y, grid=[learned], layers=[last], components=["attn.qkv"], mode="absolute")
+    assert (sw.loss == sw.base_loss).all()
+    sc = lambda_sweep(model, X, y, grid=[1.0], mode="scale")
+    assert (sc.loss == sc.base_loss).all() and (sc.acc == sc.base_acc).all()
+
+
 # ── sweeps ────────────────────────────────────────────────────────────────────────────────────
 
 def naive_sweep(model, X, y, grid, components, mode):

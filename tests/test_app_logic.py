@@ -197,6 +197,29 @@ def test_train_pair_small_and_stoppable(catalog):
         TrainRequest(epochs=0).check()
 
 
+def test_train_pair_jobs_in_two_threads_match_each_alone(catalog):
+    """Two dashboard jobs at once: each gets what it gets alone, and the process RNG is untouched."""
+    import threading
+    from m2pt_core.explorer import TrainRequest, train_pair
+    aux = catalog.load_aux(AUX)
+    req = lambda s: TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=100, size="test", seed=s)  # noqa: E731
+    torch.manual_seed(99)
+    rng = torch.get_rng_state()
+    alone = {s: train_pair(req(s), aux) for s in (0, 1)}
+    assert torch.equal(torch.get_rng_state(), rng)
+    together, start = {}, threading.Barrier(2)
+    jobs = [threading.Thread(target=lambda s=s: (start.wait(), together.__setitem__(s, train_pair(req(s), aux))))
+            for s in (0, 1)]
+    for t in jobs:
+        t.start()
+    for t in jobs:
+        t.join(120)
+    for s in (0, 1):
+        for arm in ("baseline", "m2pt"):
+            a, b = alone[s][arm].state_dict(), together[s][arm].state_dict()
+            assert all(torch.equal(a[k], b[k]) for k in a), (s, arm)
+
+
 def test_input_figures():
     assert image_figure(torch.rand(1, 28, 28)).data
     assert len(audio_figure(torch.rand(2, 8000), 16000, torch.rand(1, 64, 96)).data) == 2

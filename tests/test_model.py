@@ -60,3 +60,10 @@ def test_farthest_point_sampling_spreads_out():
     groups, centres = group_points(pts, 2, 5)
     assert groups.shape == (1, 2, 5, 3) and centres.shape == (1, 2, 3)
     assert groups.abs().max() < 1.0  # neighbours are relative to their own cluster's centre
+
+
+def test_mlp_dim_is_exact_when_the_ratio_does_not_round_trip():
+    # int(88 * (120 / 88)) == 119 in floating point: the hidden size must not depend on it.
+    model = create_model("test", "image", 3, embed_dim=88, num_heads=4, mlp_dim=120)
+    assert all(b.mlp.fc1.out_features == 120 and b.mlp.fc2.in_features == 120 for b in model.blocks)
+    assert model(tiny_input("image")).shape == (3, 3)

@@ -190,6 +190,26 @@ def test_aux_is_copied_to_target_dtype():
     assert target(torch.randn(1, 1, 28, 28, dtype=torch.float64)).dtype == torch.float64
 
 
+@pytest.mark.parametrize("cast", ["half", "bfloat16"])
+def test_lambda_stays_fp32_through_dtype_casts(tiny_pair, cast):
+    """λ keeps its fp32 value through .half() / .to(bf16); W + λW' is summed in fp32, cast once."""
+    target, aux = tiny_pair
+    attach_pathways(target, aux)
+    layer = target.blocks[0].attn.qkv
+    with torch.no_grad():
+        layer.lam.fill_(0.012345)
+    lam32 = float(torch.tensor(0.012345, dtype=torch.float32))
+    target = target.half() if cast == "half" else target.to(torch.bfloat16)
+    dtype = torch.float16 if cast == "half" else torch.bfloat16
+    assert layer.weight.dtype == dtype and layer.lam.dtype == torch.float32
+    assert layer.lam_value == lam32 and isinstance(layer.lam, torch.nn.Parameter)
+    expected = (layer.weight.float() + lam32 * layer.aux_weight.float()).to(dtype)
+    assert torch.equal(layer.effective_weight(), expected)
+    assert target(tiny_input("image").to(dtype)).dtype == dtype
+    target.float()
+    assert layer.lam_value == lam32
+
+
 def test_one_pair_check_behind_attach_table_and_stats():
     """attach_pathways, the compatibility table and weight_stats_pair report the same mismatch from
     the one check in pathways/compat.py."""

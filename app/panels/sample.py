@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from m2pt_core import figures
+from m2pt_core.errors import M2PTError
 from m2pt_core.explorer.samples import bundled_samples, show_input
 
 from ..common import AppContext, guard
@@ -13,10 +14,13 @@ ACCEPTED = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".wav", ".flac", "
 
 
 def build(ctx: AppContext) -> None:
-    samples = {s.name: s for s in bundled_samples()}
+    try:
+        samples, missing = {s.name: s for s in bundled_samples()}, ""
+    except M2PTError as e:   # a non-editable install that was not told where assets/ is
+        samples, missing = {}, f"\n\n*{e}*"
     gr.Markdown("Upload an image, a sound, a point cloud or a video, or pick a bundled sample. The modality is "
                 "detected from the file's content; the **baseline** and the **M2PT model (with λ as set in "
-                "Pathways)** then predict side by side.")
+                "Pathways)** then predict side by side." + missing)
     with gr.Row():
         bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2)
         upload = gr.File(label="…or upload a file", file_types=ACCEPTED, scale=2, elem_id="sample-upload")

@@ -3,8 +3,11 @@
 With token pooling the logits depend on token 0 of the last block's output alone. That token
 needs the keys and values of every token (the qkv layer runs on all T tokens) but its own query,
 attention output, projection and MLP only: about a quarter of the block's work for T ≈ 17–200.
-Exact (same operations on the kept rows), so sweeps and slider moves use it freely; any block
-that is not a plain timm Block with a plain timm Attention falls back to the full block.
+The same operations on the kept rows, so equal to the full block within float rounding (matmuls
+over fewer rows may sum in another order: ~1e-7 on the logits), not bit for bit. Knockouts, sweeps
+and the incremental evaluator compute their reference and every perturbed point through this same
+path (stages.py), so a Δ they report is never the difference of two paths. Any block that is not
+a plain timm Block with a plain timm Attention falls back to the full block.
 """
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ that starts at block k runs only blocks k..L-1 + norm + head:
 
 Cost per chunk: one embed + L blocks for the base, plus (L - k) blocks per probe at block k,
 instead of embed + L blocks per probe; with a cls-token head the last block costs about a quarter
-of a block (cls_tail.py). Probes that change nothing reuse the base result.
+of a block (cls_tail.py). The base and every probe go through the same Stages, so each Δ compares
+like with like (the shortcut equals the full block only within float rounding). Probes that change
+nothing reuse the base result.
 """
 from __future__ import annotations
 

@@ -47,7 +47,8 @@ def model_stages(model: nn.Module, cls_shortcut: bool = True) -> Stages:
     """Split ``model`` into embed / blocks / finish (see module doc); TypeError if it cannot.
 
     cls_shortcut: compute the last block for the cls token only when that is all the head reads
-    (see cls_tail.py; exact, and about 3/4 of a block cheaper per evaluation)."""
+    (see cls_tail.py; equal to the full forward within float rounding, and about 3/4 of a block
+    cheaper per evaluation). Compare only scores computed by the same Stages."""
     blocks = find_blocks(model)
     tail = cls_tail(model, blocks[-1]) if cls_shortcut and len(blocks) else None
     finish = lambda h: model.forward_head(model.norm(h))      # noqa: E731  (B, T or 1, D) → (B, C)

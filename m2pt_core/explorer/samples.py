@@ -9,12 +9,14 @@ from typing import Optional, Union
 import plotly.graph_objects as go
 import torch
 
+from ..assets import asset_dir
 from ..errors import M2PTError
 from ..figures.inputs import input_figure
 
 
 def samples_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "assets" / "samples"
+    """assets/samples, found as assets.py says (AssetsNotFoundError if nowhere)."""
+    return asset_dir("samples")
 
 
 @dataclass(frozen=True)

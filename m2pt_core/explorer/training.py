@@ -7,13 +7,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import torch
-
 from ..errors import M2PTError
 from ..model import create_model
 from ..pathways import attach_pathways
 from ..pathways.aux_weights import AuxWeights
 from ..train import TrainConfig, evaluate, fit
+from ..train.rng import seeded
 
 
 @dataclass
@@ -73,6 +72,9 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
                resume: bool = False) -> dict[str, Any]:
     """Train baseline then M2PT (pathways to ``aux``) from the same initialisation.
 
+    Every random draw (init, shuffling, dropout) comes from streams seeded by ``req.seed`` and owned
+    by this call, so jobs running at once in one process give what each gives alone.
+
     on_event gets fit's events with "arm" added (and one {"event": "warning"} when the validation
     split is too small to measure anything); training stops at the next step once should_stop()
     is true. Returns {"baseline", "m2pt" (models), "histories" (finished epochs), "stopped"} and,
@@ -87,9 +89,11 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         on_event({"event": "warning", "message": warning, "val_items": len(splits["val"])})
 
     def fresh():
-        torch.manual_seed(req.seed)   # the same target initialisation for both arms
-        return create_model(req.size, train.modality, len(train.classes), input=train.spec,
-                            class_names=list(train.classes), dataset=req.dataset)
+        # The same target initialisation for both arms, drawn from this job's own seeded stream:
+        # another job in the server neither moves it nor is moved by it.
+        with seeded(req.seed):
+            return create_model(req.size, train.modality, len(train.classes), input=train.spec,
+                                class_names=list(train.classes), dataset=req.dataset)
 
     m2pt = fresh()
     attach_pathways(m2pt, aux, aux_trainable=req.aux_trainable)   # fails before any training on a mismatch

@@ -7,6 +7,9 @@ optimizer built before attaching still updates them); W' (out, in) is the auxili
 of the same layer, a trainable Parameter or a frozen buffer; λ is one fp32 scalar, initialised to
 0 so training starts exactly at the target model. The auxiliary bias is not used.
 
+λ stays fp32 through ``.half()`` / ``.to(torch.bfloat16)`` (``_apply``), and W + λ·W' is formed in
+(at least) fp32, then cast to the weights' dtype: a bf16 λ would round 0.012345 to 0.012329.
+
 The state-dict keys are ``weight``, ``bias``, ``aux_weight`` and ``lam``: a target checkpoint's
 ``weight``/``bias`` load straight into a pathway model.
 """
@@ -37,15 +40,30 @@ class PathwayLinear(nn.Module):
         self.merged = False
         self._merged_lam = 0.0  # the λ folded into `weight` while merged
 
+    def _apply(self, fn, recurse: bool = True):
+        # Module.to / .half() / .cuda() go through here: let them move λ, but not change its dtype
+        # (nor its value: convert from the fp32 value kept aside, not from a rounded copy).
+        lam = self.lam.detach().clone()                                  # () fp32
+        out = super()._apply(fn, recurse)
+        if self.lam.dtype != torch.float32:
+            self.lam.data = lam.to(self.lam.device)
+            if self.lam.grad is not None:
+                self.lam.grad = self.lam.grad.float()
+        return out
+
     @property
     def lam_value(self) -> float:
         return float(self.lam.detach())
 
     def effective_weight(self) -> torch.Tensor:
-        """W + λ·W' (out, in), in the weights' dtype. While merged, `weight` already holds it."""
+        """W + λ·W' (out, in), in the weights' dtype. While merged, `weight` already holds it.
+
+        Summed in fp32 (or the weights' dtype if wider), so a half-precision layer rounds once."""
         if self.merged:
             return self.weight
-        return self.weight + self.lam.to(self.weight.dtype) * self.aux_weight
+        dtype = torch.promote_types(self.weight.dtype, torch.float32)
+        w = self.weight.to(dtype) + self.lam.to(dtype) * self.aux_weight.to(dtype)    # (out, in)
+        return w.to(self.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Combining the weights first costs O(out·in) per call, against O(B·N·out·in) for the

@@ -33,9 +33,12 @@ def as_tensors(data: Dataset) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     return None
 
 
-def iterate(data: Dataset, indices: torch.Tensor, batch_size: int, num_workers: int = 0
+def iterate(data: Dataset, indices: torch.Tensor, batch_size: int, num_workers: int = 0, seed: int = 0
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x (B, ...), y (B,)) batches over ``indices`` in order."""
+    """Yield (x (B, ...), y (B,)) batches over ``indices`` in order.
+
+    A DataLoader draws its workers' base seed from the generator it is given: ours, from ``seed``,
+    never torch's global one (which another run in the process may be using)."""
     tensors = as_tensors(data)
     if tensors is not None:
         X, y = tensors
@@ -43,7 +46,8 @@ def iterate(data: Dataset, indices: torch.Tensor, batch_size: int, num_workers: 
             idx = indices[start:start + batch_size]
             yield X[idx], y[idx]
         return
-    loader = DataLoader(data, batch_size=batch_size, sampler=indices.tolist(), num_workers=num_workers)
+    loader = DataLoader(data, batch_size=batch_size, sampler=indices.tolist(), num_workers=num_workers,
+                        generator=torch.Generator().manual_seed(seed))
     for x, y in loader:
         yield x, torch.as_tensor(y)
 

@@ -1,8 +1,10 @@
 """TrainConfig: one recipe for baseline and M2PT runs alike (it travels in the run's state file)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
+
+from ..pathways.aux_weights import COMPONENTS
 
 AMP_MODES = ("none", "bf16", "fp16")
 
@@ -58,6 +60,40 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# Fields whose change makes a resumed run differ from an uninterrupted one.
-SCHEDULE_FIELDS = ("batch_size", "lr", "warmup_epochs", "min_lr_ratio", "weight_decay",
-                   "lambda_lr_scale", "grad_clip", "label_smoothing", "seed")
+# What a resume (resume=True over a run with a different recipe) does with each changed field.
+# Applied from the resumed step on, and logged as a change at that step: the optimizer's param
+# groups are rebuilt from the new config (lr, weight decay, λ lr scale), the schedule and the loss
+# read the new values. Refused: fields that fix which items form which step and how many steps
+# there are (the data order, the schedule's length), so a resume could never mean what it says.
+RESUME_APPLIED_FIELDS = ("lr", "warmup_epochs", "min_lr_ratio", "weight_decay", "lambda_lr_scale",
+                         "grad_clip", "label_smoothing", "amp")
+RESUME_REFUSED_FIELDS = ("epochs", "batch_size", "seed")
+
+
+@dataclass(frozen=True)
+class RecipePreset:
+    """The pathway settings that tell one M2PT recipe from another (the rest is TrainConfig)."""
+    name: str
+    lambda_lr_scale: float            # λ lr = lambda_lr_scale · lr
+    lambda_init: float
+    aux_trainable: bool               # W' trainable
+    components: tuple[str, ...]       # linear layers of each block given a pathway
+    description: str
+
+
+RECIPE_PRESETS: dict[str, RecipePreset] = {
+    "paper": RecipePreset("paper", 1.0, 0.0, True, tuple(COMPONENTS),
+                          "as in the M2PT paper: λ lr equal to the lr, λ init 0, W' trainable, pathways on "
+                          "qkv, proj, fc1 and fc2"),
+    "ours": RecipePreset("ours", TrainConfig.lambda_lr_scale, 0.0, True, tuple(COMPONENTS),
+                         f"this project's default: the paper's, but λ lr ×{TrainConfig.lambda_lr_scale:g} "
+                         "(λ barely leaves 0 in short runs otherwise; docs/results.md, \"λ learning rate\")"),
+}
+DEFAULT_RECIPE = "ours"
+
+
+def recipe_preset(name: str = DEFAULT_RECIPE, **explicit: Any) -> RecipePreset:
+    """The preset ``name`` with every explicitly given (not None) field replacing the preset's."""
+    if name not in RECIPE_PRESETS:
+        raise ValueError(f"Unknown recipe {name!r}; choose one of {', '.join(RECIPE_PRESETS)}.")
+    return replace(RECIPE_PRESETS[name], **{k: v for k, v in explicit.items() if v is not None})

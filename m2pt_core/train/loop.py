@@ -20,12 +20,14 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import save_checkpoint
 from ..device import pick_device
+from ..errors import ResumeError
 from ..pathways.lambdas import get_lambdas
 from . import ddp
 from .batches import epoch_seed, eval_shard_indices, iterate, num_batches, permutation
 from .callbacks import ProgressCallback, notify
-from .config import SCHEDULE_FIELDS, TrainConfig
+from .config import RESUME_APPLIED_FIELDS, RESUME_REFUSED_FIELDS, TrainConfig
 from .optim import build_optimizer, lr_factor, set_lr
+from .rng import draws_random, seeded
 from .runlog import JsonlLog
 from .state import STATE_FILE, load_train_state, restore_train_state, save_train_state
 
@@ -85,13 +87,18 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256,
     return {"acc": correct / max(count, 1), "loss": loss_sum / max(count, 1), "n": int(count)}
 
 
-def _check_resume(record: dict[str, Any], config: TrainConfig) -> None:
+def _resume_changes(record: dict[str, Any], config: TrainConfig, out: Path) -> dict[str, dict[str, Any]]:
+    """{field: {"from", "to"}} of the recipe changes a resume applies; ResumeError for the rest."""
     old = record.get("config", {})
-    changed = [f"{k}: {old.get(k)} -> {getattr(config, k)}" for k in (*SCHEDULE_FIELDS, "epochs")
-               if k in old and old[k] != getattr(config, k)]
-    if changed:
-        warnings.warn("Resuming with a changed recipe (" + "; ".join(changed) + "): the result will "
-                      "differ from an uninterrupted run.", stacklevel=3)
+    differs = lambda k: k in old and old[k] != getattr(config, k)  # noqa: E731
+    refused = [f"{k} {old[k]!r} -> {getattr(config, k)!r}" for k in RESUME_REFUSED_FIELDS if differs(k)]
+    if refused:
+        raise ResumeError(
+            f"Cannot resume the run in {out} with a different {', '.join(refused)}: these fix the data "
+            "order and the number of steps, so the result would be neither the old run nor the new one. "
+            f"Keep the old values ({', '.join(f'{k}={old[k]!r}' for k in RESUME_REFUSED_FIELDS if k in old)}), "
+            "or start afresh (without resume, or in another out_dir).")
+    return {k: {"from": old[k], "to": getattr(config, k)} for k in RESUME_APPLIED_FIELDS if differs(k)}
 
 
 def _stop_everywhere(stop: bool, device: torch.device) -> bool:
@@ -130,58 +137,78 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
 
     out = Path(config.out_dir) if config.out_dir else None
     history: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []     # recipe changes applied by resumes, as logged
     start_epoch, step, prev_time = 0, 0, 0.0
+    change: dict[str, Any] = {}
     if config.resume and out is not None:
         record = load_train_state(out)
         if record is not None:
-            _check_resume(record, config)
+            applied = _resume_changes(record, config, out)
+            # The optimizer was built from `config`; only its per-parameter state is restored.
             restore_train_state(out, record, model, optimizer, scaler)
             start_epoch, step = record["epoch"], record["step"]
             history, prev_time = record["history"], record["train_time_s"]
+            changes = list(record.get("recipe_changes", []))
+            if applied and start_epoch < config.epochs:   # a finished run trains no further step
+                change = {"event": "recipe_change", "from_epoch": start_epoch + 1, "step": step, "changes": applied}
+                changes.append(change)
+                warnings.warn(f"Resuming {out} with a changed recipe, applied from step {step} (epoch "
+                              f"{start_epoch + 1}) on: " + "; ".join(f"{k}: {c['from']} -> {c['to']}"
+                                                                      for k, c in applied.items()), stacklevel=2)
     elif out is not None and main and (out / STATE_FILE).exists():
         (out / STATE_FILE).unlink()   # a fresh run must never be resumed as the old one
     log = JsonlLog(out / LOG_FILE) if out is not None and main else None
     if log is not None:
         out.mkdir(parents=True, exist_ok=True)
         log.truncate_after(start_epoch + 1)   # a fresh run (start 0) starts an empty log
+        if change:
+            log.write(change)
     ddp.barrier()
 
     cancelled = False
     session_start = time.perf_counter()
+    # Dropout / drop-path draw from torch's global generator: seed it per (seed, epoch) so a resume
+    # replays them, and hold it for this run alone (rng.py). A model that draws nothing leaves it alone.
+    # Shuffling never touches it: permutation() has its own generator, the same on every rank, and
+    # ddp.shard takes this rank's share of that one permutation.
+    stochastic = draws_random(model)
     for epoch in range(start_epoch, config.epochs):
-        torch.manual_seed(epoch_seed(config.seed, epoch))   # dropout / drop-path replay on resume
         net.train()
         t0 = time.perf_counter()
         loss_sum = correct = count = 0.0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                    disable=not (config.progress and main))
         indices = ddp.shard(permutation(n, config.seed, epoch))
-        for i, (x, y) in enumerate(iterate(train, indices, config.batch_size, config.num_workers)):
-            set_lr(optimizer, lr_factor(step, total_steps, warmup_steps, config.min_lr_ratio))
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, config.amp):
-                logits = net(x)                                            # (B, num_classes)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            loss_val = float(loss.detach())
-            loss_sum += loss_val * len(y)
-            correct += float((logits.detach().argmax(-1) == y).sum())
-            count += len(y)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_val:.3f}")
-            event = {"event": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": i + 1,
-                     "steps_per_epoch": steps_per_epoch, "global_step": step, "total_steps": total_steps,
-                     "loss": loss_val, "lr": optimizer.param_groups[0]["lr"]}
-            if progress_callback is not None and _stop_everywhere(not notify(progress_callback, event), device):
-                cancelled = True
-                break
+        # Under torchrun each rank offsets the seed, so ranks do not draw the same dropout masks.
+        rng = seeded(epoch_seed(config.seed, epoch) + ddp.rank(), device) if stochastic else contextlib.nullcontext()
+        with rng:
+            for i, (x, y) in enumerate(iterate(train, indices, config.batch_size, config.num_workers,
+                                                     epoch_seed(config.seed, epoch))):
+                set_lr(optimizer, lr_factor(step, total_steps, warmup_steps, config.min_lr_ratio))
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with _autocast(device, config.amp):
+                    logits = net(x)                                            # (B, num_classes)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                loss_val = float(loss.detach())
+                loss_sum += loss_val * len(y)
+                correct += float((logits.detach().argmax(-1) == y).sum())
+                count += len(y)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_val:.3f}")
+                event = {"event": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": i + 1,
+                         "steps_per_epoch": steps_per_epoch, "global_step": step, "total_steps": total_steps,
+                         "loss": loss_val, "lr": optimizer.param_groups[0]["lr"]}
+                if progress_callback is not None and _stop_everywhere(not notify(progress_callback, event), device):
+                    cancelled = True
+                    break
         bar.close()
         if cancelled:
             break
@@ -197,7 +224,7 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
         history.append(record)
         if main and out is not None:
             state = {"epoch": epoch + 1, "step": step, "config": config.to_dict(), "history": history,
-                     "train_time_s": prev_time + time.perf_counter() - session_start}
+                     "recipe_changes": changes, "train_time_s": prev_time + time.perf_counter() - session_start}
             save_train_state(out, model, optimizer, state, scaler)
             log.write(record)
         if main and config.progress:

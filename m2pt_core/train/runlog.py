@@ -13,10 +13,11 @@ class JsonlLog:
         self.path = Path(path)
 
     def truncate_after(self, epoch: int) -> None:
-        """Keep records of epochs < ``epoch`` (a resumed run rewrites what came after its checkpoint)."""
+        """Keep records of epochs < ``epoch`` (a resumed run rewrites what came after its checkpoint);
+        an event record (a recipe change) counts as part of its ``from_epoch``."""
         if not self.path.exists():
             return
-        kept = [r for r in read_jsonl(self.path) if r.get("epoch", 0) < epoch]
+        kept = [r for r in read_jsonl(self.path) if r.get("epoch", r.get("from_epoch", 0)) < epoch]
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict[str, Any]) -> None:

@@ -3,12 +3,13 @@
 Layout in ``out_dir``::
 
     checkpoints/epoch_0003.model.safetensors   model weights (save_checkpoint, fp32)
-    checkpoints/epoch_0003.optim.safetensors   optimizer state tensors + RNG states
+    checkpoints/epoch_0003.optim.safetensors   optimizer state tensors
     train_state.json                           epoch, step, config, history, optimizer groups
 
 Each file is written atomically (temp + rename) and train_state.json is written last: it is the
 commit point, naming the files of the last finished epoch. A kill at any moment leaves either the
 previous or the new epoch fully usable; older epoch files are deleted after the commit.
+No RNG state is saved: every epoch draws from its own stream, seeded from (seed, epoch).
 """
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch
 
 def optimizer_from_flat(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
                         meta: dict[str, Any]) -> None:
+    """Load the saved per-parameter state (Adam moments, step counts) into ``optimizer``.
+
+    The hyperparameters of each group (lr, weight decay, ...) stay those ``optimizer`` was built
+    with, i.e. from the config in effect now: a resume with a new recipe really uses it. The saved
+    groups only say which state belongs to which parameter, so they must have the same names and
+    sizes as the current ones."""
     state: dict[int, dict[str, Any]] = {}
     for key, v in tensors.items():
         if key.startswith("state."):
@@ -51,34 +58,21 @@ def optimizer_from_flat(optimizer: torch.optim.Optimizer, tensors: dict[str, tor
             state.setdefault(int(idx), {})[k] = v
     for idx, st in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(st)
-    groups = []
-    for g in meta["param_groups"]:
-        g = dict(g)
-        if isinstance(g.get("betas"), list):
-            g["betas"] = tuple(g["betas"])
-        groups.append(g)
+    saved, current = meta["param_groups"], optimizer.param_groups
+    layout = lambda gs: [(g.get("name"), len(g["params"])) for g in gs]  # noqa: E731
+    if layout(saved) != layout(current):
+        raise CheckpointError(
+            "Cannot resume: the checkpoint's optimizer groups (name, number of tensors) "
+            f"{layout(saved)} differ from this model's {layout(current)}; the trainable parameters "
+            "changed (another model, auxiliary or aux_trainable). Start the run afresh instead.")
+    groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": s["params"]}
+              for g, s in zip(current, saved)]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
-def rng_tensors() -> dict[str, torch.Tensor]:
-    out = {"rng.torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            out[f"rng.cuda.{i}"] = s
-    return out
-
-
-def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
-    if "rng.torch" in tensors:
-        torch.set_rng_state(tensors["rng.torch"])
-    cuda = sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k.rsplit(".", 1)[1]))
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([tensors[k] for k in cuda])
 
 
 def save_train_state(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                      state: dict[str, Any], scaler: Optional[torch.amp.GradScaler] = None) -> Path:
-    """Write one epoch's checkpoint (model, optimizer, RNG) and commit it in train_state.json."""
+    """Write one epoch's checkpoint (model, optimizer) and commit it in train_state.json."""
     out_dir = Path(out_dir)
     ckpt = out_dir / CKPT_DIR
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -86,8 +80,7 @@ def save_train_state(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opt
     model_file, optim_file = ckpt / f"{tag}.model.safetensors", ckpt / f"{tag}.optim.safetensors"
     save_checkpoint(model, model_file, extra={"epoch": state["epoch"]})
     tensors, opt_meta = optimizer_to_flat(optimizer)
-    flat = {**tensors, **rng_tensors()}
-    atomic_write(optim_file, lambda tmp: save_file(flat, str(tmp)))
+    atomic_write(optim_file, lambda tmp: save_file(tensors, str(tmp)))
     record = {**state, "optimizer": opt_meta, "model_file": f"{CKPT_DIR}/{model_file.name}",
               "optim_file": f"{CKPT_DIR}/{optim_file.name}",
               "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None}
@@ -111,7 +104,7 @@ def load_train_state(out_dir: Path) -> Optional[dict[str, Any]]:
 
 def restore_train_state(out_dir: Path, record: dict[str, Any], model: nn.Module,
                         optimizer: torch.optim.Optimizer, scaler: Optional[torch.amp.GradScaler] = None) -> None:
-    """Load the model weights, optimizer state and RNG state that ``record`` names."""
+    """Load the model weights and optimizer state that ``record`` names."""
     from ..safe_io import read_state_dict
 
     out_dir = Path(out_dir)
@@ -127,6 +120,5 @@ def restore_train_state(out_dir: Path, record: dict[str, Any], model: nn.Module,
     # Optimizer.load_state_dict moves each state tensor to its parameter's device itself.
     optimizer_from_flat(optimizer, {k: v for k, v in tensors.items() if k.startswith("state.")},
                         record["optimizer"])
-    restore_rng(tensors)
-    if scaler is not None and record.get("scaler"):
+    if scaler is not None and scaler.is_enabled() and record.get("scaler"):
         scaler.load_state_dict(record["scaler"])

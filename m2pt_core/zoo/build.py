@@ -129,7 +129,7 @@ def build(path: Optional[Union[str, Path]] = None, names: Optional[Sequence[str]
 
     A model whose file matches its manifest entry and recipe is kept (so an interrupted build
     continues); ``force`` retrains. ``threads`` is fixed because CPU results depend on it."""
-    root = zoo_dir(path)
+    root = zoo_dir(path, must_exist=False)
     root.mkdir(parents=True, exist_ok=True)
     by_name = {r.name: r for r in recipes}
     wanted = list(names) if names else list(by_name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -12,7 +11,8 @@ import pandas as pd
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..errors import CheckpointError
+from ..assets import asset_dir
+from ..errors import CheckpointError, M2PTError
 from ..model import MultimodalViT
 from ..safe_io import atomic_write_text
 
@@ -20,13 +20,11 @@ MANIFEST = "manifest.json"
 FORMAT = "m2pt-zoo/1"
 
 
-def zoo_dir(path: Optional[Union[str, Path]] = None) -> Path:
-    """The zoo folder: ``path``, else $M2PT_ZOO_DIR, else assets/zoo of this checkout."""
-    if path is not None:
-        return Path(path)
-    if os.environ.get("M2PT_ZOO_DIR"):
-        return Path(os.environ["M2PT_ZOO_DIR"])
-    return Path(__file__).resolve().parents[2] / "assets" / "zoo"
+def zoo_dir(path: Optional[Union[str, Path]] = None, must_exist: bool = True) -> Path:
+    """The zoo folder: ``path``, else $M2PT_ZOO_DIR, $M2PT_ASSETS_DIR/zoo, assets/zoo beside the
+    package or in the working directory (assets.py); AssetsNotFoundError saying how to point at it.
+    ``must_exist=False``: the checkout's assets/zoo when none exists yet (where `zoo build` writes)."""
+    return asset_dir("zoo", path, must_exist)
 
 
 def sha256(path: Union[str, Path]) -> str:
@@ -99,10 +97,10 @@ def list_models(path: Optional[Union[str, Path]] = None) -> pd.DataFrame:
 
 def verify(path: Optional[Union[str, Path]] = None) -> list[str]:
     """Problems found (empty: every file is present and matches its sha256 in the manifest)."""
-    root = zoo_dir(path)
     try:
+        root = zoo_dir(path)
         entries = manifest(root)["models"]
-    except (FileNotFoundError, CheckpointError) as e:
+    except (FileNotFoundError, M2PTError) as e:   # a bad manifest, or no zoo anywhere (AssetsNotFoundError)
         return [str(e)]
     problems = []
     for name, e in entries.items():
