@@ -62,8 +62,15 @@ CLEAR_TOASTS_JS = "() => { document.querySelectorAll('[data-testid=\"toast-close
 
 
 def clear_toasts(event: Any) -> Any:
-    """After ``event`` succeeds, close the error and warning toasts still on screen."""
+    """After ``event`` succeeds, close the error and warning toasts still on screen (for actions
+    whose success shows no toast of its own)."""
     return event.success(None, None, None, js=CLEAR_TOASTS_JS, queue=False, api_visibility="private")
+
+
+def clear_toasts_on(trigger: Callable) -> None:
+    """When ``trigger`` fires (e.g. ``button.click``), close the toasts about the state before it,
+    at once in the page, before the action's own messages arrive."""
+    trigger(None, None, None, js=CLEAR_TOASTS_JS, queue=False, api_visibility="private")
 
 
 def warn(message: str) -> None:

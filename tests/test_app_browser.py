@@ -84,7 +84,7 @@ def test_click_through_every_panel(url, tmp_path):
 
         page.get_by_role("tab", name="Export").click()
         page.get_by_role("button", name="Merge and export").click()
-        page.get_by_text("Verified: merged", exact=False).first.wait_for(timeout=60_000)
+        page.get_by_text("the merged model gives the same outputs", exact=False).first.wait_for(timeout=60_000)
         page.wait_for_timeout(800)
         page.screenshot(path=str(SHOTS / "6-export.png"), full_page=True)
         browser.close()

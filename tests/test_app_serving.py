@@ -128,3 +128,15 @@ def test_server_memory_does_not_grow_with_ended_sessions():
         assert mem[2] <= 1.15 * mem[0] + 20, mem
     finally:
         demo.close()
+
+
+def test_applying_the_table_as_shown_is_not_an_edit(catalog):
+    """The table shows λ rounded: applying it unchanged keeps the learned λ exactly."""
+    s = ExplorerSession(catalog)
+    s.select(TARGET, AUX)
+    s.set_lambda_frame(s.lambda_frame().round(6), decimals=6)
+    assert not s.lambdas_edited()
+    frame = s.lambda_frame().round(6)
+    frame.iloc[0, 1] = 0.25
+    s.set_lambda_frame(frame, decimals=6)
+    assert s.lambdas_edited()

@@ -33,7 +33,7 @@ def build(ctx: AppContext) -> None:
                 "are checked against the pathway model before the download is offered.")
     btn = gr.Button("Merge and export", variant="primary")
     report = gr.Markdown(label="export report")
-    files = gr.File(label="merged checkpoint (safetensors, provenance inside), config.json and provenance.json",
+    files = gr.File(label="Merged checkpoint (safetensors, provenance inside), config.json and provenance.json",
                     file_count="multiple", interactive=False)
 
     @guard

@@ -10,7 +10,7 @@ from m2pt_core.pathways import count_parameters, pathway_modules
 
 from m2pt_core.errors import M2PTError
 
-from ..common import AppContext, clear_toasts, guard, pct, warn
+from ..common import AppContext, clear_toasts_on, guard, pct, warn
 
 INTRO = ("Pick a **target** model (the one that is improved) and an **auxiliary** model from another modality. "
          "Each linear layer of the target's blocks becomes y = x(W + λ·W')ᵀ + b with W' from the auxiliary. "
@@ -62,7 +62,7 @@ def build(ctx: AppContext) -> None:
         add_btn = gr.Button("Add checkpoint")
         add_status = gr.Markdown(label="added")
     compat_md = gr.Markdown(label="compatibility")
-    compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="compatibility table (layer by layer, component by component)",
+    compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="Compatibility, layer by layer and component by component",
                           interactive=False, max_height=360, wrap=True)
     params = gr.Markdown(label="parameters")
     with gr.Row():
@@ -125,8 +125,8 @@ def build(ctx: AppContext) -> None:
 
     target.input(on_target, [ctx.state, target], [ctx.state, aux], api_visibility="private")
     outputs = [ctx.state, status, compat_md, compat, params, target_card, aux_card, target, aux]
+    clear_toasts_on(open_btn.click)          # not after: a refused pair's own warning must stay
     ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux], outputs, api_name="select_models")
-    clear_toasts(ctx.c["select_event"])
     ctx.c["select_fn"] = select_models
     ctx.c["select_outputs"] = outputs
     add_btn.click(add_checkpoint, [ctx.state, upload, path], [ctx.state, add_status, target, aux],

@@ -5,18 +5,19 @@ import gradio as gr
 
 from m2pt_core import figures
 
-from ..common import AppContext, clear_toasts, guard
+from ..common import AppContext, clear_toasts, clear_toasts_on, guard
 
 HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the validation accuracy is "
         "re-computed at once, re-running only the blocks from the changed layer on. Changes stay in your "
         "session only. **Reset** restores the learned λ.")
 LAMBDA_TITLE = "λ per layer and component (as set now)"
+TABLE_DECIMALS = 6
 
 
 def _slider_range(session, key: str) -> dict:
     """±4× the largest learned |λ| (at least ±0.25), never beyond the library's bound."""
     learned = max((abs(v) for v in session.learned.values()), default=0.0)
-    value = round(session.current_lambda(key), 5)
+    value = session.current_lambda(key)     # exact: a rounded value would come back as an edit
     bound = min(session.catalog.lambda_bound, max(0.25, round(4 * learned, 2), abs(value)))
     return dict(minimum=-bound, maximum=bound, step=bound / 200, value=value)
 
@@ -31,7 +32,7 @@ def view(session):
     keys = session.lambda_keys()
     frame = session.lambda_frame()
     score = session.last.markdown() if session.last is not None else "No validation set for this model."
-    return (figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), frame.round(6), gr.update(choices=keys, value=keys[0]),
+    return (figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), frame.round(TABLE_DECIMALS), gr.update(choices=keys, value=keys[0]),
             gr.update(**_slider_range(session, keys[0]), label=f"λ · {keys[0]} (learned {session.learned_lambda(keys[0]):.4f})"),
             score)
 
@@ -41,7 +42,7 @@ def build(ctx: AppContext) -> None:
     score = gr.Markdown("Open a model in the Models tab.", label="score", elem_id="lambda-score")
     with gr.Row():
         with gr.Column(scale=3):
-            heatmap = gr.Plot(label="lambda heatmap")
+            heatmap = gr.Plot(label="λ heatmap")
         with gr.Column(scale=2):
             key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
             # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
@@ -49,14 +50,14 @@ def build(ctx: AppContext) -> None:
             slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
             with gr.Row():
                 reset = gr.Button("Reset to learned λ")
-    table = gr.Dataframe(label="lambda table (editable; press Apply)", interactive=True, max_height=320)
+    table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320)
     apply = gr.Button("Apply table")
     with gr.Row():
         knock_btn = gr.Button("Compute knockout map", variant="primary")
         sweep_btn = gr.Button("Compute λ sweeps", variant="primary")
         stop = gr.Button("Stop", variant="stop")
-    knock_plot = gr.Plot(label="knockout map")
-    sweep_plot = gr.Plot(label="lambda sweep curves")
+    knock_plot = gr.Plot(label="Knockout map")
+    sweep_plot = gr.Plot(label="λ sweep curves")
 
     view_outputs = [heatmap, table, key, slider, score]
 
@@ -77,29 +78,32 @@ def build(ctx: AppContext) -> None:
         if not k:
             raise gr.Error("Choose a pathway first.")
         s = session.set_lambda(k, value)
-        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(6)
+        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(TABLE_DECIMALS)
 
     @guard
     def set_lambda_quiet(state, k, value):
-        """.change also fires while no model with pathways is open: nothing to do then."""
+        """.change also fires when the server itself set the slider (a model opened, another
+        pathway chosen, Reset): nothing to do when the value is the one already in force."""
         session = ctx.session(state)
-        if not k or session.model is None or not session.pathway_names():
+        if not k or session.model is None or not session.pathway_names() or value is None:
+            return session, gr.update(), gr.update(), gr.update()
+        if k in session.lambda_keys() and abs(session.current_lambda(k) - float(value)) <= 1e-7 * max(1.0, abs(float(value))):
             return session, gr.update(), gr.update(), gr.update()
         return set_lambda(session, k, value)
 
     @guard
     def set_table(state, frame):
         session = ctx.session(state)
-        s = session.set_lambda_frame(frame)
-        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(6)
+        s = session.set_lambda_frame(frame, decimals=TABLE_DECIMALS)
+        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(TABLE_DECIMALS)
 
     @guard
     def reset_lambdas(state, k):
         session = ctx.session(state)
         s = session.reset_lambdas()
-        slider_upd = gr.update(value=round(session.current_lambda(k), 5)) if k else gr.update()
+        slider_upd = gr.update(value=session.current_lambda(k)) if k else gr.update()
         return (session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE),
-                session.lambda_frame().round(6), slider_upd)
+                session.lambda_frame().round(TABLE_DECIMALS), slider_upd)
 
     @guard
     def knockout(state, progress=gr.Progress()):
@@ -126,6 +130,8 @@ def build(ctx: AppContext) -> None:
     # repeated value is a cached score. always_last: while one re-score runs, only the newest waits.
     lam_io = dict(inputs=[ctx.state, key, slider], outputs=[ctx.state, score, heatmap, table],
                   show_progress="minimal", trigger_mode="always_last")
+    for trigger in (slider.input, slider.change, apply.click, reset.click):
+        clear_toasts_on(trigger)
     clear_toasts(slider.input(set_lambda, api_name="set_lambda", **lam_io))
     clear_toasts(slider.change(set_lambda_quiet, api_visibility="private", **lam_io))
     clear_toasts(apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table],

@@ -46,7 +46,7 @@ def build(ctx: AppContext) -> None:
         stop = gr.Button("Stop", variant="stop")
         resume = gr.Button("Resume", visible=False)
     status = gr.Markdown(label="training status")
-    curves = gr.Plot(label="training curves")
+    curves = gr.Plot(label="Training curves")
     result = gr.Markdown(label="training result")
 
     def run(session, req: TrainRequest, resume_run: bool, progress):

@@ -300,19 +300,22 @@ class ExplorerSession:
             set_lambdas(model, {n: value for n in self._names_for(key)})
             return self._score()
 
-    def set_lambda_frame(self, frame: pd.DataFrame) -> SessionScore:
+    def set_lambda_frame(self, frame: pd.DataFrame, decimals: Optional[int] = None) -> SessionScore:
         """Set every λ from a layer × component table (as lambda_frame returns, edited); nothing
-        changes unless every value is accepted."""
+        changes unless every value is accepted. ``decimals``: the table was shown rounded, so a
+        value equal to the rounded λ in force is that λ (not an edit)."""
         with self.lock:
             model = self.require_pathways()
             names = set(self.pathway_names())
+            now = get_lambdas(model)
             values = {}
             for _, row in frame.iterrows():
                 layer = int(check_lambda(row["layer"], "layer", float(10**6)))
                 for comp in COMPONENTS:
                     name = f"blocks.{layer}.{comp}"
                     if comp in row.index and name in names:
-                        values[name] = check_lambda(row[comp], f"λ for {name}", self.catalog.lambda_bound)
+                        v = check_lambda(row[comp], f"λ for {name}", self.catalog.lambda_bound)
+                        values[name] = now[name] if decimals is not None and round(now[name], decimals) == v else v
             set_lambdas(model, values)
             return self._score()
 
