@@ -69,8 +69,10 @@ def build(ctx: AppContext) -> None:
 
         worker = threading.Thread(target=work, name="m2pt-train", daemon=True)
         histories: dict[str, list] = {"baseline": [], "m2pt": []}
+        caveat = ""
         t0, last_yield = time.perf_counter(), 0.0
         progress(0.0, desc="Loading data")
+        session.training = True
         worker.start()
         keep = gr.update()
         try:
@@ -80,6 +82,7 @@ def build(ctx: AppContext) -> None:
                     break
                 if ev["event"] == "warning":
                     warn(ev["message"])
+                    caveat = f"\n\n⚠️ {ev['message']}"
                     yield session, f"⚠️ {ev['message']}", keep, keep, keep, gr.update(visible=False)
                     continue
                 frac = (ev["arm_index"] + ev.get("global_step", ev["epoch"]) / max(ev.get("total_steps", ev["epochs"]), 1)) / ev["arms"]
@@ -95,7 +98,8 @@ def build(ctx: AppContext) -> None:
                            _curves(histories), keep, keep, keep)
         finally:
             stop_flag.set()      # the page went away (or an error): the worker stops at its next step
-        worker.join()
+            worker.join()
+            session.training = False
         if "error" in out:
             raise out["error"]
         res = out["result"]
@@ -105,7 +109,7 @@ def build(ctx: AppContext) -> None:
             msg = (f"**Stopped** during the {res['stopped_arm']} run. Finished epochs: baseline "
                    f"{done.get('baseline', 0)}/{req.epochs}, M2PT {done.get('m2pt', 0)}/{req.epochs}; their curves "
                    "are kept, and so are the models at their last finished epoch. **Resume** continues from there.")
-            yield session, msg, _curves(res["histories"]), "", keep, gr.update(visible=True)
+            yield session, msg, _curves(res["histories"]), caveat.strip(), keep, gr.update(visible=True)
             return
         session.pending_train = None
         label = session.next_train_label(req.dataset, req.aux)
@@ -122,7 +126,7 @@ def build(ctx: AppContext) -> None:
         summary = (f"### Result ({time.perf_counter() - t0:.0f} s)\n| | test accuracy |\n|---|---|\n"
                    f"| baseline | {pct(b)} |\n| M2PT ({req.aux}) | {pct(m)} ({100 * (m - b):+.2f} pts) |\n\n"
                    f"Learned λ: mean {sum(lams) / len(lams):+.4f}, range [{min(lams):+.4f}, {max(lams):+.4f}]. "
-                   f"Open **{name}** in the Models tab to explore it.{chance}")
+                   f"Open **{name}** in the Models tab to explore it.{chance}{caveat}")
         yield (session, "Done.", _curves(res["histories"]), summary,
                gr.update(choices=session.target_choices(), value=name), gr.update(visible=False))
 
@@ -146,8 +150,9 @@ def build(ctx: AppContext) -> None:
 
     def stop_training(state):
         """Ask the running training to stop at its next step; it then reports what it kept."""
-        if state is not None:
-            state.train_stop.set()
+        if state is None or not state.training:
+            return gr.update()           # nothing runs: the status keeps saying what happened last
+        state.train_stop.set()
         return "Stopping after the current step…"
 
     outputs = [ctx.state, status, curves, result, ctx.c["target"], resume]

@@ -59,6 +59,7 @@ class ExplorerSession:
         self.compat: Optional[pd.DataFrame] = None
         self.notes: list[str] = []
         self.train_stop = threading.Event()             # set by the Train tab's Stop
+        self.training = False                           # a training run of this session is going on
         self.pending_train: Optional[Any] = None       # the TrainRequest of a stopped run (to resume)
         self._train_root: Optional[Path] = None          # stopped runs' last finished epochs, on disk
         self.uid = next(_SESSION_IDS)                  # owner of this session's entries in catalog.cache
