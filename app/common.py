@@ -11,6 +11,7 @@ import gradio as gr
 
 from m2pt_core.errors import M2PTError
 from m2pt_core.explorer import Catalog, ExplorerSession
+from m2pt_core.explorer.user_data import UserData
 
 log = logging.getLogger("m2pt.app")
 
@@ -26,9 +27,11 @@ class AppContext:
     after its last use, or an hour after its page closed (Gradio's rule); its cached evaluations
     are dropped as soon as the page closes (demo.unload), since they can be recomputed."""
 
-    def __init__(self, catalog: Catalog, max_eval: int, session_ttl: float = DEFAULT_SESSION_TTL_S):
+    def __init__(self, catalog: Catalog, max_eval: int, user_data: Optional[UserData] = None,
+                 session_ttl: float = DEFAULT_SESSION_TTL_S):
         self.catalog = catalog
         self.max_eval = max_eval
+        self.user_data = user_data or UserData()   # the user's datasets this app may read
         self.state = gr.State(None, time_to_live=session_ttl, delete_callback=_close)
         self.c: dict[str, Any] = {}
         self._pages: "weakref.WeakValueDictionary[str, ExplorerSession]" = weakref.WeakValueDictionary()

@@ -19,9 +19,10 @@ if str(ROOT) not in sys.path:
 import gradio as gr  # noqa: E402
 
 from app.common import DEFAULT_SESSION_TTL_S, AppContext  # noqa: E402
-from app.panels import export, models, pathways, sample, train, weights  # noqa: E402
+from app.panels import data, export, models, pathways, sample, train, weights  # noqa: E402
 from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
 from m2pt_core.explorer.cache import DEFAULT_CACHE_BYTES  # noqa: E402
+from m2pt_core.explorer.user_data import UserData  # noqa: E402
 from m2pt_core.pathways import LAMBDA_BOUND  # noqa: E402
 
 DEFAULT_MAX_UPLOAD_MB = 200     # the largest auxiliary people bring (MiniLM-L6) is ~90 MB
@@ -34,12 +35,14 @@ CSS = """
 
 
 def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Path]] = None,
-              max_eval: int = DEFAULT_MAX_EVAL, session_ttl: float = DEFAULT_SESSION_TTL_S) -> gr.Blocks:
+              max_eval: int = DEFAULT_MAX_EVAL, data_dir: Optional[Union[str, Path]] = None,
+              session_ttl: float = DEFAULT_SESSION_TTL_S) -> gr.Blocks:
     """The dashboard as a gr.Blocks (not launched). ``catalog`` / ``zoo_dir`` inject the models
-    (tests use a tiny zoo); by default the bundled zoo."""
+    (tests use a tiny zoo); by default the bundled zoo. ``data_dir``: the only server folder whose
+    datasets the Your-data tab may read."""
     catalog = catalog or Catalog(zoo_dir)
     with gr.Blocks(title=TITLE) as demo:
-        ctx = AppContext(catalog, max_eval, session_ttl)
+        ctx = AppContext(catalog, max_eval, UserData(data_dir), session_ttl)
         gr.Markdown(f"# {TITLE}\nMultimodal Pathway: improve a transformer with the weights of a transformer trained "
                     "on another modality, y = x(W + λ·W')ᵀ + b, one learnable λ per layer, merged away after "
                     "training.", elem_id="m2pt-header")
@@ -57,6 +60,8 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
                 sample.build(ctx)
             with gr.Tab("Train", id="train"):
                 train.build(ctx)
+            with gr.Tab("Your data", id="data"):
+                data.build(ctx)
             with gr.Tab("Export", id="export"):
                 export.build(ctx)
         _wire_refresh(demo, ctx)
@@ -80,7 +85,7 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
 
     load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
     demo.unload(ctx.page_closed)
-    for event in (load, ctx.c["select_event"]):
+    for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
         event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
 
 
@@ -89,15 +94,18 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("M2PT_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("M2PT_PORT", "7860")))
     p.add_argument("--zoo", default=None, help="zoo folder (default: $M2PT_ZOO_DIR or assets/zoo)")
-    p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL, help="validation samples used for λ scoring")
+    p.add_argument("--max-eval", type=int, default=DEFAULT_MAX_EVAL,
+                   help="cap on validation items used for λ scoring (the whole split when a slider move over it fits "
+                        "the latency budget; else a fixed stratified subset)")
+    p.add_argument("--data-dir", default=os.environ.get("M2PT_DATA_DIR"),
+                   help="folder of your datasets (folders, manifests, archives) the Your-data and Train tabs may read; "
+                        "nothing outside it is readable (default: $M2PT_DATA_DIR, else none)")
+    p.add_argument("--models-dir", action="append", default=[],
+                   help="a folder whose checkpoints may be opened by path (repeatable; the zoo always is)")
     p.add_argument("--cache-mb", type=int, default=DEFAULT_CACHE_BYTES // 2**20,
                    help="memory for cached evaluations shared by all sessions (LRU; 'busy' when in use)")
     p.add_argument("--session-ttl", type=float, default=DEFAULT_SESSION_TTL_S,
                    help="seconds a session is kept after its last use")
-    p.add_argument("--models-dir", action="append", default=[],
-                   help="a folder whose checkpoints may be opened by path (repeatable; the zoo always is)")
-    p.add_argument("--data-dir", action="append", default=[],
-                   help="a folder whose data files may be opened by path (repeatable)")
     p.add_argument("--lambda-bound", type=float, default=LAMBDA_BOUND, help="largest |λ| a user may set")
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, help="largest upload accepted")
     return p.parse_args(argv)
@@ -127,12 +135,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     # Jobs run two at a time in this process: the thread count is set once here and never per job.
     pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20, lambda_bound=args.lambda_bound,
-                      exposed_dirs=[*args.models_dir, *args.data_dir])
+                      exposed_dirs=[*args.models_dir, *([args.data_dir] if args.data_dir else [])])
     note = exposure_note(args.host, catalog)
     if note:
         print(note, flush=True)
-    launch(build_app(catalog, max_eval=args.max_eval, session_ttl=args.session_ttl), args.host, args.port,
-           max_upload_mb=args.max_upload_mb)
+    launch(build_app(catalog, max_eval=args.max_eval, data_dir=args.data_dir, session_ttl=args.session_ttl),
+           args.host, args.port, max_upload_mb=args.max_upload_mb)
 
 
 if __name__ == "__main__":

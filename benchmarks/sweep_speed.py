@@ -3,6 +3,11 @@
     python benchmarks/sweep_speed.py                       # demo size, 1,000 samples, 9 values
     python benchmarks/sweep_speed.py --samples 200 --grid 5 # a quicker look
 
+Intervals: every sweep point and knockout cell also gets a paired bootstrap interval against the
+model as it is (analysis/intervals.py), from per-item results kept during the cached pass. The
+last table times that step alone (same shapes: points × samples, 1,000 resamples) next to the
+whole sweep / knockout map that includes it; the budget is ≤ 10 % of their time.
+
 Cached: m2pt_core.analysis.lambda_sweep (hidden states entering block k computed once; each grid
 value runs blocks k..L only; λ overridden in place). Naive: for each (layer, value) deep-copy the
 model, set λ, run the full forward over the set. Both must give the same accuracies and losses.
@@ -22,7 +27,8 @@ import pandas as pd
 import torch
 
 from m2pt_core import attach_pathways, create_model, get_lambdas, set_lambdas
-from m2pt_core.analysis import IncrementalEvaluator, evaluate_tensors, lambda_sweep
+from m2pt_core.analysis import IncrementalEvaluator, evaluate_tensors, knockout_map, lambda_sweep
+from m2pt_core.analysis.intervals import N_BOOT, _resample_counts, paired_columns
 
 
 def build_model(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
@@ -137,6 +143,38 @@ def main() -> None:
     print(f"cached and naive results agree (max |Δacc| = {abs(merged.acc_cached - merged.acc_naive).max():.2g}, "
           f"max |Δloss| = {abs(merged.loss_cached - merged.loss_naive).max():.2g}); "
           f"load average after {os.getloadavg()[0]:.2f}")
+    interval_overhead(model, X, y, grid, args.batch_size)
+
+
+def _interval_seconds(points: int, n: int, repeats: int = 3) -> float:
+    """Median time of the paired-interval step for ``points`` settings on ``n`` items."""
+    g = np.random.default_rng(0)
+    ref_c, ref_l = g.random(n) < 0.8, g.random(n)
+    c, l = g.random((points, n)) < 0.8, g.random((points, n))
+    times = []
+    for _ in range(repeats):
+        _resample_counts.cache_clear()       # worst case: the resamples are drawn afresh
+        t = time.perf_counter()
+        paired_columns(ref_c, ref_l, c, l, n_boot=N_BOOT)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def interval_overhead(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, grid: list[float],
+                      batch_size: int) -> None:
+    """Whole sweep / knockout (intervals included) and the interval step alone."""
+    rows = []
+    for what, run in [("per-layer λ sweep", lambda: lambda_sweep(model, X, y, grid=grid, mode="absolute",
+                                                                 batch_size=batch_size)),
+                      ("knockout map", lambda: knockout_map(model, X, y, batch_size=batch_size))]:
+        t = time.perf_counter()
+        table = run()
+        total = time.perf_counter() - t
+        iv = _interval_seconds(len(table), len(y))
+        rows.append({"analysis": what, "points": len(table), "samples": len(y), "total s (with intervals)": total,
+                     "interval step s": iv, "share of total": iv / total, "added to the rest": iv / (total - iv)})
+    print(f"\nPaired intervals ({N_BOOT} bootstrap resamples, per-item results from the cached pass):")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":

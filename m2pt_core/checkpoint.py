@@ -46,6 +46,8 @@ def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConf
         meta["config"] = config.to_json()
     if getattr(model, "pathway_info", None):
         meta["pathway_info"] = json.dumps(model.pathway_info)
+    if getattr(model, "init_info", None):         # pretrained starting weights (pretrained.LoadReport.to_dict)
+        meta["init"] = json.dumps(model.init_info)
     if getattr(model, "data_provenance", None):   # what the model was trained on (DataProvenance dict)
         meta["data"] = json.dumps(model.data_provenance, sort_keys=True)
     for k, v in (extra or {}).items():
@@ -72,7 +74,8 @@ def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] =
     if "config" not in meta:
         raise CheckpointError(
             f"{Path(path).name} has no M2PT model config in its metadata, so it cannot rebuild a model. "
-            f"To use its weights as an auxiliary, use load_aux() instead."
+            f"To use its weights as an auxiliary, use load_aux(); to start a target from them (timm, MAE-family "
+            f"or M2PT weights), use load_pretrained_target(path, num_classes) (CLI: m2pt train --init PATH)."
         )
     try:
         config = ModelConfig.from_dict(json.loads(meta["config"]))
@@ -90,6 +93,8 @@ def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] =
                 PathwayLinear(base, aux.float(), aux_trainable=s.get("aux_trainable", True)))
     if "pathway_info" in meta:
         model.pathway_info = json.loads(meta["pathway_info"])
+    if "init" in meta:
+        model.init_info = json.loads(meta["init"])
     if "data" in meta:
         model.data_provenance = json.loads(meta["data"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}

@@ -11,6 +11,11 @@ import sys
 from typing import Callable, Optional, Sequence
 
 Registrar = Callable[[argparse._SubParsersAction], None]
+DATASET_HELP = ("a built-in name (mnist5k, digits, sounds, shapes3d, motion, ...), a class-per-folder directory "
+                "(with its own train/ val/ test/ sub-folders, or split by a seeded hash of each file's path), a CSV "
+                "manifest (path,label; paths relative to it) or a .zip / .tar.gz of either")
+MODALITY_CHOICES = ("image", "audio", "pointcloud", "video")
+MODALITY_HELP = "modality of a folder's files (default: detected from their extensions)"
 SUBCOMMANDS: dict[str, Registrar] = {}
 
 
@@ -70,12 +75,22 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def _aux_layers_arg(text: str):
+    if text == "spread":
+        return text
+    try:
+        return [int(i) for i in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'spread' or comma-separated block indices like 1,3,5; got {text!r}") from None
+
+
 @subcommand("train")
 def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a baseline or M2PT model on a dataset",
                        description="Train a fresh model on a registered dataset, optionally with cross-modal "
                                    "pathways to an auxiliary model. Under torchrun it trains with DDP.")
-    p.add_argument("--dataset", required=True, help="registered dataset: mnist5k, digits, sounds, shapes3d, motion, ...")
+    p.add_argument("--dataset", required=True, help=DATASET_HELP)
+    p.add_argument("--modality", default=None, choices=MODALITY_CHOICES, help=MODALITY_HELP)
     p.add_argument("--aux", default="none",
                    help="auxiliary weights: none (baseline), a zoo name (m2pt zoo list), a checkpoint path, "
                         "minilm-l6 (needs --size small6), random (norm of the target's init) or random:SOURCE "
@@ -83,6 +98,14 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aux-frozen", action="store_true", help="keep W' frozen (default: trainable, as in both recipes)")
     p.add_argument("--components", nargs="+", default=None, choices=("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"),
                    help="linear layers given a pathway (default: the recipe's, all four)")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="start the target from pretrained weights: a timm / DeiT / MAE / AudioMAE / Point-MAE / "
+                        "VideoMAE / M2PT checkpoint file, one of ours, or a Hugging Face name in the local cache "
+                        "(timm/vit_small_patch16_224.augreg_in21k); the size then follows the checkpoint (--size is ignored)")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
+    p.add_argument("--aux-layers", default=None, metavar="spread|I,J,...", type=_aux_layers_arg,
+                   help="auxiliary block paired with each target block: 'spread' (a deeper auxiliary spread evenly, "
+                        "e.g. 24 blocks onto 12: every second block) or a comma list (default: same index)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
@@ -97,7 +120,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
     recipe = _recipe(args)
     run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=recipe.aux_trainable,
-                           lambda_init=recipe.lambda_init, data_size=args.data_size, components=recipe.components)
+                           lambda_init=recipe.lambda_init, data_size=args.data_size, components=recipe.components,
+                           modality=args.modality, init=args.init, aux_layers=args.aux_layers,
+                           num_heads=args.num_heads)
     if ddp.is_main():
         print(json.dumps({"recipe": args.recipe, "test_acc": run.test["acc"], "test_loss": run.test["loss"],
                           "val_acc": run.fit.final.get("val_acc"), "train_time_s": round(run.fit.train_time_s, 1),
@@ -114,7 +139,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
                                    "(recorded in the checkpoint). Scoring on items it was trained on is refused "
                                    "unless --allow-train-overlap, and the output then says how many there were.")
     p.add_argument("checkpoint", help="our .safetensors checkpoint, or a zoo model name")
-    p.add_argument("--dataset", default=None, help="dataset (default: the one recorded in the checkpoint)")
+    p.add_argument("--dataset", default=None, help="dataset (default: the one recorded in the checkpoint): " + DATASET_HELP
+                   + "; its files are read as the model's modality")
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"), help="split (default test)")
     p.add_argument("--data-size", type=int, default=None, help="items across all splits (default: the recorded one)")
     p.add_argument("--data-seed", type=int, default=None, help="data seed (default: the recorded one)")
@@ -149,12 +175,16 @@ def _register_experiment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="arms × auxiliaries × seeds on one target dataset, one table",
                        description="Train baseline, M2PT (each auxiliary), random-weights control and optionally "
                                    "frozen-W' arms over several seeds; writes results.csv and prints mean ± std.")
-    p.add_argument("--target", required=True, help="target dataset, e.g. mnist5k")
+    p.add_argument("--target", "--dataset", dest="target", required=True, help="target dataset: " + DATASET_HELP)
+    p.add_argument("--modality", default=None, choices=MODALITY_CHOICES, help=MODALITY_HELP)
     p.add_argument("--aux", nargs="+", default=[], help="auxiliaries: zoo names, checkpoint paths or minilm-l6")
     p.add_argument("--arms", nargs="+", default=["baseline", "m2pt", "random"],
                    help="some of baseline m2pt random frozen (default: baseline m2pt random)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--out", default="runs/experiment", help="folder of the runs and results.csv (finished runs are reused)")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="pretrained starting weights of every target (as in m2pt train --init; --size is then ignored)")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_experiment)
 
@@ -165,7 +195,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     _threads(args)
     table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
                            size=args.size, out_dir=args.out, data_size=args.data_size,
-                           lambda_init=_recipe(args).lambda_init, progress=not args.no_progress)
+                           lambda_init=_recipe(args).lambda_init, progress=not args.no_progress,
+                           modality=args.modality, init=args.init, num_heads=args.num_heads)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(table).to_string(index=False))
     return 0

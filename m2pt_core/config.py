@@ -22,6 +22,8 @@ class ModelConfig:
     class_names: Optional[list[str]] = None
     drop_path_rate: float = 0.0
     global_pool: str = "token"   # "token" (cls) or "avg" (mean of patch tokens)
+    # True: LayerNorm after pooling (timm's fc_norm, MAE / VideoMAE fine-tuning) instead of on every token.
+    fc_norm: bool = False
     dataset: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,13 +47,13 @@ class ModelConfig:
 
 
 _SIZE_FIELDS = ("embed_dim", "depth", "num_heads", "mlp_dim")
-_MODEL_FIELDS = ("class_names", "drop_path_rate", "global_pool", "dataset")
+_MODEL_FIELDS = ("class_names", "drop_path_rate", "global_pool", "fc_norm", "dataset")
 
 
 def make_config(size: str, modality: str, num_classes: int, **overrides: Any) -> ModelConfig:
     """Build a config from a named size and modality. ``overrides`` may replace size fields
     (embed_dim, depth, num_heads, mlp_dim), model fields (class_names, drop_path_rate, global_pool,
-    dataset), or fields of the modality's input spec (img_size, patch_size, n_mels, ...)."""
+    fc_norm, dataset), or fields of the modality's input spec (img_size, patch_size, n_mels, ...)."""
     check_modality(modality)
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}.")

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from . import zoo
+from .analysis.intervals import seed_interval
 from .model import create_model
 from .safe_io import atomic_write_text
 from .pathways import attach_pathways, load_aux
@@ -89,21 +90,31 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                    arms: Sequence[str] = ("baseline", "m2pt", "random"), seeds: Sequence[int] = (0, 1, 2),
                    config: Optional[TrainConfig] = None, size: str = "demo",
                    out_dir: Union[str, Path] = "runs/experiment", data_size: Optional[int] = None,
-                   lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                   lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True,
+                   modality: Optional[str] = None, init: Optional[str] = None,
+                   num_heads: Optional[int] = None) -> pd.DataFrame:
     """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
     (a smaller subset keeps the CPU cost bounded). A run's folder is named by a hash of everything
     that affects its result (``run_spec``: recipe, data provenance, auxiliary weights by sha256,
     model size, λ init), so a finished run is reused, and an interrupted one resumed, only when all of
-    that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe."""
-    from .data import load_dataset  # the data package registers its datasets on import
+    that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe.
+    init: pretrained starting weights of every arm's target (see train/init.py; size follows them)."""
+    from .data import open_dataset  # the data package registers its datasets on import
 
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     auxiliaries = list(auxiliaries)
     plan = _plan(arms, auxiliaries)
-    splits = {s: load_dataset(target_dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+    splits = {s: open_dataset(target_dataset, s, seed=data_seed, size=data_size, modality=modality)
+              for s in ("train", "val", "test")}
+    if init is not None:   # pretrained target: its input spec may re-read the splits (train/init.py)
+        from .train.init import init_fingerprint, pretrained_target_for
+        with seeded(data_seed):   # its throwaway head leaves the global RNG alone
+            first, splits, _ = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads,
+                                                     progress)
+        size = first.config.size
     train = splits["train"]
     data = train.provenance.to_dict()
     aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
@@ -115,13 +126,18 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                 source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
             spec = run_spec(arm, aux, source.sha256() if source is not None else None, seed, size, data,
                             config, lambda_init)
+            if init is not None:
+                spec["init"] = init_fingerprint(init)
             rid = run_id(spec)
             label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
             run_dir = out_dir / f"{arm}-{label or 'none'}-seed{seed}-{rid}".replace("/", "_")
             _claim_run_dir(run_dir, spec)
             with seeded(seed):   # same target init for every arm of this seed; global RNG untouched
-                model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                                     class_names=list(train.classes), dataset=target_dataset)
+                if init is not None:
+                    model = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads, False)[0]
+                else:
+                    model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                                         class_names=list(train.classes), dataset=target_dataset)
             if source is not None:
                 attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=arm != "frozen")
             cfg = replace(config, seed=seed, out_dir=str(run_dir), resume=True, progress=progress)
@@ -141,9 +157,10 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean ± std over seeds per (arm, aux), plus the paired test-accuracy change against the
-    baseline of the same seed (when the table has a baseline arm)."""
+    baseline of the same seed (when the table has a baseline arm), with its t-interval over seeds
+    (delta_vs_baseline_lo / _hi at ``level``) and whether that interval excludes 0."""
     metrics = ["test_acc", "val_acc", "test_loss", "lam_abs_mean", "train_time_s"]
     t = table.copy()
     base = t[t.arm == "baseline"].set_index("seed")["test_acc"]
@@ -156,4 +173,11 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "n_seeds", g.size())
     out["test_acc"] = [f"{m:.4f} ± {0.0 if pd.isna(s) else s:.4f}"
                        for m, s in zip(out.test_acc_mean, out.test_acc_std)]
+    if len(base):
+        # Paired Δ over seeds: mean ± t-interval (n − 1 dof; unbounded with one seed).
+        iv = [seed_interval(d.dropna().tolist(), level=level).interval if d.notna().any() else None
+              for _, d in g["delta_vs_baseline"]]
+        out["delta_vs_baseline_lo"] = [i.lo if i else float("nan") for i in iv]
+        out["delta_vs_baseline_hi"] = [i.hi if i else float("nan") for i in iv]
+        out["delta_distinguishable"] = [bool(i and i.distinguishable) for i in iv]
     return out.reset_index()

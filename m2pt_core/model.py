@@ -46,7 +46,9 @@ class MultimodalViT(nn.Module):
             Block(D, config.num_heads, qkv_bias=True, drop_path=dpr[i], mlp_layer=_mlp_of_width(config.mlp_dim))
             for i in range(config.depth)
         ])
-        self.norm = nn.LayerNorm(D, eps=1e-6)
+        # fc_norm (timm / MAE fine-tuning layout): no norm on the tokens, a LayerNorm after pooling.
+        self.norm = nn.Identity() if config.fc_norm else nn.LayerNorm(D, eps=1e-6)
+        self.fc_norm = nn.LayerNorm(D, eps=1e-6) if config.fc_norm else nn.Identity()
         self.head = nn.Linear(D, config.num_classes)
         self._init_weights()
 
@@ -75,6 +77,7 @@ class MultimodalViT(nn.Module):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = x[:, 1:].mean(dim=1) if self.global_pool == "avg" else x[:, 0]   # (B, D)
+        x = self.fc_norm(x)
         return x if pre_logits else self.head(x)                          # (B, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ aux may be: None / "none" (baseline), a zoo name, a checkpoint path, "minilm-l6"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from torch import nn
@@ -14,7 +15,7 @@ from . import zoo
 from .model import MultimodalViT, create_model
 from .pathways import attach_pathways, load_aux, random_aux_like
 from .pathways.aux_weights import COMPONENTS
-from .train import FitResult, TrainConfig, evaluate, fit
+from .train import FitResult, TrainConfig, ddp, evaluate, fit
 from .train.rng import seeded
 
 
@@ -39,22 +40,36 @@ def resolve_aux(aux: Optional[str], target: nn.Module, seed: int = 0) -> Any:
 def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None,
                      config: Optional[TrainConfig] = None, aux_trainable: bool = True,
                      lambda_init: float = 0.0, data_size: Optional[int] = None,
-                     data_seed: int = 0, components: Sequence[str] = COMPONENTS) -> RunResult:
-    """Build a fresh ``size`` model for ``dataset``, attach ``aux`` pathways, train, test."""
-    from .data import load_dataset
+                     data_seed: int = 0, components: Sequence[str] = COMPONENTS,
+                     modality: Optional[str] = None, init: Optional[str] = None, aux_layers: Any = None,
+                     num_heads: Optional[int] = None) -> RunResult:
+    """Build a fresh ``size`` model for ``dataset`` (a built-in name, a folder, a CSV manifest or an
+    archive: see ``open_dataset``), or one from pretrained weights ``init`` (its size then follows the
+    checkpoint), attach ``aux`` pathways, train, test."""
+    from .data import open_dataset
+    from .data.lazy import SKIPPED_FILE, write_skipped
 
     config = config or TrainConfig()
-    splits = {s: load_dataset(dataset, s, seed=data_seed, size=data_size) for s in ("train", "val", "test")}
+    splits = {s: open_dataset(dataset, s, seed=data_seed, size=data_size, modality=modality) for s in ("train", "val", "test")}
     train = splits["train"]
-    with seeded(config.seed):   # the init draws from the run's own seeded stream
-        model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                             class_names=list(train.classes), dataset=dataset)
+    if init is not None:   # pretrained target: see train/init.py
+        from .train.init import pretrained_target_for
+        with seeded(config.seed):   # the new head draws from the run's own seeded stream
+            model, splits, _ = pretrained_target_for(init, dataset, splits, data_seed, data_size, num_heads,
+                                                     config.progress)
+        train = splits["train"]
+    else:
+        with seeded(config.seed):   # the init draws from the run's own seeded stream
+            model = create_model(size, train.modality, len(train.classes), input=train.spec,
+                                 class_names=list(train.classes), dataset=dataset)
     source = resolve_aux(aux, model, config.seed)
     if source is not None:
         report = attach_pathways(model, source, components=components, lambda_init=lambda_init,
-                                 aux_trainable=aux_trainable)
+                                 aux_trainable=aux_trainable, aux_layers=aux_layers)
         if config.progress:
             print(report, flush=True)
     result = fit(model, train, splits["val"], config)
     test = evaluate(model, splits["test"], config.eval_batch_size)
+    if config.out_dir and ddp.is_main():   # the files the run could not use, beside its log
+        write_skipped(Path(config.out_dir) / SKIPPED_FILE, splits)
     return RunResult(model, result, test)

@@ -41,5 +41,7 @@ def list_sizes() -> list[str]:
 register_size("test", ModelSize(embed_dim=32, depth=2, num_heads=2, mlp_dim=64))       # unit tests
 register_size("demo", ModelSize(embed_dim=192, depth=6, num_heads=3, mlp_dim=768))     # bundled CPU zoo
 register_size("small6", ModelSize(embed_dim=384, depth=6, num_heads=6, mlp_dim=1536))  # = MiniLM-L6 shapes
+register_size("vit_tiny", ModelSize(embed_dim=192, depth=12, num_heads=3, mlp_dim=768))
 register_size("vit_small", ModelSize(embed_dim=384, depth=12, num_heads=6, mlp_dim=1536))
 register_size("vit_base", ModelSize(embed_dim=768, depth=12, num_heads=12, mlp_dim=3072))
+register_size("vit_large", ModelSize(embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096))

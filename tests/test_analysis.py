@@ -139,6 +139,39 @@ def test_knockout_equals_setting_lambda_to_zero_by_hand(pathway_model, data):
     assert abs(ko[ko.layer == ALL_LAYERS].delta_loss.item()) > 1e-4
 
 
+def test_knockout_and_sweep_carry_paired_intervals_against_the_model_as_it_is(pathway_model, data):
+    from m2pt_core.analysis import PAIRED_COLUMNS, paired_comparison
+    model, _ = pathway_model
+    X, y = data
+    ko = knockout_map(model, X, y, batch_size=10)
+    assert set(PAIRED_COLUMNS) <= set(ko.columns) and (ko["n"] == 37).all()
+    assert ((ko.delta_acc_lo <= ko.delta_acc + 1e-12) & (ko.delta_acc <= ko.delta_acc_hi + 1e-12)).all()
+    assert ((ko.delta_loss_lo <= ko.delta_loss + 1e-6) & (ko.delta_loss <= ko.delta_loss_hi + 1e-6)).all()
+    # The all-off cell against a by-hand per-item evaluation of both models.
+    off = copy.deepcopy(model)
+    set_lambdas(off, 0.0, pattern="*")
+
+    def items(m):
+        with torch.no_grad():
+            logits = m.eval()(X)
+        return (logits.argmax(1) == y).numpy(), F.cross_entropy(logits, y, reduction="none").numpy()
+
+    (c0, l0), (c1, l1) = items(model), items(off)
+    ref = paired_comparison(c0, c1, l0, l1)
+    row = ko[ko.layer == ALL_LAYERS].iloc[0]
+    assert row.p_mcnemar == pytest.approx(ref.p_mcnemar)
+    assert (row.delta_acc_lo, row.delta_acc_hi) == pytest.approx((ref.delta_acc.lo, ref.delta_acc.hi), abs=1e-9)
+    assert (row.delta_loss_lo, row.delta_loss_hi) == pytest.approx((ref.delta_loss.lo, ref.delta_loss.hi), abs=1e-4)
+    assert row.distinguishable == ref.distinguishable
+    # The unperturbed point of a scale sweep is the model itself: Δ = 0 with an interval that contains it.
+    sw = lambda_sweep(model, X, y, grid=[0.0, 1.0], mode="scale")
+    one = sw[sw.value == 1.0]
+    assert (one.delta_acc_lo == 0).all() and (one.delta_acc_hi == 0).all() and (one.p_mcnemar == 1).all()
+    assert not one.distinguishable.any()
+    scales = global_scale_sweep(model, X, y, scales=[0.0, 1.0])
+    assert scales.loc[scales.scale == 0.0, "p_mcnemar"].item() == pytest.approx(ref.p_mcnemar)
+
+
 def test_unchanged_points_give_delta_exactly_zero(pathway_model, data):
     """Base and probes run through the same code path (cls-only last block included), so a probe
     that changes nothing gives Δ == 0 exactly, not a float-rounding artefact of two paths. A W' of

@@ -172,3 +172,15 @@ def test_export_carries_provenance(url):
     client.predict("layer 0 · all", api_name="/reset_lambdas")
     paths = [f if isinstance(f, str) else f["path"] for f in client.predict(api_name="/export")[1]]
     assert any(p.endswith("-learned-lambda-merged.safetensors") for p in paths)
+
+
+def test_open_an_uploaded_mae_checkpoint_as_pretrained_target(url, tmp_path):
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    path = write_example_checkpoint("mae", tmp_path / "mae_pretrain.pth")
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception, match="number of attention heads"):
+        client.predict(handle_file(str(path)), "", "digits", 0, api_name="/open_pretrained")
+    status, target, aux, report = client.predict(handle_file(str(path)), "", "digits", 2, api_name="/open_pretrained")
+    assert "mae checkpoint" in status and "left at init" in status
+    rows = report["data"] if isinstance(report, dict) else report
+    assert any(r[1] == "skipped" and r[0] == "mask_token" for r in rows)

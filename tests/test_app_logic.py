@@ -281,3 +281,114 @@ def test_train_stop_keeps_finished_epochs_and_resumes(catalog, tmp_path):
     assert [r["epoch"] for r in done["histories"]["baseline"]] == [1, 2]
     # The baseline resumed at epoch 2: no step of its first epoch ran again.
     assert all(e["epoch"] == 2 for e in seen if e.get("arm") == "baseline" and e["event"] == "step")
+
+
+# ── uncertainty: every number with its split, n and interval (issue 13) ───────────────────────
+
+def test_scores_are_paired_with_intervals_and_name_their_split(session):
+    s = session.last
+    assert s.vs_baseline is not None and s.vs_learned is not None and s.acc_ci is not None
+    assert s.vs_baseline.n == s.n == len(session.data.y)
+    assert s.vs_learned.delta_acc.estimate == 0.0 and not s.vs_learned.distinguishable   # same model
+    md = s.markdown()
+    assert "validation items of digits" in md and "95% CI" in md
+    assert "one training run each" in md and "distinguishable from 0" in md
+    assert s.vs_baseline.delta_acc.estimate == pytest.approx(s.acc - s.baseline_acc)
+    moved = session.set_lambda("layer 0 · all", 1.5)
+    assert moved.vs_learned.delta_acc.estimate == pytest.approx(moved.acc - session.learned_acc)
+    assert {"vs_baseline_lo", "vs_baseline_hi", "vs_baseline_p"} <= set(moved.as_dict())
+
+
+def test_validation_split_whole_or_a_named_subset():
+    from m2pt_core.explorer.data import eval_data
+    model = create_model("test", "image", 10, dataset="mnist5k")
+    whole = eval_data(model, max_eval=10_000)
+    assert not whole.is_subset and whole.describe() == "all 750 validation items of mnist5k"
+    part = eval_data(model, max_eval=100)
+    assert part.is_subset and part.describe() == "a fixed class-stratified subset of 100 of the 750 validation items of mnist5k"
+    test = eval_data(model, max_eval=None, split="test")
+    assert len(test.y) == 750 and test.split_name == "test"
+
+
+def test_sweep_marker_stays_on_learned_lambda_after_an_edit_in_the_session(session):
+    from m2pt_core import figures
+    learned0 = session.learned_lambda("layer 0 · all")
+    session.set_lambda("layer 0 · all", learned0 + 0.8)
+    *_, (done, total, rows) = list(session.sweep(grid=[0.0, 1.0]))
+    ref = session.sweep_reference()
+    assert ref["learned"][0] == pytest.approx(learned0) and ref["learned_score"] == session.learned_acc
+    fig = figures.sweep_curves(rows, **ref)
+    marks = {t.name: t for t in fig.data}
+    assert marks["learned λ"].x[0] == pytest.approx(1.0 * learned0 / (learned0 + 0.8))   # scale mode: × λ now
+    assert marks["current λ"].x[0] == 1.0
+    assert marks["learned λ"].y[0] == pytest.approx(100 * session.learned_acc)
+    assert "validation split" in fig.layout.title.text
+    session.reset_lambdas()                                   # back at the learned λ: one set of markers
+    *_, (_, _, rows) = list(session.sweep(grid=[0.0, 1.0]))
+    assert "current λ" not in [t.name for t in figures.sweep_curves(rows, **session.sweep_reference()).data]
+
+
+def test_test_split_only_on_request_and_labelled(session):
+    md = session.score_test()
+    assert md.startswith("**TEST split, on request**") and "test items of digits" in md
+    assert "Baseline image-digits" in md and "distinguishable from 0" in md
+
+
+def test_evidence_for_the_open_pair_or_one_run(session):
+    assert "one run" in session.evidence()                       # the tiny zoo pair has no seed-level evidence
+    from m2pt_core.explorer.scoring import evidence_markdown
+    md = evidence_markdown("mnist5k", "audio-sounds")
+    assert "over 3 seeds: Δ = -0.58 ±" in md and "not distinguishable from 0" in md and "docs/results.md" in md
+
+
+def test_model_cards_say_split_n_classes_and_chance():
+    card = Catalog().card("m2pt-mnist5k-audio").as_markdown()     # the bundled zoo
+    assert "| test accuracy | 84.27% (95% CI" in card and "test split, 750 items" in card
+    assert "| validation accuracy | 84.40% (95% CI" in card and "validation split, 750 items" in card
+    assert "| classes | 10: 0, 1, 2" in card and "| chance level | 10.0% (1 of 10 classes)" in card
+
+
+def test_pretrained_checkpoint_as_target_with_load_report(catalog, tmp_path):
+    from m2pt_core.explorer import NO_AUX
+    from m2pt_core.explorer.catalog import checkpoint_summary
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    path = write_example_checkpoint("mae", tmp_path / "mae_pretrain.pth")
+    assert "mae layout, 2 blocks, width 32" in checkpoint_summary(path)
+    s = ExplorerSession(catalog, max_eval=64)
+    name = s.add_upload(path)                       # an uploaded MAE file: as auxiliary and as target
+    t = s.open_pretrained(name, "digits", num_heads=2)
+    assert t.name in s.target_choices() and t.model.config.dataset == "digits"
+    table = t.report_table()
+    assert {"loaded", "left at init", "skipped"} <= set(table["status"])
+    assert "pretrained (mae layout)" in s.card(t.name).as_markdown()
+    score = s.select(t.name, NO_AUX)
+    assert score is not None and score.n == len(s.data.y)
+    s.select(t.name, AUX)                           # same size as the tiny zoo: pathways attach at λ = 0
+    assert len(s.pathway_names()) == 8
+    exported = s.export(tmp_path / "export")        # the pretrained target carries a full config
+    assert exported["max_abs_diff"] < 1e-4 and Path(exported["config_path"]).is_file()
+
+
+def test_deeper_auxiliary_is_explained_and_spread(catalog, tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(create_model("test", "audio", 3, depth=4), tmp_path / "deep.safetensors")
+    s = ExplorerSession(catalog)
+    name = s.add_upload(tmp_path / "deep.safetensors")
+    table, summary = s.compatibility("image-digits", name)
+    assert not table["match"].all() and "aux_layers='spread'" in summary
+    table, summary = s.compatibility("image-digits", name, "spread")
+    assert table["match"].all() and list(table["aux_layer"].unique()) == [1, 3]
+    s.select("image-digits", name, aux_layers="spread")
+    assert s.model.pathway_info["aux_layers"] == {"0": 1, "1": 3}
+
+
+def test_train_pair_fine_tunes_a_pretrained_target(catalog, tmp_path):
+    from m2pt_core.explorer import TrainRequest, train_pair
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    init = write_example_checkpoint("timm", tmp_path / "vit.safetensors")
+    req = TrainRequest(dataset="digits", aux=AUX, epochs=1, data_size=100, batch_size=32, init=str(init), num_heads=2)
+    res = train_pair(req, catalog.load_aux(AUX))
+    base, m2pt = res["baseline"], res["m2pt"]
+    assert base.config.input.patch_size == 8 and base.init_info["layout"] == "timm"
+    assert m2pt.config == base.config and len(m2pt.pathway_info["aux_layers"]) == 2   # same pretrained target, + pathways
+    assert res["settings"]["init"] == str(init) and len(res["histories"]["m2pt"]) == 1

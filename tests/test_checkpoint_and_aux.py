@@ -48,10 +48,10 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
         pickle.dump({"model": Evil()}, f)
-    with pytest.raises(CheckpointError, match="could run code") as err:
+    with pytest.raises(CheckpointError, match="not a plain-tensor PyTorch file") as e:
         load_aux(path)
     assert not (tmp_path / "flag").exists()
-    assert "weights_only" not in str(err.value)
+    assert "weights_only" not in str(e.value)                # never PyTorch's advice to turn it off
 
 
 def test_fake_pt_says_what_it_is_without_pytorch_advice(tmp_path):
@@ -78,7 +78,7 @@ def test_not_a_model_file_and_not_our_checkpoint(tmp_path):
     save_file({"foo.weight": torch.zeros(2, 2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(CheckpointError, match="No transformer block weights recognised"):
         load_aux(tmp_path / "other.safetensors")
-    with pytest.raises(CheckpointError, match="no M2PT model config"):
+    with pytest.raises(CheckpointError, match="no M2PT model config.*load_pretrained_target"):
         load_checkpoint(tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="neither a file"):
         load_aux("no-such-model")
@@ -158,6 +158,98 @@ def test_minilm_l6_pairs_with_small6():
     assert len(report.names) == 24
 
 
+# -- real auxiliary files -------------------------------------------------------------------------
+
+def test_training_checkpoint_containers_and_namespace_args(tmp_path):
+    import argparse
+    torch.manual_seed(0)
+    live, ema = create_model("test", "audio", 3), create_model("test", "audio", 3)
+    ckpt = {"model": live.state_dict(), "model_ema": ema.state_dict(), "optimizer": {"state": {}, "param_groups": []},
+            "epoch": 4, "scaler": {"scale": 65536.0, "_growth_tracker": 0}, "args": argparse.Namespace(model="mae_vit_base_patch16")}
+    torch.save(ckpt, tmp_path / "checkpoint-4.pth")
+    w = load_aux(tmp_path / "checkpoint-4.pth")
+    assert torch.equal(w.get(0, "attn.qkv"), live.blocks[0].attn.qkv.weight.detach())
+    assert any("several weight containers found ['model', 'model_ema']; used 'model'" in n for n in w.notes)
+    w = load_aux(tmp_path / "checkpoint-4.pth", container="model_ema")
+    assert torch.equal(w.get(0, "attn.qkv"), ema.blocks[0].attn.qkv.weight.detach())
+    with pytest.raises(CheckpointError, match="no 'teacher' container; found top-level keys"):
+        load_aux(tmp_path / "checkpoint-4.pth", container="teacher")
+
+
+def test_dino_teacher_and_nested_module_prefixes():
+    enc = create_model("test", "image", 3)
+    teacher = {f"backbone.{k}": v for k, v in enc.state_dict().items()}
+    teacher["head.mlp.0.weight"] = torch.zeros(4, 32)
+    student = {f"module.backbone.{k}": torch.zeros_like(v) for k, v in enc.state_dict().items()}
+    w = load_aux({"student": student, "teacher": teacher, "epoch": 100})
+    assert torch.equal(w.get(1, "mlp.fc1"), enc.blocks[1].mlp.fc1.weight.detach())
+    nested = {f"module.module.{k}": v for k, v in enc.state_dict().items()}
+    nested.update({f"encoder.module.{k}": v for k, v in enc.state_dict().items() if k.startswith("blocks.0")})
+    assert load_aux(nested).depth == 2
+
+
+def test_official_m2pt_checkpoint_as_aux_uses_effective_weight(tmp_path):
+    from m2pt_core.pretrained.examples import example_checkpoint, write_example_checkpoint
+    w = load_aux(write_example_checkpoint("m2pt-official", tmp_path / "m2pt.pth"))
+    sd = example_checkpoint("m2pt-official")["model"]
+    p = "blocks.1.attn.proj."
+    assert w.layout == "m2pt-official"
+    assert torch.allclose(w.get(1, "attn.proj"), sd[p + "weight"] + sd[p + "cross_modal_scale"] * sd[p + "aux_weight"])
+    assert not torch.allclose(w.get(1, "attn.proj"), sd[p + "weight"])
+
+
+@pytest.mark.parametrize("layout", ["mae", "audiomae", "videomae", "pointmae", "deit-distilled"])
+def test_mae_family_files_as_aux(tmp_path, layout):
+    from m2pt_core.pretrained.examples import write_example_checkpoint
+    path = write_example_checkpoint(layout, tmp_path / f"{layout}.pth")
+    w = load_aux(path)
+    assert w.depth == 2 and w.get(1, "mlp.fc2") is not None
+    assert len(attach_pathways(create_model("test", "image", 3, mlp_dim=w.get(0, "mlp.fc1").shape[0]), w).names) == 8
+
+
+class TrainerState:   # stands for any project class a training script pickles into its checkpoint
+    epoch = 3
+
+
+def test_non_tensor_pickle_is_refused_without_torch_advice(tmp_path):
+    path = tmp_path / "custom.pth"
+    torch.save({"model": create_model("test", "image", 2).state_dict(), "trainer": TrainerState()}, path)
+    with pytest.raises(CheckpointError) as e:
+        load_aux(path)
+    assert "TrainerState" in str(e.value) and "weights_only" not in str(e.value)
+    assert "re-save it as a state dict" in str(e.value)
+    torch.save({"model": {}, "epoch": 1}, tmp_path / "empty.pth")
+    with pytest.raises(CheckpointError, match="found top-level keys \\['epoch', 'model'\\]"):
+        load_aux(tmp_path / "empty.pth")
+
+
+def test_deeper_aux_pairs_through_aux_layers():
+    aux = create_model("test", "audio", 3, depth=4)
+    with pytest.raises(Exception, match="aux_layers='spread'"):
+        attach_pathways(create_model("test", "image", 3), aux)
+    target = create_model("test", "image", 3)
+    attach_pathways(target, aux, aux_layers="spread")
+    assert torch.equal(target.blocks[0].attn.qkv.aux_weight.detach(), aux.blocks[1].attn.qkv.weight.detach())
+    assert torch.equal(target.blocks[1].mlp.fc2.aux_weight.detach(), aux.blocks[3].mlp.fc2.weight.detach())
+    assert target.pathway_info["aux_layers"] == {"0": 1, "1": 3}
+    explicit = create_model("test", "image", 3)
+    attach_pathways(explicit, aux, aux_layers=[0, 2])
+    assert torch.equal(explicit.blocks[1].attn.proj.aux_weight.detach(), aux.blocks[2].attn.proj.weight.detach())
+
+
+def test_hugging_face_aux_from_local_cache(tmp_path, monkeypatch):
+    snap = tmp_path / "hub" / "models--timm--vit_test.in1k" / "snapshots" / "c0ffee"
+    snap.mkdir(parents=True)
+    model = create_model("test", "image", 3)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(snap / "model.safetensors"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    w = load_aux("timm/vit_test.in1k")
+    assert w.depth == 2 and any("Hugging Face cache" in n for n in w.notes)
+    assert load_aux("hf-hub:timm/vit_test.in1k").depth == 2
+    with pytest.raises(CheckpointError, match="not in the local Hugging Face cache.*huggingface-cli download"):
+        load_aux("timm/vit_base_patch16_224.mae")
+
+
 def test_atomic_write_is_all_or_nothing_with_unique_temp_names(tmp_path):
     from m2pt_core.safe_io import atomic_write, atomic_write_text
     path = atomic_write_text(tmp_path / "sub" / "m.json", "old")
@@ -174,3 +266,16 @@ def test_atomic_write_is_all_or_nothing_with_unique_temp_names(tmp_path):
     atomic_write(path, lambda tmp: temps.append(tmp) or tmp.write_text("new"))
     assert path.read_text() == "new" and temps[0] != temps[1] and temps[0].parent == path.parent
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.json"]
+
+
+def test_atomic_write_creates_files_with_the_usual_permissions(tmp_path):
+    """A temp file from mkstemp is 0o600: checkpoints written through it were unreadable to the
+    group (e.g. a dashboard serving them under another user)."""
+    import os
+    from m2pt_core.safe_io import atomic_write_text
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "m.json", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

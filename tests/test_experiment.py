@@ -45,6 +45,25 @@ def test_run_experiment_returns_all_arms(tmp_path):
     assert again.test_acc.tolist() == table.test_acc.tolist()
 
 
+def test_summarize_gives_the_seed_level_t_interval_of_the_paired_delta():
+    import pandas as pd
+    import pytest
+    rows = [{"arm": "baseline", "aux": "none", "seed": s, "test_acc": a} for s, a in enumerate([0.83, 0.86, 0.87])]
+    rows += [{"arm": "m2pt", "aux": "pc", "seed": s, "test_acc": a + d}
+             for s, (a, d) in enumerate(zip([0.83, 0.86, 0.87], [0.036, 0.011, 0.0]))]
+    rows += [{"arm": "random", "aux": "pc", "seed": s, "test_acc": a - 0.07 + 0.001 * s}
+             for s, a in enumerate([0.83, 0.86, 0.87])]
+    table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+    out = summarize(table).set_index("arm")
+    m = out.loc["m2pt"]
+    half = 4.3026527 * pd.Series([0.036, 0.011, 0.0]).std() / 3 ** 0.5
+    assert m.delta_vs_baseline_mean == pytest.approx(0.015667, abs=1e-5)
+    assert m.delta_vs_baseline_hi - m.delta_vs_baseline_mean == pytest.approx(half, rel=1e-5)
+    assert not m.delta_distinguishable
+    assert out.loc["random"].delta_distinguishable and out.loc["random"].delta_vs_baseline_hi < 0
+    assert out.loc["baseline"].delta_vs_baseline_mean == 0.0
+
+
 def test_runs_are_reused_only_when_everything_that_affects_them_matches(tmp_path):
     """On main before run specs, changing --data-size, --lambda-init or the lr silently reused the
     old runs (folders were named by arm, aux and seed only)."""

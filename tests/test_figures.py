@@ -1,6 +1,7 @@
 """Every figure builder returns a plotly figure with the expected traces, titles and axis units."""
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -52,22 +53,59 @@ def test_lambda_heatmap(setup):
 def test_knockout_heatmap(setup):
     model, _, X, y = setup
     ko = knockout_map(model, X, y)
-    fig = knockout_heatmap(ko)
+    fig = knockout_heatmap(ko, split="validation")
     check_common(fig)
-    assert len(fig.data) == 1 and fig.data[0].zmid == 0
+    assert fig.data[0].zmid == 0 and (fig.data[0].zmin, fig.data[0].zmax) == (-10, 10)   # fixed, symmetric
     assert list(fig.data[0].y) == COMPS + ["all"]
     row = ko[(ko.layer == 0) & (ko.component == "mlp.fc2")]
-    assert fig.data[0].z[3][0] == pytest.approx(100 * row.delta_acc.item())
+    assert fig.data[0].customdata[3][0][0] == pytest.approx(100 * row.delta_acc.item())
     assert "all pathways off at once" in fig.layout.title.text
-    assert len(knockout_heatmap(ko, metric="loss").data) == 1
+    assert "n = 16 items of the validation split" in fig.layout.title.text
+    loss = knockout_heatmap(ko, metric="loss")
+    assert (loss.data[0].zmin, loss.data[0].zmax) == (-0.2, 0.2)
+
+
+def _knockout_rows(ref, cells):
+    """A knockout table from per-item corrects: ref (N,), cells {(layer, component): (N,)}."""
+    from m2pt_core.analysis import paired_columns
+    keys = list(cells)
+    c = np.stack([cells[k] for k in keys])
+    cols = paired_columns(ref, np.zeros_like(ref), c, np.zeros_like(c))
+    rows = pd.DataFrame([{"layer": i, "component": comp, "acc": cells[(i, comp)].mean(),
+                          "delta_acc": cells[(i, comp)].mean() - ref.mean(), "loss": 0.0, "delta_loss": 0.0,
+                          "base_acc": ref.mean(), "base_loss": 0.0} for i, comp in keys])
+    return rows.assign(**cols)
+
+
+def test_knockout_heatmap_greys_out_a_one_item_difference_in_thirty():
+    ref = np.r_[np.ones(20), np.zeros(10)]                 # 30 items, 20 right
+    one = ref.copy()
+    one[20] = 1.0                                          # one more item right: +3.3 points
+    ten = ref.copy()
+    ten[:10] = 0.0                                         # ten fewer: −33 points
+    ko = _knockout_rows(ref, {(0, "mlp.fc1"): one, (0, "mlp.fc2"): ten, (1, "mlp.fc1"): ref, (1, "mlp.fc2"): ref})
+    fig = knockout_heatmap(ko, split="validation")
+    coloured, grey = fig.data
+    assert grey.name == "not distinguishable from 0"
+    # rows fc1, fc2; columns layer 0, 1
+    assert coloured.z[0][0] is None or np.isnan(coloured.z[0][0])      # the 1-item cell is not coloured…
+    assert grey.z[0][0] == 0.0                                          # …but grey
+    assert coloured.z[1][0] == pytest.approx(-100 / 3) and np.isnan(grey.z[1][0])
+    assert "n = 30 items of the validation split" in fig.layout.title.text
+    assert "grey: not distinguishable from 0" in fig.layout.title.text
+    # A repaint with other data keeps what a colour means.
+    assert (coloured.zmin, coloured.zmax) == (-10, 10)
 
 
 def test_sweep_curves_and_global_scale(setup):
     model, _, X, y = setup
     sweep = lambda_sweep(model, X, y, grid=[-0.2, 0.0, 0.2], components=["all", "mlp.fc1"])
-    fig = sweep_curves(sweep)
+    fig = sweep_curves(sweep, split="validation")
     check_common(fig)
     assert names(fig) == ["layer 0", "layer 1", "learned λ"]
+    assert fig.data[0].error_y.array is not None and "n = 16 items of the validation split" in fig.layout.title.text
+    lo, hi = fig.layout.yaxis.range
+    assert hi - lo >= 9.99 or lo == 0 or hi == 100            # never zoomed below ±5 points
     assert list(fig.data[2].x) == pytest.approx(sweep[sweep.component == "all"].groupby("layer").lam_learned.first().tolist())
     assert fig.layout.yaxis.title.text == "accuracy (%)" and "λ" in fig.layout.xaxis.title.text
     fc1 = sweep_curves(sweep, component="mlp.fc1", metric="loss")
@@ -145,3 +183,24 @@ def test_figures_reject_wrong_tables():
         lambda_heatmap(pd.DataFrame({"layer": [0]}))
     with pytest.raises(TypeError):
         knockout_heatmap([1, 2])
+
+
+def test_sweep_marker_stays_on_the_learned_lambda_after_an_edit(setup):
+    model, _, X, y = setup
+    before = get_lambdas(model)
+    learned = {i: float(np.mean([before[f"blocks.{i}.{c}"] for c in COMPS])) for i in (0, 1)}
+    learned_acc = float((model.eval()(X).argmax(1) == y).float().mean())
+    try:
+        set_lambdas(model, 0.7, layers=[0])                          # a user edit of layer 0
+        sweep = lambda_sweep(model, X, y, grid=[-0.2, 0.0, 0.2])
+        fig = sweep_curves(sweep, learned=learned, learned_score=learned_acc)
+    finally:
+        set_lambdas(model, before)
+    marks = {t.name: t for t in fig.data}
+    assert list(marks["learned λ"].x) == pytest.approx([learned[0], learned[1]])
+    assert list(marks["learned λ"].y) == pytest.approx([100 * learned_acc] * 2)
+    assert list(marks["current λ"].x) == pytest.approx([0.7, learned[1]])
+    assert {"as trained", "λ as set now"} <= {a.text for a in fig.layout.annotations}
+    # Without an edit: one set of markers, at λ as it is.
+    plain = sweep_curves(lambda_sweep(model, X, y, grid=[0.0]), learned=learned, learned_score=learned_acc)
+    assert "current λ" not in names(plain)

@@ -4,8 +4,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from m2pt_core.data import list_datasets
 from m2pt_core.explorer import COMPAT_COLUMNS, NO_AUX
 from m2pt_core.explorer.compatibility import compatibility_summary
+from m2pt_core.explorer.pretrained import pretrained_summary
+from m2pt_core.pretrained.report import REPORT_COLUMNS
 from m2pt_core.pathways import count_parameters, pathway_modules
 
 from m2pt_core.errors import M2PTError
@@ -15,7 +18,9 @@ from ..common import AppContext, clear_toasts_on, guard, pct, warn
 INTRO = ("Pick a **target** model (the one that is improved) and an **auxiliary** model from another modality. "
          "Each linear layer of the target's blocks becomes y = x(W + λ·W')ᵀ + b with W' from the auxiliary. "
          "Zoo M2PT models come with the auxiliary they were trained with and their learned λ; a plain target "
-         "gets fresh pathways at λ = 0.")
+         "gets fresh pathways at λ = 0. Your own checkpoints (timm, DeiT, MAE, AudioMAE, Point-MAE, VideoMAE, "
+         "official M2PT, or a Hugging Face name in the local cache) can be the auxiliary, or the target: "
+         "open them as a *pretrained target* for a dataset below.")
 
 
 def _params_md(session) -> str:
@@ -39,8 +44,10 @@ def _status_md(session, score) -> str:
     parts = [f"Opened **{session.target_name}** with auxiliary **{session.aux_name}**."]
     parts += [f"Note: {n}." for n in session.notes]
     if score is not None:
-        parts.append(f"Validation ({session.data.describe()}): with λ as learned {pct(session.learned_acc)}; "
-                     f"baseline {session.baseline_name or 'n/a'}: {pct(session.baseline_acc)}.")
+        vs = f" {score.vs_baseline.describe('Δ')} (one run)." if score.vs_baseline is not None else ""
+        parts.append(f"Validation split, {score.data}: with λ as learned {pct(session.learned_acc)}; "
+                     f"baseline {session.baseline_name or 'n/a'}: {pct(session.baseline_acc)}.{vs}")
+        parts.append("\n" + session.evidence())
     else:
         parts.append("This model names no dataset, so accuracy cannot be measured (predictions still work).")
     return "  \n".join(parts)
@@ -53,14 +60,24 @@ def build(ctx: AppContext) -> None:
                              elem_id="target-dropdown")
         aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True,
                           elem_id="aux-dropdown")
-        open_btn = gr.Button("Open", variant="primary", scale=1)
+        with gr.Column(scale=1, min_width=160):
+            spread = gr.Checkbox(label="spread a deeper auxiliary", value=False,
+                                 info="pair target block i with an evenly spaced auxiliary block (aux_layers='spread')")
+            open_btn = gr.Button("Open", variant="primary")
     status = gr.Markdown(label="status", elem_id="models-status")
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
         with gr.Row():
             upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
             path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors")
-        add_btn = gr.Button("Add checkpoint")
+        with gr.Row():
+            add_btn = gr.Button("Add checkpoint")
+            pre_dataset = gr.Dropdown(label="…or open it as a pretrained target for dataset",
+                                      choices=list_datasets(), value=None, scale=2)
+            pre_heads = gr.Number(label="heads (only for a non-standard width)", value=0, precision=0, minimum=0)
+            pre_btn = gr.Button("Open as pretrained target")
         add_status = gr.Markdown(label="added")
+        report = gr.Dataframe(headers=REPORT_COLUMNS, label="Load report: every key loaded, reshaped, left at init "
+                              "or skipped", interactive=False, max_height=300, wrap=True)
     compat_md = gr.Markdown(label="compatibility")
     compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="Compatibility, layer by layer and component by component",
                           interactive=False, max_height=360, wrap=True)
@@ -94,19 +111,21 @@ def build(ctx: AppContext) -> None:
                 gr.update(value=session.target_name), gr.update(value=session.aux_name))
 
     @guard
-    def select_models(state, target_name, aux_name):
+    def select_models(state, target_name, aux_name, spread_aux=False):
         session = ctx.session(state)
         if not target_name:
             raise gr.Error("Choose a target model first.")
         aux_name = aux_name or NO_AUX
+        aux_layers = "spread" if spread_aux else None
         try:
-            table, summary = session.compatibility(target_name, aux_name) if aux_name != NO_AUX else (None, "")
+            table, summary = (session.compatibility(target_name, aux_name, aux_layers) if aux_name != NO_AUX
+                              else (None, ""))
         except Exception:  # noqa: BLE001 - select() below says what is wrong
             table, summary = None, ""
         if table is not None and not table["match"].all():
             return _refused(session, target_name, aux_name, "their layer shapes differ (see the table below).", table, summary)
         try:
-            score = session.select(target_name, aux_name)
+            score = session.select(target_name, aux_name, aux_layers=aux_layers)
         except M2PTError as e:
             return _refused(session, target_name, aux_name, str(e), None, "")
         table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
@@ -123,10 +142,26 @@ def build(ctx: AppContext) -> None:
         msg = f"Added **{name}**: {session.card(name).modality or 'weights only'}; choose it as target or auxiliary."
         return (session, msg, gr.update(choices=session.target_choices()), gr.update(choices=session.aux_choices()))
 
+    @guard
+    def open_pretrained(state, file, typed, dataset, heads=0):
+        session = ctx.session(state)
+        if not file and not (typed or "").strip():
+            raise gr.Error("Upload a checkpoint file or type a path (or a Hugging Face name) first.")
+        source = file or session.typed_source(typed)
+        t = session.open_pretrained(source, dataset or None, num_heads=int(heads) if heads else None)
+        return (session, pretrained_summary(t), gr.update(choices=session.target_choices(), value=t.name),
+                gr.update(value=NO_AUX), t.report_table())
+
     target.input(on_target, [ctx.state, target], [ctx.state, aux], api_visibility="private")
     outputs = [ctx.state, status, compat_md, compat, params, target_card, aux_card, target, aux]
     clear_toasts_on(open_btn.click)          # not after: a refused pair's own warning must stay
-    ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux], outputs, api_name="select_models")
+    ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux, spread], outputs,
+                                           api_name="select_models")
+    # Opening a pretrained target opens it at once (no auxiliary yet); main.py redraws the other panels.
+    ctx.c["more_select_events"] = [
+        pre_btn.click(open_pretrained, [ctx.state, upload, path, pre_dataset, pre_heads], [ctx.state, add_status, target, aux, report],
+                      api_name="open_pretrained")
+        .success(select_models, [ctx.state, target, aux, spread], outputs, api_visibility="private")]
     ctx.c["select_fn"] = select_models
     ctx.c["select_outputs"] = outputs
     add_btn.click(add_checkpoint, [ctx.state, upload, path], [ctx.state, add_status, target, aux],

@@ -9,7 +9,9 @@ from ..common import AppContext, clear_toasts, clear_toasts_on, guard
 
 HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the validation accuracy is "
         "re-computed at once, re-running only the blocks from the changed layer on. Changes stay in your "
-        "session only. **Reset** restores the learned λ.")
+        "session only. **Reset** restores the learned λ. Every difference is paired on the same items, with "
+        "its 95% interval; grey cells and hollow points are not distinguishable from 0. The test split is "
+        "scored only when you ask.")
 LAMBDA_TITLE = "λ per layer and component (as set now)"
 TABLE_DECIMALS = 6
 
@@ -58,6 +60,9 @@ def build(ctx: AppContext) -> None:
         stop = gr.Button("Stop", variant="stop")
     knock_plot = gr.Plot(label="Knockout map")
     sweep_plot = gr.Plot(label="λ sweep curves")
+    with gr.Row():
+        test_btn = gr.Button("Score on the test split (on request)")
+    test_md = gr.Markdown(label="test split report")
 
     view_outputs = [heatmap, table, key, slider, score]
 
@@ -111,7 +116,7 @@ def build(ctx: AppContext) -> None:
         progress(0.1, desc="Knocking out each pathway, each layer, and all at once")
         table = session.knockout()
         progress(1.0)
-        return figures.knockout_heatmap(table)
+        return figures.knockout_heatmap(table, split=session.sweep_reference()["split"])
 
     @guard
     def sweep(state, progress=gr.Progress()):
@@ -119,8 +124,12 @@ def build(ctx: AppContext) -> None:
         fig = None
         for done, total, rows in session.sweep():
             progress(done / total, desc=f"λ sweep: layer {done} of {total}")
-            fig = figures.sweep_curves(rows)
+            fig = figures.sweep_curves(rows, **session.sweep_reference())
             yield fig
+
+    @guard
+    def score_test(state):
+        return ctx.session(state).score_test()
 
     ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
     key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
@@ -141,3 +150,4 @@ def build(ctx: AppContext) -> None:
     k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
     s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
     stop.click(None, None, None, cancels=[k_ev, s_ev])
+    test_btn.click(score_test, [ctx.state], [test_md], api_name="score_test")

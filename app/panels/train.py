@@ -29,13 +29,19 @@ def _curves(histories: dict[str, list]) -> object:
     return figures.training_curves(frames, title="Baseline vs M2PT, per epoch")
 
 
+RANDOM_INIT = "random"
+
+
 def build(ctx: AppContext) -> None:
     d = TrainRequest()
     gr.Markdown(NOTE)
     with gr.Row():
-        dataset = gr.Dropdown(label="Target dataset", choices=list_datasets(), value=d.dataset)
+        dataset = gr.Dropdown(label="Target dataset", choices=list_datasets() + ctx.user_data.choices(), value=d.dataset)
         aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
                           value=d.aux if d.aux in ctx.catalog.aux_names() else None)
+        init = gr.Dropdown(label="Target starting weights", choices=[RANDOM_INIT], value=RANDOM_INIT,
+                           allow_custom_value=True,
+                           info="random, or a pretrained checkpoint opened in the Models tab (or a path / HF name)")
     with gr.Row():
         epochs = gr.Slider(1, 20, value=d.epochs, step=1, label="Epochs")
         size = gr.Slider(200, 5000, value=d.data_size, step=100, label="Subset size (items, all splits)")
@@ -46,6 +52,7 @@ def build(ctx: AppContext) -> None:
         stop = gr.Button("Stop", variant="stop")
         resume = gr.Button("Resume", visible=False)
     status = gr.Markdown(label="training status")
+    ctx.c["train_dataset"] = dataset   # the Your-data tab sets it
     curves = gr.Plot(label="Training curves")
     result = gr.Markdown(label="training result")
 
@@ -113,7 +120,7 @@ def build(ctx: AppContext) -> None:
             return
         session.pending_train = None
         label = session.next_train_label(req.dataset, req.aux)
-        pair = TrainedPair(label, req.dataset, req.aux, req.data_size, res["baseline"], res["m2pt"],
+        pair = TrainedPair(label, req.dataset, req.aux, res["data_size"], res["baseline"], res["m2pt"],
                            res["histories"], res["test"], res["settings"])
         name = session.add_trained(pair)
         b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]
@@ -131,13 +138,24 @@ def build(ctx: AppContext) -> None:
                gr.update(choices=session.target_choices(), value=name), gr.update(visible=False))
 
     @guard
-    def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, progress=gr.Progress()):
+    def init_choices(state):
         session = ctx.session(state)
+        return state if state is not None else session, gr.update(
+            choices=[RANDOM_INIT] + sorted({t.source for t in session.pretrained.values()}))
+
+    @guard
+    def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, init_from=RANDOM_INIT,
+              progress=gr.Progress()):
+        session = ctx.session(state)
+        if init_from not in (None, "", RANDOM_INIT) and init_from not in {t.source for t in session.pretrained.values()}:
+            init_from = session.typed_source(str(init_from))     # typed: only exposed folders, or a cached HF name
         if not aux_name or aux_name == NO_AUX:
             raise gr.Error("Choose an auxiliary model to train M2PT with.")
-        req = TrainRequest(dataset=dataset_name, aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
+        req = TrainRequest(dataset=ctx.user_data.resolve(dataset_name), aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
                            lambda_lr_scale=float(lam_scale), aux_trainable=bool(trainable),
-                           size=session.aux_size(aux_name))
+                           size=session.aux_size(aux_name),
+                           init=None if init_from in (None, "", RANDOM_INIT) else str(init_from),
+                           num_heads=session.pretrained_heads(init_from))
         req.check()
         yield from run(session, req, False, progress)
 
@@ -155,8 +173,9 @@ def build(ctx: AppContext) -> None:
         state.train_stop.set()
         return "Stopping after the current step…"
 
+    init.focus(init_choices, [ctx.state], [ctx.state, init], api_visibility="private")
     outputs = [ctx.state, status, curves, result, ctx.c["target"], resume]
-    start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable], outputs, api_name="train")
+    start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init], outputs, api_name="train")
     resume.click(resume_training, [ctx.state], outputs, api_name="resume_training")
     # Not a cancel: the run must finish its step and report what it kept. Runs outside the queue,
     # so it is not stuck behind the training it stops.

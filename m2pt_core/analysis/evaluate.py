@@ -1,7 +1,7 @@
 """Accuracy and loss of a model on a whole evaluation set, in large batches without autograd."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
@@ -16,17 +16,39 @@ DEFAULT_BATCH_SIZE = 512
 
 @dataclass
 class Score:
-    """Running totals over batches; ``acc`` is a fraction in [0, 1], ``loss`` the mean cross-entropy."""
+    """Running totals over batches; ``acc`` is a fraction in [0, 1], ``loss`` the mean cross-entropy.
+
+    keep_items: also keep every item's correct/loss (per_item()), for paired intervals against
+    another setting on the same items without evaluating again."""
     correct: float = 0.0
     loss_sum: float = 0.0
     n: int = 0
+    keep_items: bool = False
+    item_correct: list = field(default_factory=list, repr=False)   # (B,) bool per batch
+    item_loss: list = field(default_factory=list, repr=False)      # (B,) fp32 per batch
 
     def add(self, logits: torch.Tensor, y: torch.Tensor) -> "Score":
         # (B, C) logits, (B,) labels; sums in fp32/float64 so batch size does not change results.
-        self.correct += float((logits.argmax(dim=-1) == y).sum())
-        self.loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+        if self.keep_items:
+            right = logits.argmax(dim=-1) == y                                  # (B,)
+            loss = F.cross_entropy(logits.float(), y, reduction="none")         # (B,)
+            self.item_correct.append(right.cpu())
+            self.item_loss.append(loss.cpu())
+            self.correct += float(right.sum())
+            self.loss_sum += float(loss.double().sum())
+        else:
+            self.correct += float((logits.argmax(dim=-1) == y).sum())
+            self.loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
         self.n += int(y.numel())
         return self
+
+    def per_item(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(correct (N,) bool, loss (N,) fp32) in item order; needs keep_items=True."""
+        if not self.keep_items:
+            raise ValueError("This Score did not keep per-item results (Score(keep_items=True)).")
+        if not self.item_correct:
+            return torch.zeros(0, dtype=torch.bool), torch.zeros(0)
+        return torch.cat(self.item_correct), torch.cat(self.item_loss)
 
     @property
     def acc(self) -> float:

@@ -10,16 +10,20 @@ from torch import nn
 
 from ..pathways import pathway_modules
 from .evaluate import DEFAULT_BATCH_SIZE
+from .intervals import LEVEL, N_BOOT, PAIRED_COLUMNS, paired_score_columns
 from .probes import Probe, run_probes
 from .selection import ALL, ALL_LAYERS, pathway_grid
 
-KNOCKOUT_COLUMNS = ["layer", "component", "acc", "delta_acc", "loss", "delta_loss", "base_acc", "base_loss"]
+KNOCKOUT_COLUMNS = ["layer", "component", "acc", "delta_acc", "loss", "delta_loss", "base_acc", "base_loss",
+                    *PAIRED_COLUMNS]
 
 
 def knockout_map(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> pd.DataFrame:
+                 batch_size: int = DEFAULT_BATCH_SIZE, n_boot: int = N_BOOT, level: float = LEVEL) -> pd.DataFrame:
     """One row per pathway (layer, component), per whole layer (component "all"), and one row for
     all pathways at once (layer -1, component "all"). acc is a fraction; delta_* = knocked out − base.
+    Paired against the model as it is on the same n items (PAIRED_COLUMNS): bootstrap interval of
+    delta_acc / delta_loss at ``level``, McNemar p, and whether the Δacc interval excludes 0.
 
     Each knockout runs only the blocks from its layer on (cached hidden states, see probes.py);
     λ are restored afterwards."""
@@ -32,4 +36,5 @@ def knockout_map(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
     rows = [{"layer": i, "component": c, "acc": s.acc, "delta_acc": s.acc - base.acc, "loss": s.loss,
              "delta_loss": s.loss - base.loss, "base_acc": base.acc, "base_loss": base.loss}
             for (i, c), s in scores.items()]
-    return pd.DataFrame(rows, columns=KNOCKOUT_COLUMNS)
+    paired = paired_score_columns(base, list(scores.values()), n_boot=n_boot, level=level)
+    return pd.DataFrame(rows).assign(**paired).reindex(columns=KNOCKOUT_COLUMNS)

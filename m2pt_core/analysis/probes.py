@@ -21,7 +21,7 @@ nothing reuse the base result.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Hashable, Mapping, Optional, Sequence
 
 import torch
@@ -64,14 +64,14 @@ def run_probes(model: nn.Module, X: Any, y: Optional[torch.Tensor], probes: Sequ
             raise KeyError(f"No pathway named {unknown[0]!r}; the model has {len(mods)} pathways.")
         if p.key in results:
             raise ValueError(f"Two probes share the key {p.key!r}.")
-        results[p.key] = Score()
+        results[p.key] = Score(keep_items=True)     # per-item results: paired intervals later
         # λ is stored in fp32, so compare in fp32: a value that rounds to the current λ is no change.
         if all(_fp32(v) == current[n] for n, v in p.values.items()):
             no_ops.append(p)   # identical to the model as it is: take the base score, run nothing
         else:
             by_start[probe_start(p.values)].append(p)
 
-    base = Score()
+    base = Score(keep_items=True)
     with eval_mode(model), torch.inference_mode():
         for xb, yb in chunks(X, y, batch_size, model_device(model)):
             h = stages.embed(xb)                                          # (B, T, D)
@@ -82,5 +82,5 @@ def run_probes(model: nn.Module, X: Any, y: Optional[torch.Tensor], probes: Sequ
                 h = stages.step(h, k)                                     # enters block k + 1
             base.add(stages.finish(h), yb)
     for p in no_ops:
-        results[p.key] = Score(base.correct, base.loss_sum, base.n)
+        results[p.key] = replace(base)             # base is complete; its item lists are shared
     return base, results

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..pathways import pathway_modules
 from .evaluate import DEFAULT_BATCH_SIZE
+from .intervals import LEVEL, N_BOOT, PAIRED_COLUMNS, paired_score_columns
 from .probes import Probe, run_probes
 from .selection import resolve_targets
 
@@ -23,8 +24,10 @@ DEFAULT_GRIDS = {
     "absolute": (-0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2),
     "scale": (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
 }
-SWEEP_COLUMNS = ["layer", "component", "mode", "value", "lam_learned", "acc", "loss", "base_acc", "base_loss"]
-SCALE_COLUMNS = ["scale", "acc", "loss", "base_acc", "base_loss"]
+# PAIRED_COLUMNS: each point against the model as it is (base_*), same items (see intervals.py).
+SWEEP_COLUMNS = ["layer", "component", "mode", "value", "lam_learned", "acc", "loss", "base_acc", "base_loss",
+                 *PAIRED_COLUMNS]
+SCALE_COLUMNS = ["scale", "acc", "loss", "base_acc", "base_loss", *PAIRED_COLUMNS]
 
 
 def _grid(grid: Optional[Sequence[float]], mode: str) -> list[float]:
@@ -40,13 +43,15 @@ def _grid(grid: Optional[Sequence[float]], mode: str) -> list[float]:
 def lambda_sweep(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
                  grid: Optional[Sequence[float]] = None, layers: Optional[Iterable[int]] = None,
                  components: Union[None, str, Iterable[str]] = None, mode: str = "absolute",
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> pd.DataFrame:
+                 batch_size: int = DEFAULT_BATCH_SIZE, n_boot: int = N_BOOT, level: float = LEVEL) -> pd.DataFrame:
     """One row per (layer, component, grid value).
 
     components: None or "all" sweeps each layer's pathways together; a component name (or a list,
     which may mix in "all") sweeps single pathways. mode="absolute": every swept λ is set to the
     value; mode="scale": every swept λ is multiplied by it. lam_learned is the λ in force before the
-    sweep (the mean over the layer's pathways for "all"); base_* score the model as it is."""
+    sweep (the mean over the layer's pathways for "all"); base_* score the model as it is, and
+    PAIRED_COLUMNS give each point's paired interval of Δacc / Δloss against it (bootstrap over the
+    same items at ``level``, McNemar p)."""
     values = _grid(grid, mode)
     current = {n: m.lam_value for n, m in pathway_modules(model).items()}
     targets = resolve_targets(model, layers, components)
@@ -60,13 +65,15 @@ def lambda_sweep(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
     rows = [{"layer": i, "component": c, "mode": mode, "value": v, "lam_learned": learned[(i, c)],
              "acc": s.acc, "loss": s.loss, "base_acc": base.acc, "base_loss": base.loss}
             for (i, c, v), s in scores.items()]
-    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+    paired = paired_score_columns(base, list(scores.values()), n_boot=n_boot, level=level)
+    return pd.DataFrame(rows).assign(**paired).reindex(columns=SWEEP_COLUMNS)
 
 
 def global_scale_sweep(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
                        scales: Optional[Sequence[float]] = None,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> pd.DataFrame:
-    """One row per scale s: every λ multiplied by s at once (0 = no pathways, 1 = as trained)."""
+                       batch_size: int = DEFAULT_BATCH_SIZE, n_boot: int = N_BOOT, level: float = LEVEL) -> pd.DataFrame:
+    """One row per scale s: every λ multiplied by s at once (0 = no pathways, 1 = as trained),
+    with PAIRED_COLUMNS against the model as it is."""
     values = _grid(scales, "scale")
     current = {n: m.lam_value for n, m in pathway_modules(model).items()}
     if not current:
@@ -75,4 +82,5 @@ def global_scale_sweep(model: nn.Module, X: Any, y: Optional[torch.Tensor] = Non
     base, scores = run_probes(model, X, y, probes, batch_size)
     rows = [{"scale": s, "acc": r.acc, "loss": r.loss, "base_acc": base.acc, "base_loss": base.loss}
             for s, r in scores.items()]
-    return pd.DataFrame(rows, columns=SCALE_COLUMNS)
+    paired = paired_score_columns(base, list(scores.values()), n_boot=n_boot, level=level)
+    return pd.DataFrame(rows).assign(**paired).reindex(columns=SCALE_COLUMNS)

@@ -160,7 +160,7 @@ def eval_dataset(model: Any, split: str = "test", dataset: Optional[str] = None,
     """The ``split`` of the data ``model`` was trained on (same items, same split rule), or of
     ``dataset`` / ``seed`` / ``size`` where given. Refuses (TrainOverlapError) to score on items
     the model was trained on, unless ``allow_train_overlap``; the result says how many there were."""
-    from .registry import load_dataset
+    from .sources import open_dataset, recorded_size, same_source
     prov = model_provenance(model)
     spec = getattr(getattr(model, "config", None), "input", None)
     if dataset is None and seed is None and size is None:
@@ -168,12 +168,12 @@ def eval_dataset(model: Any, split: str = "test", dataset: Optional[str] = None,
             raise M2PTError("The model records no training data; name the dataset to score it on.")
         data = load_from_provenance(prov, split, spec)
     else:
-        same = prov is not None and prov.kind == "builtin" and dataset in (None, prov.name)
+        same = prov is not None and (dataset is None or same_source(prov, dataset))
         name = dataset or (prov.name if prov is not None else None)
         if name is None:
             raise M2PTError("The model records no training data; name the dataset to score it on.")
-        data = load_dataset(name, split, spec=spec, seed=prov.seed if seed is None and same else (seed or 0),
-                            size=prov.size if size is None and same else size)
+        data = open_dataset(name, split, spec=spec, seed=prov.seed if seed is None and same else (seed or 0),
+                            size=recorded_size(prov) if size is None and same else size)
     overlap = None
     if prov is not None and getattr(data, "keys", None) is not None:
         train_keys = split_keys(prov, "train")

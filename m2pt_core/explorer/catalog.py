@@ -22,31 +22,54 @@ from typing import Any, Callable, Optional, Sequence, Union
 from torch import nn
 
 from .. import zoo
+from ..analysis.intervals import wilson_interval
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, M2PTError
+from ..pretrained import describe_weights
 from ..pathways import LAMBDA_BOUND, MINILM_NAME, load_aux, minilm_l6_path, pathway_modules
 from ..pathways.aux_weights import AuxWeights
 from .cache import DEFAULT_CACHE_BYTES, SharedCache
 
 
+def _accuracy_cell(acc: Optional[float], split: str, n: Optional[int]) -> Optional[str]:
+    """'84.27% (95% CI 81.5–86.6%) · test split, 750 items' (no interval when n is unknown)."""
+    if acc is None:
+        return None
+    if not n:
+        return f"{100 * acc:.2f}% · {split} split (number of items not recorded)"
+    w = wilson_interval(int(round(acc * n)), int(n))
+    return f"{100 * acc:.2f}% ({100 * w.level:.0f}% CI {100 * w.lo:.1f}–{100 * w.hi:.1f}%) · {split} split, {n} items"
+
+
 @dataclass
 class ModelCard:
-    """What the Models panel shows about one model."""
+    """What the Models panel shows about one model: every accuracy with its split, n and interval."""
     name: str
     kind: str                        # "zoo", "file", "trained", "text encoder"
     modality: Optional[str] = None
     dataset: Optional[str] = None
     size: Optional[str] = None
     auxiliary: Optional[str] = None
-    accuracy: Optional[float] = None
+    accuracy: Optional[float] = None           # on the test split
     params: Optional[int] = None
     data_size: Optional[int] = None
     extra: dict[str, Any] = field(default_factory=dict)
+    test_items: Optional[int] = None
+    val_accuracy: Optional[float] = None
+    val_items: Optional[int] = None
+    classes: Optional[list[str]] = None
 
     def as_markdown(self) -> str:
+        classes = chance = None
+        if self.classes:
+            k = len(self.classes)
+            shown = ", ".join(self.classes[:12]) + (", …" if k > 12 else "")
+            classes, chance = f"{k}: {shown}", f"{100 / k:.1f}% (1 of {k} classes)"
         rows = [("kind", self.kind), ("modality", self.modality), ("dataset", self.dataset),
+                ("classes", classes), ("chance level", chance),
                 ("size", self.size), ("auxiliary", self.auxiliary or "none"),
-                ("test accuracy", f"{100 * self.accuracy:.2f}%" if self.accuracy is not None else None),
+                ("test accuracy", _accuracy_cell(self.accuracy, "test", self.test_items)),
+                ("validation accuracy", _accuracy_cell(self.val_accuracy, "validation", self.val_items)),
                 ("parameters", f"{self.params:,}" if self.params else None)]
         rows += [(k, v) for k, v in self.extra.items()]
         body = "\n".join(f"| {k} | {v} |" for k, v in rows if v not in (None, ""))
@@ -136,13 +159,17 @@ class Catalog:
         if e is None:
             path = Path(name)
             return ModelCard(path.name, "file", extra={"path": str(path)})
-        extra = {k: e[k] for k in ("val_accuracy", "epochs", "training_time_s", "file") if e.get(k) is not None}
-        if "val_accuracy" in extra:
-            extra["val_accuracy"] = f"{100 * extra['val_accuracy']:.2f}%"
+        extra = {k: e[k] for k in ("epochs", "training_time_s", "file") if e.get(k) is not None}
         if "sha256" in e:
             extra["sha256"] = str(e["sha256"])[:16] + "…"
+        try:
+            classes = getattr(getattr(self.load_model(name), "config", None), "class_names", None)
+        except M2PTError:
+            classes = None
         return ModelCard(name, "zoo", e.get("modality"), e.get("dataset"), e.get("size"), e.get("auxiliary"),
-                         e.get("accuracy"), e.get("params"), (e.get("recipe") or {}).get("data_size"), extra)
+                         e.get("accuracy"), e.get("params"), (e.get("recipe") or {}).get("data_size"), extra,
+                         test_items=e.get("test_items"), val_accuracy=e.get("val_accuracy"),
+                         val_items=e.get("val_items"), classes=list(classes) if classes else None)
 
     # -- loading ------------------------------------------------------------------------------
     # -- what a user may read ------------------------------------------------------------------
@@ -270,4 +297,4 @@ def checkpoint_summary(path: Union[str, Path]) -> str:
     if isinstance(config, dict):
         return (f"{Path(path).name}: {config.get('modality')} model, size {config.get('size')}, "
                 f"{config.get('num_classes')} classes, dataset {config.get('dataset')}")
-    return f"{Path(path).name}: weights only (usable as an auxiliary)"
+    return describe_weights(path)

@@ -1,5 +1,9 @@
-"""Validation tensors for the explorer: a held-out subset per (dataset, input spec, size),
-built once per process and shared read-only by every session."""
+"""Evaluation tensors for the explorer, per (dataset, input spec, size, split), built once per
+process and shared read-only by every session.
+
+The dashboard scores on the validation split: all of it when a slider move over it stays within
+the latency budget, else a fixed class-stratified subset (EvalData.describe() says which, and n).
+The test split is used only on request, whole."""
 from __future__ import annotations
 
 import json
@@ -12,63 +16,90 @@ from torch import nn
 
 from ..modalities import spec_to_dict
 
-DEFAULT_MAX_EVAL = 500
+DEFAULT_MAX_EVAL = 750     # the whole validation split of mnist5k, when the latency budget allows
 # Hidden-state cache budget of one session's incremental evaluator ((L+1)·N·T·D fp32 floats).
 STATE_BUDGET_BYTES = 96 * 2**20
+# Latency budget of a worst-case slider move (λ of block 0: every block re-runs), as items × blocks ×
+# tokens × width²: 750 mnist5k items through the demo size (6 blocks, 17 tokens, width 192). Measured
+# (benchmarks/slider_latency.py, m2pt-mnist5k-audio, 750 items, 1 thread): 0.87 s of CPU per move
+# on the shared 2-core machine, so < 1 s per move on 2 cores; 500 items: 0.56 s.
+SLIDER_BUDGET = 750 * 6 * 17 * 192 ** 2
 
 _lock = threading.Lock()
 _cache: dict[tuple, "EvalData"] = {}
 
 
+SPLIT_NAMES = {"val": "validation", "test": "test", "train": "training"}
+
+
 @dataclass(frozen=True)
 class EvalData:
-    """A fixed evaluation subset: inputs (N, *input_shape), labels (N,), class names."""
+    """A fixed evaluation set: inputs (N, *input_shape), labels (N,), class names; ``total`` is the
+    size of the whole split it was taken from."""
     dataset: str
     split: str
     X: torch.Tensor
     y: torch.Tensor
     classes: tuple[str, ...]
     data_size: Optional[int]
+    total: Optional[int] = None
 
     @property
     def key(self) -> tuple:
         return (self.dataset, self.split, len(self.y), self.data_size)
 
+    @property
+    def split_name(self) -> str:
+        return SPLIT_NAMES.get(self.split, self.split)
+
+    @property
+    def is_subset(self) -> bool:
+        return self.total is not None and len(self.y) < self.total
+
     def describe(self) -> str:
-        return f"{len(self.y)} {self.split} samples of {self.dataset}"
+        """'all 750 validation items of mnist5k', or 'a fixed class-stratified subset of 500 of
+        the 750 validation items of mnist5k'."""
+        if self.is_subset:
+            return (f"a fixed class-stratified subset of {len(self.y)} of the {self.total} {self.split_name} "
+                    f"items of {self.dataset}")
+        return f"all {len(self.y)} {self.split_name} items of {self.dataset}"
 
 
 def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL) -> int:
-    """At most ``max_eval`` samples, fewer for long token sequences so the incremental
-    evaluator's cached hidden states stay within STATE_BUDGET_BYTES."""
+    """At most ``max_eval`` samples, fewer for long token sequences or wide/deep models so that the
+    incremental evaluator's cached hidden states stay within STATE_BUDGET_BYTES and a slider move
+    within SLIDER_BUDGET (< 1 s on 2 cores)."""
     config = getattr(model, "config", None)
     tokenizer = getattr(model, "tokenizer", None)
     if config is None or tokenizer is None:
         return max_eval
     per_sample = (config.depth + 1) * (tokenizer.num_tokens + 1) * config.embed_dim * 4
-    return max(32, min(max_eval, STATE_BUDGET_BYTES // per_sample))
+    per_move = config.depth * (tokenizer.num_tokens + 1) * config.embed_dim ** 2
+    return max(32, min(max_eval, STATE_BUDGET_BYTES // per_sample, SLIDER_BUDGET // per_move))
 
 
-def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: int = DEFAULT_MAX_EVAL,
+def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optional[int] = DEFAULT_MAX_EVAL,
               split: str = "val") -> Optional[EvalData]:
-    """A class-stratified, seeded subset of ``eval_limit`` items of the ``split`` of the data the
-    model was trained on (its recorded provenance, else its config's dataset), preprocessed with the
-    model's own input spec; None if it names none. Items the model was trained on are refused
-    (TrainOverlapError). Stratified, not the first n: a split may be ordered by class."""
+    """The ``split`` of the data the model was trained on (its recorded provenance, else its
+    config's dataset), preprocessed with the model's own input spec: all of it, or a class-stratified,
+    seeded subset of ``eval_limit`` items when the split is larger; None if it names none. Items the
+    model was trained on are refused (TrainOverlapError). Stratified, not the first n: a split may be
+    ordered by class. max_eval=None: the whole split (no incremental cache)."""
     from ..data import eval_dataset, model_provenance, stratified_split
     config = getattr(model, "config", None)
     prov = model_provenance(model)
     if prov is None:
         return None
-    n = eval_limit(model, max_eval)
+    n = eval_limit(model, max_eval) if max_eval is not None else None
     key = (prov.to_json(), json.dumps(spec_to_dict(config.input), sort_keys=True), data_size, split, n)
     with _lock:
         if key not in _cache:
             ds = eval_dataset(model, split, size=data_size).data
-            X, y = ds.tensors()
-            if n < len(y):
-                keep = torch.as_tensor(stratified_split(y.numpy(), (n, len(y) - n), seed=0)[0])
+            X, y = (ds if hasattr(ds, "tensors") else ds.to_memory()).tensors()   # files: decoded (cached) now
+            total = len(y)
+            if n is not None and n < total:
+                keep = torch.as_tensor(stratified_split(y.numpy(), (n, total - n), seed=0)[0])
                 X, y = X[keep], y[keep]
             _cache[key] = EvalData(prov.name, split, X.contiguous(), y.contiguous(),
-                                   tuple(ds.classes), data_size)
+                                   tuple(ds.classes), data_size, total)
         return _cache[key]

@@ -17,8 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..analysis import (Score, compare_topk, knockout_map, lambda_sweep,
-                        lambda_trajectories, read_log, weight_stats)
+from ..analysis import compare_topk, knockout_map, lambda_sweep, lambda_trajectories, read_log, weight_stats
 from ..errors import CheckpointError, InputFileError, M2PTError
 from ..pathways import (COMPONENTS, attach_pathways, check_lambda, count_parameters, get_lambdas, lambda_table,
                         merge_pathways, pathway_modules, set_lambdas, split_name)
@@ -27,7 +26,9 @@ from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .evaluation import SharedEvaluator, shared_logits
+from .pretrained import PretrainedTarget, open_pretrained
 from .results import Prediction, SessionScore, TrainedPair
+from .scoring import Items, evidence_markdown, item_results, make_score, test_split_report
 
 NO_AUX = "(none)"
 ALL = "all"
@@ -45,15 +46,19 @@ class ExplorerSession:
         self.uploads: dict[str, Path] = {}            # display name → uploaded checkpoint path
         self._upload_models: dict[str, nn.Module] = {}  # loaded uploads (this session's only)
         self._upload_aux: dict[str, AuxWeights] = {}
+        self.pretrained: dict[str, PretrainedTarget] = {}   # pretrained checkpoints opened as targets
         self.target_name: Optional[str] = None
         self.aux_name: Optional[str] = None
         self.model: Optional[nn.Module] = None         # this session's own pathway model
         self.baseline: Optional[nn.Module] = None      # read-only reference
         self.baseline_name: Optional[str] = None
         self.data: Optional[EvalData] = None
-        self.learned: dict[str, float] = {}
+        self.data_size: Optional[int] = None
+        self.learned: dict[str, float] = {}            # λ as trained, kept apart from edits
         self.learned_acc: Optional[float] = None
         self.baseline_acc: Optional[float] = None
+        self.learned_items: Optional[Items] = None     # per-item results as trained / of the baseline,
+        self.baseline_items: Optional[Items] = None    # for paired intervals without re-evaluation
         self.evaluator: Optional[SharedEvaluator] = None
         self.last: Optional[SessionScore] = None
         self.compat: Optional[pd.DataFrame] = None
@@ -68,7 +73,7 @@ class ExplorerSession:
     # -- choices ------------------------------------------------------------------------------
     def target_choices(self) -> list[str]:
         trained = [n for p in self.trained.values() for n in (f"{p.label} · M2PT", f"{p.label} · baseline")]
-        return self.catalog.target_names() + trained + list(self.uploads)
+        return self.catalog.target_names() + trained + list(self.uploads) + list(self.pretrained)
 
     def aux_choices(self) -> list[str]:
         return [NO_AUX] + self.catalog.aux_names() + list(self.uploads)
@@ -81,6 +86,8 @@ class ExplorerSession:
         return e.get("auxiliary") or NO_AUX
 
     def card(self, name: str) -> ModelCard:
+        if name in self.pretrained:
+            return self.pretrained[name].card()
         for label, p in self.trained.items():
             if name.startswith(label):
                 arm = "m2pt" if name.endswith("M2PT") else "baseline"
@@ -88,12 +95,14 @@ class ExplorerSession:
                 return ModelCard(name, "trained in this session", model.config.modality, p.dataset,
                                  model.config.size, p.aux if arm == "m2pt" else None,
                                  p.test[arm]["acc"], count_parameters(model)[1], p.data_size,
-                                 {k: v for k, v in p.settings.items()})
+                                 {k: v for k, v in p.settings.items()}, test_items=p.test[arm].get("n"),
+                                 classes=list(model.config.class_names or []) or None)
         if name in self.uploads:
             card = ModelCard(name, "uploaded file", extra={"path": self.uploads[name].name})
             try:
                 model = self._upload_model(name)
                 card.modality, card.dataset, card.size = model.config.modality, model.config.dataset, model.config.size
+                card.classes = list(model.config.class_names or []) or None
                 card.params = count_parameters(model)[1]
             except M2PTError:
                 card.extra["note"] = "weights only: usable as an auxiliary"
@@ -122,11 +131,33 @@ class ExplorerSession:
         exposes (Catalog.check_user_path); anything else is refused with one message."""
         return self.add_upload(self.catalog.check_user_path(typed))
 
+    def typed_source(self, text: str) -> str:
+        """A checkpoint named on the page for a pretrained target: a path must lie in a folder the
+        server exposes (Catalog.check_user_path); anything else is a Hugging Face name, looked up in
+        the local cache only."""
+        text = text.strip()
+        if text.startswith(("/", "~", ".", "\\")) or Path(text).expanduser().exists():
+            return str(self.catalog.check_user_path(text))
+        return text
+
     def _upload_model(self, name: str) -> nn.Module:
         """This session's own copy of an uploaded model (freed with the session)."""
         if name not in self._upload_models:
             self._upload_models[name] = self.catalog.load_model(str(self.uploads[name]), trusted=True)
         return self._upload_models[name]
+
+    def open_pretrained(self, source: Union[str, Path], dataset: Optional[str] = None,
+                        num_heads: Optional[int] = None) -> PretrainedTarget:
+        """A pretrained checkpoint (any layout the library reads) as a target for ``dataset``.
+        ``source``: an upload's name or path, or what typed_source accepted."""
+        source = self.uploads.get(str(source), source)
+        t = open_pretrained(source, dataset, num_heads=num_heads)
+        self.pretrained[t.name] = t
+        return t
+
+    def pretrained_heads(self, source: Optional[str]) -> Optional[int]:
+        """Heads of a pretrained target opened from ``source`` (so training rebuilds it alike)."""
+        return next((t.model.config.num_heads for t in self.pretrained.values() if t.source == source), None)
 
     # -- loading ------------------------------------------------------------------------------
     def _source_model(self, name: str) -> tuple[nn.Module, Optional[nn.Module], Optional[str], Optional[int]]:
@@ -138,6 +169,8 @@ class ExplorerSession:
                 return p.baseline, None, None, p.data_size
         if name in self.uploads:
             return self._upload_model(name), None, None, None
+        if name in self.pretrained:
+            return self.pretrained[name].model, None, None, None
         model = self.catalog.load_model(name)
         base_name = self.catalog.baseline_for(name)
         baseline = self.catalog.load_model(base_name) if base_name and base_name != name else None
@@ -150,15 +183,16 @@ class ExplorerSession:
             return self._upload_aux[name]
         return self.catalog.load_aux(name)
 
-    def compatibility(self, target: str, aux: str) -> tuple[pd.DataFrame, str]:
-        """The compatibility table of a pair (without changing the session)."""
+    def compatibility(self, target: str, aux: str, aux_layers: Any = None) -> tuple[pd.DataFrame, str]:
+        """The compatibility table of a pair (without changing the session); aux_layers as attach_pathways."""
         if aux == NO_AUX:
             raise M2PTError("Choose an auxiliary model to see the compatibility table.")
         model = self._source_model(target)[0]
-        table = compatibility_table(model, self.aux_weights(aux))
+        table = compatibility_table(model, self.aux_weights(aux), aux_layers)
         return table, compatibility_summary(table)
 
-    def _prepare(self, target: str, aux: str, source: nn.Module) -> tuple[nn.Module, list[str], Optional[pd.DataFrame], bool]:
+    def _prepare(self, target: str, aux: str, source: nn.Module, aux_layers: Any = None
+                 ) -> tuple[nn.Module, list[str], Optional[pd.DataFrame], bool]:
         """``source`` with pathways to ``aux`` (sharing its weights): (model, notes, compatibility
         table, whether fresh pathways were attached). Raises on a pair that does not fit."""
         model = share_copy(source)
@@ -169,8 +203,8 @@ class ExplorerSession:
             notes.append("the target's own pathways were merged into its weights")
         if aux != NO_AUX and not pathway_modules(model):
             aux_w = self.aux_weights(aux)
-            compat = compatibility_table(model, aux_w)
-            attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False)  # raises on mismatch
+            compat = compatibility_table(model, aux_w, aux_layers)
+            attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False, aux_layers=aux_layers)
             notes.append(f"pathways to {aux} attached at λ = 0")
             attached = True
         elif aux != NO_AUX:
@@ -183,7 +217,7 @@ class ExplorerSession:
         """Zoo target with a zoo (or MiniLM) auxiliary: the same for every session."""
         return target in self.catalog.entries() and (aux == NO_AUX or aux in self.catalog.aux_names())
 
-    def select(self, target: str, aux: Optional[str] = None) -> Optional[SessionScore]:
+    def select(self, target: str, aux: Optional[str] = None, aux_layers: Any = None) -> Optional[SessionScore]:
         """Open ``target`` with pathways to ``aux`` (None: its own auxiliary) and score it.
 
         A target that already has pathways keeps them (and its learned λ) when ``aux`` is the
@@ -196,10 +230,10 @@ class ExplorerSession:
             shared = self._is_shared(target, aux)
             if shared:   # prepared once per process (W' attached once), then a λ-only copy per session
                 prepared, notes, compat, attached = self.catalog.shared_pair(
-                    (target, aux), lambda: self._prepare(target, aux, source))
+                    (target, aux, str(aux_layers)), lambda: self._prepare(target, aux, source, aux_layers))
                 model = share_copy(prepared)
             else:
-                model, notes, compat, attached = self._prepare(target, aux, source)
+                model, notes, compat, attached = self._prepare(target, aux, source, aux_layers)
             if attached and baseline is None:
                 baseline, baseline_name = source, target
             if self.evaluator is not None:
@@ -209,27 +243,35 @@ class ExplorerSession:
             self.baseline, self.baseline_name = baseline, baseline_name
             self.learned = get_lambdas(model)
             self.notes = list(notes)
-            self.data = eval_data(model, data_size, self.max_eval)
+            self.data, self.data_size = eval_data(model, data_size, self.max_eval), data_size
             self.evaluator = None
             self.learned_acc = self.baseline_acc = self.last = None
+            self.learned_items = self.baseline_items = None
             self._generation += 1
             if self.data is None:
                 return None
             t0 = time.perf_counter()
-            key = (("zoo", target, aux) if shared else ("session", self.uid, self._generation)) + (self.data.key,)
+            key = ((("zoo", target, aux, str(aux_layers)) if shared else ("session", self.uid, self._generation))
+                   + (self.data.key,))
             self.evaluator = SharedEvaluator(model, self.data.X, self.data.y, key, self.catalog.cache,
                                              owner=self.uid, shared=shared)
             first = self.evaluator.evaluate()
             self.learned_acc = first["acc"]
+            self.learned_items = item_results(self.evaluator.logits, self.data.y)
             if baseline is not None:
                 base_key = ((("zoo", baseline_name) if baseline_name in self.catalog.entries()
                              else ("session", self.uid, self._generation, "baseline")) + (self.data.key,))
                 logits = shared_logits(self.catalog.cache, base_key, baseline, self.data.X,
                                        owner=None if base_key[0] == "zoo" else self.uid)
-                self.baseline_acc = Score().add(logits, self.data.y).acc
-            self.last = SessionScore(first["acc"], self.learned_acc, self.baseline_acc, first["n"], 0,
-                              len(self.evaluator.stages.blocks), time.perf_counter() - t0)
+                self.baseline_items = item_results(logits, self.data.y)
+                self.baseline_acc = float(self.baseline_items[0].mean())
+            self.last = self._make_score(first, t0)
             return self.last
+
+    def _make_score(self, r: dict, t0: float) -> SessionScore:
+        return make_score(r, item_results(self.evaluator.logits, self.data.y), self.learned_items,
+                          self.baseline_items, self.data, len(self.evaluator.stages.blocks),
+                          time.perf_counter() - t0, self.baseline_name)
 
     def require_model(self) -> nn.Module:
         if self.model is None:
@@ -287,9 +329,7 @@ class ExplorerSession:
         if self.evaluator is None:
             raise M2PTError(f"{self.target_name} names no dataset, so there is no validation set to score on.")
         t0 = time.perf_counter()
-        r = self.evaluator.evaluate()
-        self.last = SessionScore(r["acc"], self.learned_acc, self.baseline_acc, r["n"], r["recomputed_from"],
-                          len(self.evaluator.stages.blocks), time.perf_counter() - t0)
+        self.last = self._make_score(self.evaluator.evaluate(), t0)
         return self.last
 
     def set_lambda(self, key: str, value: float) -> SessionScore:
@@ -361,6 +401,27 @@ class ExplorerSession:
             with self.lock:
                 parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode))
             yield k + 1, len(layers), pd.concat(parts, ignore_index=True)
+
+    def sweep_reference(self) -> dict[str, Any]:
+        """Keyword arguments of figures.sweep_curves that keep "as trained" on the learned λ after
+        edits: learned λ per layer (mean of its pathways), the accuracy as trained, the split."""
+        layers = sorted({int(n.split(".")[1]) for n in self.learned})
+        split = None
+        if self.data is not None:
+            split = self.data.split_name + (" (fixed stratified subset)" if self.data.is_subset else "")
+        return {"learned": {i: self.learned_lambda(f"layer {i} · {ALL}") for i in layers},
+                "learned_score": self.learned_acc, "split": split}
+
+    def score_test(self) -> str:
+        """The open model (λ as set) and its baseline on the whole test split: only on request."""
+        with self.lock:
+            return test_split_report(self.require_model(), self.baseline, self.baseline_name, self.data_size)
+
+    def evidence(self) -> str:
+        """Seed-level evidence for the open pair (docs/results.md via assets/evidence.json), or a
+        note that the comparisons shown are one run."""
+        dataset = getattr(getattr(self.model, "config", None), "dataset", None)
+        return evidence_markdown(dataset, self.aux_name)
 
     def weight_stats(self) -> pd.DataFrame:
         with self.lock:

@@ -12,6 +12,7 @@ from ..model import create_model
 from ..pathways import attach_pathways
 from ..pathways.aux_weights import AuxWeights
 from ..train import TrainConfig, evaluate, fit
+from ..train.init import pretrained_target_for
 from ..train.rng import seeded
 
 
@@ -29,6 +30,8 @@ class TrainRequest:
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
+    init: Optional[str] = None          # pretrained starting weights of both arms' target (train/init.py)
+    num_heads: Optional[int] = None     # only for an init checkpoint of non-standard width
 
     def check(self) -> None:
         problems = []
@@ -70,7 +73,8 @@ def at_chance(acc: Optional[float], n: int, n_classes: int) -> bool:
 def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[Event], None]] = None,
                should_stop: Callable[[], bool] = lambda: False, work_dir: Optional[Path] = None,
                resume: bool = False) -> dict[str, Any]:
-    """Train baseline then M2PT (pathways to ``aux``) from the same initialisation.
+    """Train baseline then M2PT (pathways to ``aux``) from the same initialisation, on a built-in
+    dataset or the user's files (``req.dataset``: anything ``open_dataset`` takes).
 
     Every random draw (init, shuffling, dropout) comes from streams seeded by ``req.seed`` and owned
     by this call, so jobs running at once in one process give what each gives alone.
@@ -80,9 +84,17 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
     is true. Returns {"baseline", "m2pt" (models), "histories" (finished epochs), "stopped"} and,
     when not stopped, "test", "data_size", "settings". With ``work_dir`` each arm keeps its
     last finished epoch there, and ``resume=True`` continues a stopped run from it."""
-    from ..data import load_dataset
+    from ..data import open_dataset
+    from ..data.sources import is_builtin
     req.check()
-    splits = {s: load_dataset(req.dataset, s, seed=0, size=req.data_size) for s in ("train", "val", "test")}
+    size = req.data_size
+    if not is_builtin(req.dataset):   # the user's files: a subset only when there are more than asked for
+        files = open_dataset(req.dataset, "all", seed=0, prepare=False).provenance.extra["files"]
+        size = size if size < files else None
+    splits = {s: open_dataset(req.dataset, s, seed=0, size=size) for s in ("train", "val", "test")}
+    if req.init:   # the pretrained target's input spec may re-read the splits
+        with seeded(req.seed):   # its throwaway head leaves the global RNG alone
+            splits = pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[1]
     train = splits["train"]
     warning = measurement_warning(len(splits["val"]), len(train.classes))
     if warning and on_event is not None:
@@ -92,6 +104,8 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         # The same target initialisation for both arms, drawn from this job's own seeded stream:
         # another job in the server neither moves it nor is moved by it.
         with seeded(req.seed):
+            if req.init:   # pretrained weights; the new head is drawn from the seeded stream
+                return pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[0]
             return create_model(req.size, train.modality, len(train.classes), input=train.spec,
                                 class_names=list(train.classes), dataset=req.dataset)
 
@@ -118,6 +132,6 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         test[arm] = evaluate(model, splits["test"])
         for p in model.parameters():
             p.requires_grad_(False)
-    return {**models, "histories": histories, "test": test, "data_size": req.data_size, "stopped": False,
+    return {**models, "histories": histories, "test": test, "data_size": size, "stopped": False,
             "val_items": len(splits["val"]), "num_classes": len(train.classes),
             "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}

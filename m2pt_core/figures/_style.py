@@ -19,6 +19,11 @@ LAYER = "layer (block index)"
 EPOCH = "epoch"
 COLORS = px.colors.qualitative.Plotly
 DIVERGING = "RdBu"   # red = negative, blue = positive; always used with zmid=0
+# Fixed, symmetric colour ranges of Δ maps: a colour means the same Δ on every repaint and model
+# (values beyond saturate; the cell text gives the number).
+DELTA_ACC_RANGE = 10.0   # percentage points
+DELTA_LOSS_RANGE = 0.2   # nats
+NOT_DISTINGUISHABLE = "rgb(215,215,215)"   # cells/points whose interval contains 0
 
 
 def color(i: int) -> str:
@@ -58,6 +63,18 @@ def empty(title: str, message: str) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return finish(fig, title)
+
+
+def sample_note(n, split: Optional[str] = None, level: Optional[float] = None) -> str:
+    """'n = 500 items of the validation split; 95% paired intervals' (for a title's second line)."""
+    parts = []
+    if n is not None and n == n:
+        parts.append(f"n = {int(n):,} items" + (f" of the {split} split" if split else ""))
+    elif split:
+        parts.append(f"{split} split")
+    if level:
+        parts.append(f"{100 * level:.0f}% paired intervals vs the model as it is")
+    return "; ".join(parts)
 
 
 def component_order(values: Iterable[str]) -> list[str]:

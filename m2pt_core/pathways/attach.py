@@ -6,7 +6,7 @@ every mismatch (depth, each layer's shapes, missing modules) and the target is l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
 from torch import nn
 
@@ -43,20 +43,33 @@ def find_blocks(model: nn.Module) -> Sequence[nn.Module]:
     return blocks
 
 
+def spread_layers(target_depth: int, aux_depth: int) -> list[int]:
+    """Auxiliary blocks spread evenly over a target's depth, ending at the last one: a 24-block
+    auxiliary on a 12-block target pairs target block i with auxiliary block 2i + 1."""
+    return [round((i + 1) * aux_depth / target_depth) - 1 for i in range(target_depth)]
+
+
 def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COMPONENTS,
                     layers: Optional[Iterable[int]] = None, lambda_init: float = 0.0,
-                    aux_trainable: bool = True, aux_layers: Optional[Iterable[int]] = None,
+                    aux_trainable: bool = True, aux_layers: Union[None, str, Iterable[int]] = None,
                     prefix: Optional[str] = None) -> AttachReport:
     """Give the target's linear layers cross-modal pathways, in place.
 
     aux: anything ``load_aux`` accepts. layers: target block indices (default all).
     aux_layers: the auxiliary block paired with each target layer (default the same index; e.g.
-    reversed order for the paper's ablation)."""
+    reversed order for the paper's ablation), or "spread" to pair a deeper auxiliary's blocks
+    evenly over the target (see spread_layers)."""
     aux_w: AuxWeights = load_aux(aux, prefix=prefix)
     blocks = find_blocks(target)
     components = list(components)
     depth = len(blocks)
     layers = list(range(depth)) if layers is None else list(layers)
+    explicit = aux_layers is not None
+    if isinstance(aux_layers, str):
+        if aux_layers != "spread":
+            raise PathwayMismatchError([f"aux_layers={aux_layers!r}: expected a list of auxiliary block indices or 'spread'"])
+        spread = spread_layers(depth, aux_w.depth)
+        aux_layers = [spread[i] if 0 <= i < depth else i for i in layers]
     aux_layers = list(layers) if aux_layers is None else list(aux_layers)
     problems: list[str] = []
 
@@ -65,8 +78,15 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
         problems.append(f"unknown component(s) {bad}; expected some of {list(COMPONENTS)}")
     if len(aux_layers) != len(layers):
         problems.append(f"aux_layers has {len(aux_layers)} entries but layers has {len(layers)}")
-    if aux_w.depth != depth and len(layers) == depth:
-        problems.append(f"depth mismatch: target has {depth} blocks, auxiliary has {aux_w.depth}")
+    if aux_w.depth != depth and len(layers) == depth and not explicit:
+        hint = ""
+        if aux_w.depth > depth:
+            hint = (f"; to pair a deeper auxiliary, pass aux_layers='spread' (target block i ← auxiliary block "
+                    f"{spread_layers(depth, aux_w.depth)[:4]}...) or an explicit list of {depth} auxiliary block indices "
+                    f"(CLI: --aux-layers spread)")
+        else:
+            hint = f"; pass layers= (a subset of target blocks) with aux_layers= to pair only {aux_w.depth} of them"
+        problems.append(f"depth mismatch: target has {depth} blocks, auxiliary has {aux_w.depth}{hint}")
     for i in layers:
         if not 0 <= i < depth:
             problems.append(f"layer {i} does not exist: target has blocks 0..{depth - 1}")

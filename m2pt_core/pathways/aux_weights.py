@@ -23,7 +23,7 @@ class AuxWeights:
     weights: dict[tuple[int, str], torch.Tensor]
     source: str = "unknown"
     modality: Optional[str] = None
-    layout: str = "vit"            # which state-dict layout matched: vit, vit-split-qkv, bert, pathway
+    layout: str = "vit"            # which layout matched: vit, vit-split-qkv, bert, pathway, m2pt-official
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -59,7 +59,9 @@ class AuxWeights:
 
 # ViT family (timm, MAE, AudioMAE, VideoMAE, Point-MAE, ours): "<prefix>blocks.<i>.<component>.<kind>"
 # The prefix is empty or ends with "."; "decoder_blocks" therefore never matches.
-_VIT = re.compile(r"^(?P<prefix>(?:.*\.)?)blocks\.(?P<i>\d+)\.(?P<comp>attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(?P<kind>weight|aux_weight|lam)$")
+# kind: weight; or a pathway's aux_weight with lam (ours) / cross_modal_scale (official M2PT,
+# AILab-CVC/M2PT multimodal_pathway.py CrossModalReparamLinear).
+_VIT = re.compile(r"^(?P<prefix>(?:.*\.)?)blocks\.(?P<i>\d+)\.(?P<comp>attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(?P<kind>weight|aux_weight|lam|cross_modal_scale)$")
 # Separate q/k/v projections (some ViT variants): "<prefix>blocks.<i>.attn.q[_proj].weight"
 _VIT_QKV = re.compile(r"^(?P<prefix>(?:.*\.)?)blocks\.(?P<i>\d+)\.attn\.(?P<part>q|k|v)(?:_proj)?\.weight$")
 # BERT family: "<prefix>layer.<i>.attention.self.query.weight" etc.
@@ -105,10 +107,13 @@ def _map_vit(sd: Mapping[str, torch.Tensor], prefix: Optional[str], notes: list[
     for (i, comp) in sorted(by_prefix[chosen]):
         if (i, comp, "weight") in g:
             w = g[(i, comp, "weight")].float()
-            if (i, comp, "aux_weight") in g and (i, comp, "lam") in g:
+            scale = g.get((i, comp, "lam"), g.get((i, comp, "cross_modal_scale")))
+            if (i, comp, "aux_weight") in g and scale is not None:
                 # An M2PT model used as auxiliary contributes its effective weight W + λW'.
-                w = w + g[(i, comp, "lam")].float() * g[(i, comp, "aux_weight")].float()
-                layout = "pathway"
+                w = w + scale.float().reshape(()) * g[(i, comp, "aux_weight")].float()
+                layout = "pathway" if (i, comp, "lam") in g else "m2pt-official"
+            elif (i, comp, "aux_weight") in g:
+                notes.append(f"block {i} {comp} has aux_weight but no lam / cross_modal_scale: its bare W is used")
             out[(i, comp)] = w
         elif all((i, comp, part) in g for part in "qkv"):
             out[(i, comp)] = torch.cat([g[(i, comp, part)].float() for part in "qkv"], dim=0)
@@ -139,13 +144,19 @@ def _map_bert(sd: Mapping[str, torch.Tensor], prefix: Optional[str], notes: list
 
 
 def aux_from_state_dict(sd: Mapping[str, torch.Tensor], source: str = "state dict",
-                        modality: Optional[str] = None, prefix: Optional[str] = None) -> AuxWeights:
+                        modality: Optional[str] = None, prefix: Optional[str] = None,
+                        notes: Optional[list[str]] = None) -> AuxWeights:
     """Map any supported state-dict layout onto canonical per-block weights.
 
     Raises CheckpointError when no transformer block weights are recognised."""
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()
-          if isinstance(v, torch.Tensor)}
-    notes: list[str] = []
+    notes: list[str] = list(notes or [])
+    clean = {}
+    for k, v in sd.items():                      # DDP's "module." prefixes, also nested ones
+        if isinstance(v, torch.Tensor):
+            while k.startswith("module."):
+                k = k[len("module."):]
+            clean[k.replace(".module.", ".")] = v
+    sd = clean
     weights, layout = _map_vit(sd, prefix, notes)
     if not weights:
         weights, layout = _map_bert(sd, prefix, notes), "bert"

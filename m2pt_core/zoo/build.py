@@ -109,7 +109,7 @@ def train_recipe(recipe: Recipe, root: Path, progress: bool = False, device: str
     return {"file": file, "log": log, "dataset": recipe.dataset, "size": recipe.size,
             "modality": train.modality, "auxiliary": recipe.aux,
             "auxiliary_modality": (model.pathway_info or {}).get("modality") if recipe.aux else None,
-            "accuracy": test["acc"], "test_loss": test["loss"], "test_items": test["n"], "val_accuracy": result.final.get("val_acc"),
+            "accuracy": test["acc"], "test_loss": test["loss"], "test_items": test["n"], "val_accuracy": result.final.get("val_acc"), "val_items": len(splits["val"]),
             "training_time_s": round(result.train_time_s, 1), "epochs": recipe.epochs,
             "params": count_parameters(stored)[1], "bytes": (root / file).stat().st_size,
             "sha256": sha256(root / file), "log_sha256": sha256(root / log), "recipe": asdict(recipe),

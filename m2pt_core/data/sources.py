@@ -1,0 +1,178 @@
+"""``open_dataset``: one entry point for every kind of data a run can use.
+
+    open_dataset("mnist5k", "train")              a built-in (registry) dataset
+    open_dataset("my_sounds/", "train")           class-per-folder tree, any modality
+    open_dataset("my_sounds/", "test")            ... with its own train/ val/ test/ sub-trees kept
+    open_dataset("labels.csv", "val")             CSV manifest: path,label[,split], paths relative to it
+    open_dataset("my_sounds.zip", "train")        a .zip / .tar.gz of either (extracted safely, once)
+
+Files are listed, not decoded (see lazy.py: decoding streams through DataLoader workers into an
+on-disk cache). An item's split is a seeded hash of its path relative to the dataset's root
+(``hash_split``), so it never moves when files are added elsewhere; a tree or manifest that names
+its splits keeps them. The dataset carries ``.keys`` (sha1 of each file's bytes) and
+``.provenance``; ``load_from_provenance`` rebuilds the same split from it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import InputFileError, M2PTError
+from ..modalities import InputSpec, check_modality, default_spec
+from .archives import archive_root, extract_archive, is_archive
+from .cache import TensorCache, content_hashes, default_cache_dir
+from .dataset import DEFAULT_FRACTIONS, SPLITS
+from .lazy import FileDataset
+from .limits import DEFAULT_MAX_BYTES
+from .load import spec_modality
+from .provenance import DataProvenance, register_provenance_keys, register_provenance_loader
+from .registry import list_datasets, load_dataset
+from .scan import FileTable, guess_modality, modality_filter, scan_folder, scan_manifest
+from .splits import HASH_SPLIT_RULE, hash_split, unit_hash
+
+PRESET_SPLIT_RULE = "preset/1"   # the tree's own train/ val/ test/ folders (or the manifest's split column)
+FILE_KINDS = ("folder", "manifest", "archive")
+
+
+def is_builtin(source: Union[str, os.PathLike]) -> bool:
+    return isinstance(source, str) and source in list_datasets()
+
+
+def describe_sources() -> str:
+    return (f"a built-in dataset ({', '.join(list_datasets())}), a class-per-folder directory, a CSV manifest "
+            "(path,label), or a .zip / .tar.gz of either")
+
+
+def _table(path: Path, cache_dir: Path) -> tuple[str, FileTable, dict]:
+    """(kind, file table, provenance extras) of a folder, manifest or archive."""
+    if is_archive(path):
+        folder, digest = extract_archive(path, cache_dir)
+        root = archive_root(folder)
+        csvs = [f for f in root.iterdir() if f.is_file() and f.suffix.lower() == ".csv"]
+        dirs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
+        table = scan_manifest(csvs[0]) if len(csvs) == 1 and not dirs else scan_folder(root)
+        return "archive", table, {"archive_sha256": digest}
+    if path.is_dir():
+        return "folder", scan_folder(path), {}
+    if path.suffix.lower() == ".csv":
+        return "manifest", scan_manifest(path), {}
+    raise InputFileError(f"{path}: expected {describe_sources()}.")
+
+
+def _fingerprint(table: FileTable, rows: Sequence[int], digests: Sequence[str]) -> str:
+    """Identity of the file list: relative path, class and content of every candidate file."""
+    h = hashlib.sha1()
+    for i, d in sorted(zip(rows, digests), key=lambda t: table.rels[t[0]]):
+        h.update(f"{table.rels[i]}\t{table.classes[table.labels[i]]}\t{d}\n".encode())
+    return h.hexdigest()
+
+
+def _subset(rels: Sequence[str], size: int, seed: int) -> np.ndarray:
+    """Positions of a seeded, path-fixed subset of ``size`` files (a smaller one nests in a larger)."""
+    order = np.argsort([unit_hash(seed, "subset/" + r) for r in rels], kind="stable")
+    return np.sort(order[:size])
+
+
+def open_dataset(source: Union[str, os.PathLike], split: str = "train", spec: Optional[InputSpec] = None,
+                 seed: int = 0, size: Optional[int] = None, modality: Optional[str] = None,
+                 fractions: Sequence[float] = DEFAULT_FRACTIONS, cache_dir: Union[str, os.PathLike, None] = None,
+                 num_workers: Optional[int] = None, max_bytes: int = DEFAULT_MAX_BYTES, prepare: bool = True):
+    """One split ('train', 'val', 'test' or 'all') of a built-in dataset or of the user's files.
+
+    Built-in names go to ``load_dataset``. Otherwise ``source`` is a folder, a CSV manifest or an
+    archive; ``modality`` is detected from the files unless given (or implied by ``spec``);
+    ``size`` takes a seeded subset of the files. ``prepare`` decodes (and caches) the split's
+    files now, in ``num_workers`` DataLoader workers, so bad files are known and listed at the end
+    of loading; without it they are found (and dropped) as batches are read."""
+    if split != "all" and split not in SPLITS:
+        raise M2PTError(f"Unknown split {split!r}; expected one of {', '.join(SPLITS)} or 'all'.")
+    if is_builtin(source):
+        ds = load_dataset(str(source), split, spec=spec, seed=seed, size=size)
+        if modality is not None and modality != ds.modality:
+            raise M2PTError(f"Dataset {source!r} is {ds.modality} data, but modality={modality!r} was given.")
+        return ds
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise M2PTError(f"Unknown dataset {str(source)!r}: not a registered name nor an existing file or folder; "
+                        f"expected {describe_sources()}.")
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    kind, table, extra = _table(path, cache_dir)
+    if spec is not None:
+        if modality is not None and modality != spec_modality(spec):
+            raise M2PTError(f"modality={modality!r} but the spec is a {spec_modality(spec)} spec; pass matching values.")
+        modality = spec_modality(spec)
+    modality = check_modality(modality) if modality is not None else guess_modality(table.rels, table.root)
+    spec = spec if spec is not None else default_spec(modality)
+    rows = modality_filter(table, modality)
+    if not rows:
+        raise InputFileError(f"{path}: no {modality} file among {len(table.rels)}; expected {modality} files.\n"
+                             + "\n".join(f"  - {p}: {r}" for p, r in table.skipped[:10]))
+    stats = [(st.st_size, st.st_mtime_ns) for st in (os.stat(table.path(i)) for i in rows)]
+    digests = content_hashes(table.root, [table.rels[i] for i in rows], stats, cache_dir)
+    fingerprint = _fingerprint(table, rows, digests)
+    rows_arr, digests_arr = np.asarray(rows), np.asarray(digests)
+    if size is not None:
+        if size > len(rows):
+            raise M2PTError(f"size={size}, but {path} has only {len(rows)} usable {modality} file(s).")
+        keep = _subset([table.rels[i] for i in rows], int(size), seed)
+        rows_arr, digests_arr = rows_arr[keep], digests_arr[keep]
+    rels = [table.rels[i] for i in rows_arr]
+    if table.has_preset:
+        parts = np.array([SPLITS.index(table.preset[i]) if table.preset[i] else 0 for i in rows_arr])
+        rule = PRESET_SPLIT_RULE
+    else:
+        parts = hash_split(rels, fractions, seed)
+        rule = HASH_SPLIT_RULE
+    sel = np.arange(len(rels)) if split == "all" else np.flatnonzero(parts == SPLITS.index(split))
+    ds = FileDataset(table.root, [rels[j] for j in sel], [table.labels[rows_arr[j]] for j in sel],
+                     [digests_arr[j] for j in sel], table.classes, modality, spec, split, str(path),
+                     TensorCache(cache_dir), max_bytes, skipped=list(table.skipped))
+    ds.provenance = DataProvenance(
+        kind=kind, name=str(path.resolve()), size=len(rels), seed=int(seed), fractions=tuple(fractions),
+        split_rule=rule, modality=modality, fingerprint=fingerprint,
+        extra={**extra, "subset": None if size is None else int(size), "files": len(rows)})
+    ds.split_counts = {s: int((parts == k).sum()) for k, s in enumerate(SPLITS)}
+    if prepare:
+        ds.prepare(num_workers)
+    elif len(ds) == 0 and split in ("train", "all"):
+        raise InputFileError(f"{path}: the {split} split holds no file; expected at least one.")
+    return ds
+
+
+def _from_provenance(prov: DataProvenance, split: str, spec: Optional[InputSpec]):
+    """The ``split`` of the files a run recorded; warns when the files changed since."""
+    ds = open_dataset(prov.name, split, spec=spec, seed=prov.seed, size=prov.extra.get("subset"),
+                      modality=prov.modality or None, fractions=prov.fractions)
+    if prov.fingerprint and ds.provenance.fingerprint != prov.fingerprint:
+        warnings.warn(f"{prov.name} has changed since the model was trained on it (file list fingerprint "
+                      f"{prov.fingerprint[:12]} then, {ds.provenance.fingerprint[:12]} now): items keep their "
+                      "split, but added or edited files were never seen by the run.", stacklevel=2)
+    return ds
+
+
+def _keys_from_provenance(prov: DataProvenance, split: str) -> list[str]:
+    """Content keys of a recorded split without decoding its files (overlap checks)."""
+    return open_dataset(prov.name, split, seed=prov.seed, size=prov.extra.get("subset"),
+                        modality=prov.modality or None, fractions=prov.fractions, prepare=False).keys
+
+
+def same_source(prov: DataProvenance, dataset: str) -> bool:
+    """Does ``dataset`` name the data ``prov`` records (a built-in name, or the same path)?"""
+    if prov.kind == "builtin" or is_builtin(dataset):
+        return dataset == prov.name
+    return Path(dataset).expanduser().resolve() == Path(prov.name)
+
+
+def recorded_size(prov: DataProvenance) -> Optional[int]:
+    """The ``size`` argument that rebuilds the recorded data (files: the subset asked for, if any)."""
+    return prov.size if prov.kind == "builtin" else prov.extra.get("subset")
+
+
+for _kind in FILE_KINDS:
+    register_provenance_loader(_kind, _from_provenance)
+    register_provenance_keys(_kind, _keys_from_provenance)
