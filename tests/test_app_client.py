@@ -184,3 +184,20 @@ def test_open_an_uploaded_mae_checkpoint_as_pretrained_target(url, tmp_path):
     assert "mae checkpoint" in status and "left at init" in status
     rows = report["data"] if isinstance(report, dict) else report
     assert any(r[1] == "skipped" and r[0] == "mask_token" for r in rows)
+
+
+def test_uploads_are_size_limited(tmp_path):
+    """A server started with a 1 KB upload limit refuses a 20 KB checkpoint before the app sees it."""
+    from app.main import build_app, launch
+    demo = build_app(Catalog(cached_tiny_zoo()))
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, max_upload_mb=0.001, prevent_thread_lock=True, quiet=True)
+    try:
+        big = tmp_path / "big.safetensors"
+        big.write_bytes(os.urandom(20_000))
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(Exception) as err:
+            client.predict(handle_file(str(big)), "", api_name="/add_checkpoint")
+        assert re.search(r"size|large|exceed", str(err.value), re.I), str(err.value)
+    finally:
+        demo.close()

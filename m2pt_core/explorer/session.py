@@ -1,9 +1,11 @@
 """ExplorerSession: one dashboard user's state, free of any UI code.
 
-It holds the chosen target and auxiliary, the session's own copy of the pathway model (its λ
-edits never reach another session: see catalog.share_copy), the baseline to compare with, the
-cached validation tensors and an incremental evaluator (a λ change re-runs only the blocks from
-the first changed layer on), plus models trained or uploaded in this session.
+It holds the chosen target and auxiliary, its own λ on a copy of the pathway model that shares every
+weight tensor (its λ edits never reach another session: see catalog.share_copy; a zoo pair is
+prepared once per process), the baseline to compare with, and a SharedEvaluator (a λ change re-runs
+only the blocks from the first changed layer on; hidden states and scores live in the catalog's
+byte-capped cache, shared where they are the same for everyone), plus models trained or uploaded in
+this session, freed by close().
 """
 from __future__ import annotations
 
