@@ -125,7 +125,7 @@ def launch(demo: gr.Blocks, host: str, port: int, max_upload_mb: float = DEFAULT
     Uploads larger than ``max_upload_mb`` are refused by Gradio before they reach the app."""
     demo.queue(default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS,
-                       footer_links=["api"], max_file_size=f"{max_upload_mb:g}mb", **kwargs)
+                       footer_links=["api"], max_file_size=int(max_upload_mb * 2**20), **kwargs)
 
 
 def limit_allocator_growth(arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
