@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 import gradio as gr  # noqa: E402
 
 from app.common import DEFAULT_SESSION_TTL_S, AppContext  # noqa: E402
-from app.panels import data, export, models, pathways, sample, train, weights  # noqa: E402
+from app.panels import ablation, data, export, models, pathways, sample, train, weights  # noqa: E402
 from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
 from m2pt_core.explorer.cache import DEFAULT_CACHE_BYTES  # noqa: E402
 from m2pt_core.explorer.user_data import UserData  # noqa: E402
@@ -60,6 +60,8 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
                 sample.build(ctx)
             with gr.Tab("Train", id="train"):
                 train.build(ctx)
+            with gr.Tab("Ablation", id="ablation"):
+                ablation.build(ctx)
             with gr.Tab("Your data", id="data"):
                 data.build(ctx)
             with gr.Tab("Export", id="export"):

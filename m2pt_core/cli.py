@@ -202,6 +202,69 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand("ablate")
+def _register_ablate(sub: argparse._SubParsersAction) -> None:
+    from .ablation import BY_CHOICES, CONTROLS
+    p = sub.add_parser("ablate", help="which layers benefit: one training run per pathway subset × seed",
+                       description="Train baseline, all-pathways and one arm per pathway subset (--by) over seeds; "
+                                   "arms of a seed share initialisation and data order. Finished runs in --out are "
+                                   "reused, interrupted ones resumed. Writes ablation.csv (one row per run), "
+                                   "deltas.csv (paired Δ vs the same seed's baseline with its t-interval over "
+                                   "seeds) and run_deltas.csv (per-run paired bootstrap on the test items).")
+    p.add_argument("--target", required=True,
+                   help="target data, as for m2pt experiment: a dataset name (e.g. mnist5k), a folder, a CSV "
+                        "manifest or an archive")
+    p.add_argument("--modality", default=None, choices=MODALITY_CHOICES, help=MODALITY_HELP)
+    p.add_argument("--aux", required=True, help="auxiliary: a zoo name, a checkpoint path or minilm-l6")
+    p.add_argument("--by", nargs="+", default=["layer"], choices=BY_CHOICES,
+                   help="arms: layer, component, layer-component, depth-prefix, depth-suffix, order (reversed and "
+                        "shuffled auxiliary blocks) or all (baseline and all pathways only); several allowed")
+    p.add_argument("--control", nargs="*", default=[], choices=CONTROLS,
+                   help="control arms: random (random W' with the auxiliary's per-layer norm, all pathways)")
+    p.add_argument("--arms", nargs="+", default=None, help="only these arm names (e.g. baseline all layer=0)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
+    p.add_argument("--shuffle-seed", type=int, default=0, help="seed of the shuffled block order (default 0)")
+    p.add_argument("--out", default="runs/ablation", help="folder of the runs and tables (finished runs are reused)")
+    p.add_argument("--dry-run", action="store_true", help="list the arms and an estimated time, train nothing")
+    p.add_argument("--estimate", action="store_true",
+                   help="also write estimate.csv: the first-order effect of each pathway (−∂L/∂λ at λ = 0) on "
+                        "each seed's trained baseline")
+    _add_recipe_options(p)
+    p.set_defaults(func=_cmd_ablate)
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from .ablation import arm_deltas, dry_run, plan_ablation, run_ablation, run_deltas
+    _threads(args)
+    plan = plan_ablation(args.target, args.aux, by=args.by, seeds=args.seeds, config=_config(args), size=args.size,
+                         out_dir=args.out, data_size=args.data_size, lambda_init=_recipe(args).lambda_init,
+                         controls=args.control, shuffle_seed=args.shuffle_seed, arms=args.arms,
+                         modality=args.modality)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
+        if args.dry_run:
+            table = dry_run(plan)
+            print(table.drop(columns=["pairs"]).to_string(index=False))
+            todo = int((~table.finished).sum())
+            print(f"{len(table)} runs ({todo} to train, {len(table) - todo} finished); measured "
+                  f"{table.step_s.iloc[0]:.3f} s/step × {table.steps.iloc[0]} steps per run; estimated "
+                  f"{table.est_s.sum() / 60:.1f} min")
+            return 0
+        import shlex
+        from .ablation.bundled import COMMAND_FILE
+        plan.out_dir.mkdir(parents=True, exist_ok=True)
+        (plan.out_dir / COMMAND_FILE).write_text("m2pt " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]) + "\n")
+        table = run_ablation(plan, progress=not args.no_progress)
+        deltas = arm_deltas(table)
+        deltas.to_csv(plan.out_dir / "deltas.csv", index=False)
+        run_deltas(table).to_csv(plan.out_dir / "run_deltas.csv", index=False)
+        if args.estimate:
+            from .ablation.estimate import estimate_for_plan
+            estimate_for_plan(plan, table).to_csv(plan.out_dir / "estimate.csv", index=False)
+        print(deltas.drop(columns=["by", "kind"]).to_string(index=False))
+    return 0
+
+
 @subcommand("zoo")
 def _register_zoo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("zoo", help="build, verify or list the bundled model zoo (assets/zoo)")
@@ -253,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .errors import M2PTError
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return args.func(args)
     except (M2PTError, KeyError, FileNotFoundError) as e:

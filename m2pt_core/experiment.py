@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -23,7 +23,7 @@ from . import zoo
 from .analysis.intervals import seed_interval
 from .model import create_model
 from .safe_io import atomic_write_text
-from .pathways import attach_pathways, load_aux
+from .pathways import AuxWeights, attach_pathways, load_aux
 from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
 from .train import TrainConfig, evaluate, fit
 from .train.rng import seeded
@@ -34,6 +34,7 @@ RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "tes
                   "run_id", "aux_sha256", "model_size", "data", "recipe"]
 RUN_FORMAT = "m2pt-run/2"
 RUN_FILE = "run.json"
+TEST_ITEMS_FILE = "test_items.json"
 # Options that do not change what a run computes (where it writes, how it reports).
 _NOT_RECIPE = ("out_dir", "resume", "progress", "device", "num_workers", "eval_batch_size")
 
@@ -47,16 +48,26 @@ def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
 
 
 def run_spec(arm: str, aux: Optional[str], aux_sha256: Optional[str], seed: int, model_size: str,
-             data: dict, config: TrainConfig, lambda_init: float) -> dict[str, Any]:
-    """Everything that affects a run's result: a finished run is reused only when all of it matches."""
+             data: dict, config: TrainConfig, lambda_init: float,
+             pathways: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Everything that affects a run's result: a finished run is reused only when all of it matches.
+
+    pathways: the attached subset ({"layers", "components", "aux_layers"}) when not every layer gets
+    its own auxiliary block (ablations); None (all pathways, same-index pairing) adds no key, so such
+    a run is the same run as the experiment's."""
     from .device import pick_device
     recipe = {k: v for k, v in config.to_dict().items() if k not in _NOT_RECIPE}
     recipe.update(seed=seed, device_type=pick_device(config.device).type)
-    return {"format": RUN_FORMAT, "arm": arm, "aux": aux, "aux_sha256": aux_sha256, "model_size": model_size,
+    if arm == "baseline":
+        recipe["lambda_lr_scale"] = None   # no λ to train: the baseline is the same run at any λ lr
+    spec = {"format": RUN_FORMAT, "arm": arm, "aux": aux, "aux_sha256": aux_sha256, "model_size": model_size,
             "data": data, "recipe": recipe,
             # pathway options mean nothing without pathways: a baseline is the same run whatever they are
             "lambda_init": None if arm == "baseline" else lambda_init,
             "aux_trainable": None if arm == "baseline" else arm != "frozen"}
+    if pathways is not None and arm != "baseline":
+        spec["pathways"] = pathways
+    return spec
 
 
 def run_id(spec: dict[str, Any]) -> str:
@@ -86,6 +97,98 @@ def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Op
     return plan
 
 
+@dataclass
+class RunRequest:
+    """One training run: arm (baseline/m2pt/random/frozen), the auxiliary's name and the weights to
+    attach (None for the baseline), the seed (target init and data order), the recipe, and where."""
+    target_dataset: str
+    arm: str
+    aux: Optional[str]
+    source: Optional[AuxWeights]
+    seed: int
+    size: str
+    config: TrainConfig
+    lambda_init: float
+    out_dir: Path
+    name: str                                    # run folder prefix, e.g. "m2pt-audio-sounds"
+    pathways: Optional[dict[str, Any]] = None    # subset for attach_pathways (layers/components/aux_layers)
+    init: Optional[str] = None                   # pretrained target weights (train/init.py); None: random init
+    data_seed: int = 0                           # with init: how the splits were drawn (its spec may re-read them)
+    data_size: Optional[int] = None
+    num_heads: Optional[int] = None
+
+
+def request_spec(req: RunRequest, data: dict) -> dict[str, Any]:
+    spec = run_spec(req.arm, req.aux, req.source.sha256() if req.source is not None else None, req.seed,
+                    req.size, data, req.config, req.lambda_init, req.pathways)
+    if req.init is not None:
+        from .train.init import init_fingerprint
+        spec["init"] = init_fingerprint(req.init)
+    return spec
+
+
+def run_dir_of(req: RunRequest, spec: dict[str, Any]) -> Path:
+    """The run's folder: its name prefix, seed and the hash of its spec (``request_spec``)."""
+    return Path(req.out_dir) / f"{req.name}-seed{req.seed}-{run_id(spec)}".replace("/", "_")
+
+
+def build_model(req: RunRequest, train: Any, splits: Optional[dict[str, Any]] = None) -> torch.nn.Module:
+    """The target model of ``req.seed`` (the same initial weights for every arm of that seed; with
+    ``req.init``, those pretrained weights and a seeded head: then ``splits`` are needed), with the
+    requested pathways attached."""
+    with seeded(req.seed):   # same target init for every arm of this seed; global RNG untouched
+        if req.init is not None:
+            from .train.init import pretrained_target_for
+            model = pretrained_target_for(req.init, req.target_dataset, splits or {"train": train}, req.data_seed,
+                                          req.data_size, req.num_heads, False)[0]
+        else:
+            model = create_model(req.size, train.modality, len(train.classes), input=train.spec,
+                                 class_names=list(train.classes), dataset=req.target_dataset)
+    if req.source is not None:
+        attach_pathways(model, req.source, lambda_init=req.lambda_init, aux_trainable=req.arm != "frozen",
+                        **(req.pathways or {}))
+    return model
+
+
+def _test_items(model: torch.nn.Module, test: Any, batch_size: int) -> dict[str, list]:
+    """Per-item correctness and loss on the test split (for paired intervals between runs)."""
+    from .analysis.evaluate import predict_logits
+    logits = predict_logits(model, test, batch_size)                      # (N, C)
+    y = torch.as_tensor(test.tensors()[1]).long()                          # (N,)
+    loss = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    return {"correct": (logits.argmax(-1) == y).int().tolist(), "loss": [round(float(v), 6) for v in loss]}
+
+
+def train_run(req: RunRequest, splits: dict[str, Any], progress: bool = True,
+              progress_callback: Optional[Any] = None) -> dict[str, Any]:
+    """Train (or reuse / resume) one run and return its result row (RESULT_COLUMNS plus ``lambdas``,
+    ``cancelled`` and ``test_items``: a file of per-item test results). The one per-run body of
+    experiments and ablations."""
+    train = splits["train"]
+    data = train.provenance.to_dict()
+    spec = request_spec(req, data)
+    rid = run_id(spec)
+    run_dir = run_dir_of(req, spec)
+    _claim_run_dir(run_dir, spec)
+    model = build_model(req, train, splits)
+    cfg = replace(req.config, seed=req.seed, out_dir=str(run_dir), resume=True, progress=progress)
+    if progress:
+        print(f"[run] {req.target_dataset} {req.name} seed={req.seed} run={rid}", flush=True)
+    result = fit(model, train, splits["val"], cfg, progress_callback=progress_callback)
+    test = evaluate(model, splits["test"], cfg.eval_batch_size)
+    items_file = run_dir / TEST_ITEMS_FILE
+    if not result.cancelled and not items_file.is_file():
+        atomic_write_text(items_file, json.dumps(_test_items(model, splits["test"], cfg.eval_batch_size)))
+    return {"arm": req.arm, "aux": req.aux or "none", "seed": req.seed, "test_acc": test["acc"],
+            "val_acc": result.final.get("val_acc"), "test_loss": test["loss"],
+            "test_n": len(splits["test"]), "train_time_s": result.train_time_s,
+            **_lambda_stats(result.lambdas), "epochs": len(result.history), "run_dir": str(run_dir),
+            "run_id": rid, "aux_sha256": spec["aux_sha256"], "model_size": req.size,
+            "data": json.dumps(data, sort_keys=True), "recipe": json.dumps(spec["recipe"], sort_keys=True),
+            "lambdas": json.dumps(result.lambdas, sort_keys=True), "cancelled": result.cancelled,
+            "test_items": str(items_file) if items_file.is_file() else None}
+
+
 def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                    arms: Sequence[str] = ("baseline", "m2pt", "random"), seeds: Sequence[int] = (0, 1, 2),
                    config: Optional[TrainConfig] = None, size: str = "demo",
@@ -110,13 +213,11 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
     splits = {s: open_dataset(target_dataset, s, seed=data_seed, size=data_size, modality=modality)
               for s in ("train", "val", "test")}
     if init is not None:   # pretrained target: its input spec may re-read the splits (train/init.py)
-        from .train.init import init_fingerprint, pretrained_target_for
+        from .train.init import pretrained_target_for
         with seeded(data_seed):   # its throwaway head leaves the global RNG alone
             first, splits, _ = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads,
                                                      progress)
         size = first.config.size
-    train = splits["train"]
-    data = train.provenance.to_dict()
     aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
     rows: list[dict[str, Any]] = []
     for seed in seeds:
@@ -124,33 +225,11 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
             source = None
             if arm != "baseline":
                 source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
-            spec = run_spec(arm, aux, source.sha256() if source is not None else None, seed, size, data,
-                            config, lambda_init)
-            if init is not None:
-                spec["init"] = init_fingerprint(init)
-            rid = run_id(spec)
             label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
-            run_dir = out_dir / f"{arm}-{label or 'none'}-seed{seed}-{rid}".replace("/", "_")
-            _claim_run_dir(run_dir, spec)
-            with seeded(seed):   # same target init for every arm of this seed; global RNG untouched
-                if init is not None:
-                    model = pretrained_target_for(init, target_dataset, splits, data_seed, data_size, num_heads, False)[0]
-                else:
-                    model = create_model(size, train.modality, len(train.classes), input=train.spec,
-                                         class_names=list(train.classes), dataset=target_dataset)
-            if source is not None:
-                attach_pathways(model, source, lambda_init=lambda_init, aux_trainable=arm != "frozen")
-            cfg = replace(config, seed=seed, out_dir=str(run_dir), resume=True, progress=progress)
-            if progress:
-                print(f"[experiment] {target_dataset} {arm} aux={aux} seed={seed} run={rid}", flush=True)
-            result = fit(model, train, splits["val"], cfg)
-            test = evaluate(model, splits["test"], cfg.eval_batch_size)
-            rows.append({"arm": arm, "aux": aux or "none", "seed": seed, "test_acc": test["acc"],
-                         "val_acc": result.final.get("val_acc"), "test_loss": test["loss"],
-                         "test_n": len(splits["test"]), "train_time_s": result.train_time_s,
-                         **_lambda_stats(result.lambdas), "epochs": len(result.history), "run_dir": str(run_dir),
-                         "run_id": rid, "aux_sha256": spec["aux_sha256"], "model_size": size,
-                         "data": json.dumps(data, sort_keys=True), "recipe": json.dumps(spec["recipe"], sort_keys=True)})
+            row = train_run(RunRequest(target_dataset, arm, aux, source, seed, size, config, lambda_init,
+                                       out_dir, f"{arm}-{label or 'none'}", init=init, data_seed=data_seed,
+                                       data_size=data_size, num_heads=num_heads), splits, progress=progress)
+            rows.append(row)
             table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
             out_dir.mkdir(parents=True, exist_ok=True)
             table.to_csv(out_dir / "results.csv", index=False)   # rewritten after every run

@@ -82,6 +82,11 @@ def test_click_through_every_panel(url, tmp_path):
         page.wait_for_timeout(800)
         page.screenshot(path=str(SHOTS / "5-train.png"), full_page=True)
 
+        page.get_by_role("tab", name="Ablation").click()
+        page.get_by_text("t-interval", exact=False).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SHOTS / "5b-ablation.png"), full_page=True)
+
         page.get_by_role("tab", name="Export").click()
         page.get_by_role("button", name="Merge and export").click()
         page.get_by_text("the merged model gives the same outputs", exact=False).first.wait_for(timeout=60_000)

@@ -1,0 +1,107 @@
+"""Ablation tab: which layers / components benefit when trained with a pathway (bundled results),
+and a small ablation launched from here with progress and a Stop that keeps finished arms."""
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from m2pt_core.data import list_datasets
+from m2pt_core.explorer.ablation import (LAUNCH_BY, AblationRequest, bundled_choices, bundled_views, get_job,
+                                         start_job, stop_job, views)
+from m2pt_core.explorer.session import NO_AUX
+
+from ..common import AppContext, guard
+
+NOTE = ("**Trained ablations**: one training run per pathway subset (one layer, one component, the first / last k "
+        "blocks, the auxiliary's blocks reversed or shuffled), paired with the baseline of the same seed (same "
+        "initialisation and data order). Δ is test accuracy (or loss) minus the baseline's, averaged over seeds with a "
+        "95% t-interval; grey cells / hollow points cannot be told apart from 0. The first-order estimate "
+        "(Σ|∂L/∂λ| at λ = 0 on the trained baseline, one backward pass) is compared by rank (Spearman ρ).")
+LAUNCH_NOTE = ("A small ablation on CPU: one seed of the component arms (6 runs) of 600 items × 2 epochs takes a few "
+               "minutes. **Stop** ends the current run; finished arms are kept and shown.")
+
+
+def build(ctx: AppContext) -> None:
+    gr.Markdown(NOTE)
+    choices = bundled_choices()
+    with gr.Row():
+        which = gr.Dropdown(label="Bundled ablation (target ← auxiliary)", choices=choices,
+                            value=choices[0][1] if choices else None)
+        metric = gr.Radio(["acc", "loss"], value="acc", label="Δ of", info="test accuracy (points) or test loss (nats)")
+    first = bundled_views(choices[0][1]) if choices else None     # drawn once, so the tab opens on a result
+    summary = gr.Markdown(first["summary"] if first else "No bundled ablation found in assets/ablations.",
+                          label="ablation summary")
+    with gr.Row():
+        heatmap = gr.Plot(value=first and first["heatmap"], label="Layer × component")
+        curves = gr.Plot(value=first and first["curves"], label="Depth / order / controls")
+    estimate = gr.Plot(value=first and first["estimate"], label="First-order estimate vs trained")
+
+    @guard
+    def show(name, metric_name):
+        if not name:
+            return "No bundled ablation found in assets/ablations.", None, None, None
+        v = bundled_views(name, metric_name)
+        return v["summary"], v["heatmap"], v["curves"], v["estimate"]
+
+    outs = [summary, heatmap, curves, estimate]
+    which.change(show, [which, metric], outs, api_name="ablation_show")
+    metric.change(show, [which, metric], outs, api_visibility="private")
+    ctx.c["ablation_show"] = (show, [which, metric], outs)
+
+    with gr.Accordion("Run a small ablation", open=False):
+        gr.Markdown(LAUNCH_NOTE)
+        d = AblationRequest()
+        with gr.Row():
+            dataset = gr.Dropdown(label="Target dataset", choices=list_datasets(), value=d.dataset)
+            aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
+                              value=d.aux if d.aux in ctx.catalog.aux_names() else None)
+            by = gr.Dropdown(label="Arms (--by)", choices=list(LAUNCH_BY), value=d.by)
+        with gr.Row():
+            seeds = gr.Slider(1, 3, value=d.seeds, step=1, label="Seeds")
+            epochs = gr.Slider(1, 5, value=d.epochs, step=1, label="Epochs")
+            items = gr.Slider(200, 3000, value=d.data_size, step=100, label="Subset size (items, all splits)")
+        with gr.Row():
+            start = gr.Button("Run ablation", variant="primary")
+            stop = gr.Button("Stop", variant="stop")
+        job_id = gr.State(None)
+        status = gr.Markdown(label="ablation status")
+        run_summary = gr.Markdown(label="ablation run summary")
+        with gr.Row():
+            run_heatmap = gr.Plot(label="Layer × component")
+            run_curves = gr.Plot(label="Depth / order / controls")
+
+        @guard
+        def launch(state, dataset_name, aux_name, by_name, n_seeds, n_epochs, n_items, progress=gr.Progress()):
+            session = ctx.session(state)
+            if not aux_name or aux_name == NO_AUX:
+                raise gr.Error("Choose an auxiliary model.")
+            req = AblationRequest(dataset=dataset_name, aux=aux_name, by=by_name, seeds=int(n_seeds),
+                                  epochs=int(n_epochs), data_size=int(n_items), size=session.aux_size(aux_name))
+            req.check()
+            jid = start_job(req, session.aux_weights(aux_name))
+            job = get_job(jid)
+            yield session, jid, f"Starting {job.total_runs} runs…", "", None, None
+            last = 0.0
+            while True:
+                ev = job.events.get()
+                if ev is None:
+                    break
+                if ev.get("event") == "step" and time.perf_counter() - last > 2:
+                    last = time.perf_counter()
+                    progress((ev["run"] + ev["global_step"] / max(ev["total_steps"], 1)) / ev["runs"],
+                             desc=f"run {ev['run'] + 1}/{ev['runs']}: {ev['arm']} seed {ev['seed']}")
+                    yield (session, jid, f"Run {ev['run'] + 1}/{ev['runs']}: **{ev['arm']}** seed {ev['seed']}, epoch "
+                           f"{ev['epoch']}/{ev['epochs']}, loss {ev['loss']:.3f}", gr.update(), gr.update(), gr.update())
+                elif ev.get("event") == "run_done":
+                    v = views(job.table, job.depth)
+                    yield session, jid, job.status(), v["summary"], v["heatmap"], v["curves"]
+            job.wait()
+            if job.error is not None:
+                raise job.error
+            v = views(job.table, job.depth) if len(job.table) else {"summary": "", "heatmap": None, "curves": None}
+            yield session, jid, job.status(), v["summary"], v["heatmap"], v["curves"]
+
+        start.click(launch, [ctx.state, dataset, aux, by, seeds, epochs, items],
+                    [ctx.state, job_id, status, run_summary, run_heatmap, run_curves], api_name="ablation_run")
+        stop.click(stop_job, [job_id], [status], api_name="ablation_stop")

@@ -1,0 +1,131 @@
+"""The fast, approximate view: each pathway's first-order effect from one backward pass.
+
+Attach the auxiliary to a trained baseline with every λ = 0 (the model is unchanged) and take
+g = ∂L/∂λ per pathway, L = mean cross-entropy over the training set (eval mode: no dropout).
+We report, per pathway and summed over an arm's pathways:
+
+    gain_pos = −g       first-order decrease of L for a small POSITIVE λ step (nats per unit λ):
+                        L(λ=ε) ≈ L(0) − ε·gain_pos
+    gain     = |g|      first-order decrease of L per unit |λ| step when λ moves downhill, which is
+                        what training does first (λ is learned and may go negative; at λ = 0 the
+                        gradient of W' is λ·(…) = 0, so λ is the only pathway parameter that moves
+                        on the first step). An arm's gain is Σ|g| over its pathways: the decrease
+                        when every λ of the arm takes one step ε downhill is ≈ ε·Σ|g|.
+
+At λ = 0 one pathway's gradient does not depend on which other pathways are attached, so the cells
+of one pass give every layer / component / prefix / suffix subset; another block order (or random
+W') is another pass. It predicts the start of training, not where training ends: compare ranks with
+the trained ablation (``rank_agreement``), never values.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..analysis.data import as_tensors, chunks
+from ..analysis.stages import eval_mode, model_device
+from ..pathways import PathwayLinear, attach_pathways
+from ..pathways.random_aux import random_aux_like
+
+CELL_COLUMNS = ["name", "layer", "component", "aux_layer", "dL_dlam", "gain_pos", "gain", "n"]
+ESTIMATE_COLUMNS = ["arm", "seed", "pathways", "gain", "gain_pos", "n"]
+
+
+def lambda_gradients(model: nn.Module, data: Any, y: Optional[torch.Tensor] = None, batch_size: int = 256,
+                     max_items: Optional[int] = None) -> dict[str, float]:
+    """∂L/∂λ of every PathwayLinear at its current λ; L = mean cross-entropy over ``data`` (a dataset
+    with ``.tensors()`` or inputs with labels ``y``), in eval mode. Leaves the model as it was."""
+    X, y = as_tensors(data, y)
+    if max_items is not None:
+        X, y = X[:max_items], y[:max_items]
+    lams = {n: m.lam for n, m in model.named_modules() if isinstance(m, PathwayLinear)}
+    if not lams:
+        raise ValueError("The model has no pathways: attach some (λ = 0) before asking for ∂L/∂λ.")
+    flags = {p: p.requires_grad for p in model.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+        p.grad = None
+    for lam in lams.values():
+        lam.requires_grad_(True)
+    try:
+        with eval_mode(model):
+            for xb, yb in chunks(X, y, batch_size, model_device(model)):
+                loss = F.cross_entropy(model(xb).float(), yb, reduction="sum") / len(y)
+                loss.backward()
+        return {n: float(lam.grad) if lam.grad is not None else 0.0 for n, lam in lams.items()}
+    finally:
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+            p.grad = None
+
+
+def pathway_gradients(baseline: nn.Module, aux: Any, data: Any, aux_layers: Optional[list[int]] = None,
+                      batch_size: int = 256, max_items: Optional[int] = None) -> pd.DataFrame:
+    """One row per (layer, component) pathway of ``aux`` attached at λ = 0 to a copy of ``baseline``
+    (``aux_layers``: the auxiliary block paired with each target block): CELL_COLUMNS."""
+    model = copy.deepcopy(baseline)
+    report = attach_pathways(model, aux, lambda_init=0.0, aux_trainable=False, aux_layers=aux_layers)
+    pairs = {int(k): v for k, v in model.pathway_info["aux_layers"].items()}
+    grads = lambda_gradients(model, data, batch_size=batch_size, max_items=max_items)
+    n = len(data) if max_items is None else min(len(data), max_items)
+    rows = []
+    for name in report.names:
+        _, i, comp = name.split(".", 2)
+        g = grads[name]
+        rows.append({"name": name, "layer": int(i), "component": comp, "aux_layer": pairs[int(i)],
+                     "dL_dlam": g, "gain_pos": -g, "gain": abs(g), "n": n})
+    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+
+
+def arm_estimates(baseline: nn.Module, aux_weights: Any, arms: list, depth: int, data: Any, seed: int = 0,
+                  batch_size: int = 256, max_items: Optional[int] = None) -> pd.DataFrame:
+    """ESTIMATE_COLUMNS per non-baseline arm: Σ over the arm's pathways of gain and gain_pos, from
+    one pass per distinct (auxiliary weights, block order)."""
+    passes: dict[tuple, pd.DataFrame] = {}
+    rows = []
+    for arm in arms:
+        if arm.kind == "baseline":
+            continue
+        order = tuple(arm.aux_layers) if arm.aux_layers is not None else tuple(range(depth))
+        key = (arm.kind, order)
+        if key not in passes:
+            source = random_aux_like(aux_weights, seed) if arm.kind == "random" else aux_weights
+            passes[key] = pathway_gradients(baseline, source, data, list(order), batch_size, max_items).set_index("name")
+        cells = passes[key].loc[[n for n, _ in arm.pairs(depth)]]
+        rows.append({"arm": arm.name, "seed": seed, "pathways": len(cells), "gain": float(cells.gain.sum()),
+                     "gain_pos": float(cells.gain_pos.sum()), "n": int(cells.n.iloc[0])})
+    return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+
+
+def estimate_for_plan(plan: Any, table: pd.DataFrame, max_items: Optional[int] = None) -> pd.DataFrame:
+    """arm_estimates on each seed's trained baseline run of an ablation (its training split)."""
+    from ..checkpoint import load_checkpoint
+    out = []
+    for r in table[table.arm == "baseline"].itertuples():
+        path = Path(r.run_dir) / "model.safetensors"
+        if not path.is_file():
+            continue
+        baseline = load_checkpoint(path, device="cpu")
+        out.append(arm_estimates(baseline, plan.aux_weights, plan.arms, plan.depth, plan.splits["train"],
+                                 seed=int(r.seed), max_items=max_items))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=ESTIMATE_COLUMNS)
+
+
+def rank_agreement(deltas: pd.DataFrame, estimate: pd.DataFrame) -> dict[str, Any]:
+    """Spearman rank correlation, over the arms both tables have, between the estimate's mean gain
+    (over seeds) and the trained mean Δ: Δ test accuracy and −Δ test loss (both "higher = helps")."""
+    est = estimate.groupby("arm", sort=False)["gain"].mean()
+    d = deltas.set_index("arm")
+    common = [a for a in d.index if a in est.index]
+    if len(common) < 3:
+        return {"n_arms": len(common), "spearman_acc": float("nan"), "spearman_loss": float("nan")}
+    e = est.loc[common]
+    return {"n_arms": len(common),
+            "spearman_acc": float(e.corr(d.loc[common, "delta_acc_mean"], method="spearman")),
+            "spearman_loss": float(e.corr(-d.loc[common, "delta_loss_mean"], method="spearman"))}

@@ -1,0 +1,184 @@
+"""run_ablation: one training run per (arm, seed), through the experiment's own per-run code.
+
+Each run is ``experiment.train_run``: its folder is named by a hash of everything that affects its
+result (the arm's pathway subset included), so a finished run is reused and an interrupted one
+resumed; the "all" and "random" arms are exactly the experiment's m2pt and random runs."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
+
+import pandas as pd
+import torch
+
+from .. import zoo
+from ..experiment import RESULT_COLUMNS, RunRequest, build_model, request_spec, run_dir_of, train_run
+from ..pathways import COMPONENTS, load_aux
+from ..pathways.random_aux import random_aux_like
+from ..sizes import get_size
+from ..train import TrainConfig
+from .arms import Arm, build_arms
+
+TABLE_FILE = "ablation.csv"
+META_FILE = "ablation.json"
+ARM_COLUMNS = ["arm", "by", "subset", "layer", "component", "k", "kind"]
+ABLATION_COLUMNS = ARM_COLUMNS + [c for c in RESULT_COLUMNS if c != "arm"] + ["lambdas", "test_items"]
+
+
+@dataclass
+class AblationPlan:
+    target: str
+    aux: str
+    arms: list[Arm]
+    seeds: list[int]
+    size: str
+    config: TrainConfig
+    out_dir: Path
+    data_size: Optional[int]
+    lambda_init: float
+    data_seed: int
+    splits: dict[str, Any]
+    aux_weights: Any
+
+    @property
+    def depth(self) -> int:
+        return get_size(self.size).depth
+
+    def request(self, arm: Arm, seed: int) -> RunRequest:
+        source = None
+        if arm.kind == "random":
+            source = random_aux_like(self.aux_weights, seed)
+        elif arm.kind != "baseline":
+            source = self.aux_weights
+        label = Path(self.aux).stem if Path(self.aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else self.aux
+        return RunRequest(self.target, arm.kind, None if arm.kind == "baseline" else self.aux, source, seed,
+                          self.size, self.config, self.lambda_init, self.out_dir,
+                          f"{arm.name}-{label}".replace(",", "_").replace("=", ""), arm.pathways())
+
+    def run_dir(self, arm: Arm, seed: int) -> Path:
+        req = self.request(arm, seed)
+        return run_dir_of(req, request_spec(req, self.splits["train"].provenance.to_dict()))
+
+    def finished(self, arm: Arm, seed: int) -> bool:
+        return (self.run_dir(arm, seed) / "model.safetensors").is_file()
+
+
+def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: Sequence[int] = (0, 1, 2),
+                  config: Optional[TrainConfig] = None, size: str = "demo",
+                  out_dir: Union[str, Path] = "runs/ablation", data_size: Optional[int] = None,
+                  lambda_init: float = 0.0, data_seed: int = 0, controls: Iterable[str] = (),
+                  components: Sequence[str] = COMPONENTS, shuffle_seed: int = 0,
+                  arms: Optional[Sequence[str]] = None, aux_weights: Optional[Any] = None,
+                  modality: Optional[str] = None) -> AblationPlan:
+    """Load the data (``target``: whatever ``data.open_dataset`` opens, as for experiments) and the
+    auxiliary (``aux_weights``: already loaded weights of ``aux``) and list the arms (``arms``: keep
+    only these names)."""
+    from ..data import open_dataset  # the data package registers its datasets on import
+    splits = {s: open_dataset(target, s, seed=data_seed, size=data_size, modality=modality)
+              for s in ("train", "val", "test")}
+    aux_w = aux_weights if aux_weights is not None else load_aux(aux, resolve=zoo.resolve)
+    chosen = build_arms(by, get_size(size).depth, components, shuffle_seed, controls)
+    if arms is not None:
+        unknown = sorted(set(arms) - {a.name for a in chosen})
+        if unknown:
+            raise ValueError(f"Unknown arm(s) {unknown}; this ablation has {[a.name for a in chosen]}.")
+        chosen = [a for a in chosen if a.name in set(arms)]
+    return AblationPlan(target, aux, chosen, list(seeds), size, config or TrainConfig(), Path(out_dir), data_size,
+                        lambda_init, data_seed, splits, aux_w)
+
+
+def _arm_fields(arm: Arm) -> dict[str, Any]:
+    return {"arm": arm.name, "by": arm.by, "subset": arm.subset, "layer": arm.layer, "component": arm.component,
+            "k": arm.k, "kind": arm.kind}
+
+
+def measure_step_time(plan: AblationPlan, steps: int = 3) -> dict[str, float]:
+    """Seconds per training step (forward, backward, AdamW) of the all-pathways model on real
+    batches of the training set, after one warm-up step; and seconds per evaluated item."""
+    from ..train.optim import build_optimizer
+    from ..device import pick_device
+    train = plan.splits["train"]
+    device = pick_device(plan.config.device)
+    model = build_model(plan.request(Arm("all", "all", "all"), plan.seeds[0] if plan.seeds else 0), train).to(device)
+    opt = build_optimizer(model, plan.config)
+    X, y = train.tensors()
+    bs = min(plan.config.batch_size, len(y))
+    times = []
+    model.train()
+    for s in range(steps + 1):
+        idx = torch.arange(s * bs, (s + 1) * bs) % len(y)
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(X[idx].to(device)), y[idx].long().to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if s:
+            times.append(time.perf_counter() - t0)
+    model.eval()
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        model(X[:bs].to(device))
+        eval_item = (time.perf_counter() - t0) / bs
+    return {"step_s": sum(times) / len(times), "eval_item_s": eval_item, "batch_size": bs}
+
+
+def dry_run(plan: AblationPlan, timing: Optional[dict[str, float]] = None) -> pd.DataFrame:
+    """Every (arm, seed) with its pathway pairs, whether it is already finished, and an estimated
+    time from a measured step time (``measure_step_time``; pass ``timing`` to reuse one).
+    ``est_s`` is 0 for a finished run (it will be reused)."""
+    timing = timing or measure_step_time(plan)
+    n_train, n_eval = len(plan.splits["train"]), len(plan.splits["val"]) + len(plan.splits["test"])
+    steps = math.ceil(n_train / plan.config.batch_size) * plan.config.epochs
+    per_run = steps * timing["step_s"] + (plan.config.epochs * len(plan.splits["val"]) + n_eval) * timing["eval_item_s"]
+    rows = []
+    for seed in plan.seeds:
+        for arm in plan.arms:
+            done = plan.finished(arm, seed)
+            rows.append({**_arm_fields(arm), "seed": seed, "pathways": len(arm.pairs(plan.depth)),
+                         "pairs": " ".join(f"{n}<-{j}" for n, j in arm.pairs(plan.depth)), "finished": done,
+                         "steps": steps, "est_s": 0.0 if done else per_run, "step_s": timing["step_s"]})
+    return pd.DataFrame(rows)
+
+
+def run_ablation(plan: AblationPlan, progress: bool = True,
+                 progress_callback: Optional[Callable[[dict], Optional[bool]]] = None,
+                 on_run: Optional[Callable[[dict], None]] = None,
+                 on_start: Optional[Callable[[Arm, int, int, int], None]] = None) -> pd.DataFrame:
+    """Train (or reuse) every (arm, seed), seed by seed, and return the tidy table (ABLATION_COLUMNS);
+    ``out_dir/ablation.csv`` is rewritten after every run. A progress_callback returning False stops
+    the current run (its last finished epoch stays on disk for a resume) and the ablation: the table
+    then holds the finished runs only. on_start(arm, seed, index, total) before each run, on_run(row)
+    after it."""
+    rows: list[dict[str, Any]] = []
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    _write_meta(plan)
+    total = len(plan.seeds) * len(plan.arms)
+    for seed in plan.seeds:
+        for arm in plan.arms:
+            if on_start is not None:
+                on_start(arm, seed, len(rows), total)
+            row = train_run(plan.request(arm, seed), plan.splits, progress=progress,
+                            progress_callback=progress_callback)
+            if row["cancelled"]:
+                return pd.DataFrame(rows, columns=ABLATION_COLUMNS)
+            row = {**row, **_arm_fields(arm)}
+            rows.append(row)
+            pd.DataFrame(rows, columns=ABLATION_COLUMNS).to_csv(plan.out_dir / TABLE_FILE, index=False)
+            if on_run is not None:
+                on_run(row)
+    return pd.DataFrame(rows, columns=ABLATION_COLUMNS)
+
+
+def _write_meta(plan: AblationPlan) -> None:
+    from ..safe_io import atomic_write_text
+    meta = {"target": plan.target, "aux": plan.aux, "size": plan.size, "seeds": plan.seeds,
+            "data_size": plan.data_size, "data_seed": plan.data_seed, "lambda_init": plan.lambda_init,
+            "recipe": {k: v for k, v in plan.config.to_dict().items() if k not in ("out_dir", "resume", "progress")},
+            "arms": [_arm_fields(a) | {"pairs": [list(p) for p in a.pairs(plan.depth)]}
+                     for a in plan.arms],
+            "n": {s: len(d) for s, d in plan.splits.items()}}
+    atomic_write_text(plan.out_dir / META_FILE, json.dumps(meta, indent=1, default=str))
