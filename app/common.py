@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import weakref
 from typing import Any, Callable, Optional
 
 import gradio as gr
@@ -15,20 +16,40 @@ from m2pt_core.explorer.user_data import UserData
 log = logging.getLogger("m2pt.app")
 
 
+DEFAULT_SESSION_TTL_S = 3600
+
+
 class AppContext:
     """What every panel needs: the shared catalog, the session state, and components other
-    panels update (filled in while the layout is built)."""
+    panels update (filled in while the layout is built).
 
-    def __init__(self, catalog: Catalog, max_eval: int, user_data: Optional[UserData] = None):
+    A session's state is deleted (and its models and cache entries freed) ``session_ttl`` seconds
+    after its last use, or an hour after its page closed (Gradio's rule); its cached evaluations
+    are dropped as soon as the page closes (demo.unload), since they can be recomputed."""
+
+    def __init__(self, catalog: Catalog, max_eval: int, user_data: Optional[UserData] = None,
+                 session_ttl: float = DEFAULT_SESSION_TTL_S):
         self.catalog = catalog
         self.max_eval = max_eval
         self.user_data = user_data or UserData()   # the user's datasets this app may read
-        self.state = gr.State(None, time_to_live=3 * 3600, delete_callback=_close)
+        self.state = gr.State(None, time_to_live=session_ttl, delete_callback=_close)
         self.c: dict[str, Any] = {}
+        self._pages: "weakref.WeakValueDictionary[str, ExplorerSession]" = weakref.WeakValueDictionary()
 
     def session(self, value: Optional[ExplorerSession]) -> ExplorerSession:
         """This browser session's explorer, created on first use."""
         return value if value is not None else ExplorerSession(self.catalog, max_eval=self.max_eval)
+
+    def register_page(self, request: Optional[gr.Request], session: ExplorerSession) -> None:
+        """Remember which page a session belongs to, for page_closed."""
+        if request is not None and getattr(request, "session_hash", None):
+            self._pages[request.session_hash] = session
+
+    def page_closed(self, request: gr.Request) -> None:
+        """demo.unload: the page's cached evaluations go at once (the state itself stays an hour)."""
+        session = self._pages.pop(getattr(request, "session_hash", None) or "", None)
+        if session is not None:
+            session.release_cache()
 
 
 def _close(session: Optional[ExplorerSession]) -> None:
@@ -36,8 +57,31 @@ def _close(session: Optional[ExplorerSession]) -> None:
         session.close()
 
 
+ERROR_SECONDS = 12      # error toasts close by themselves (and on the next successful change)
+WARNING_SECONDS = 8
+# Closes every toast on the page: run after an action succeeded, so no message outlives the state
+# it talked about.
+CLEAR_TOASTS_JS = "() => { document.querySelectorAll('[data-testid=\"toast-close\"]').forEach(b => b.click()); }"
+
+
+def clear_toasts(event: Any) -> Any:
+    """After ``event`` succeeds, close the error and warning toasts still on screen (for actions
+    whose success shows no toast of its own)."""
+    return event.success(None, None, None, js=CLEAR_TOASTS_JS, queue=False, api_visibility="private")
+
+
+def clear_toasts_on(trigger: Callable) -> None:
+    """When ``trigger`` fires (e.g. ``button.click``), close the toasts about the state before it,
+    at once in the page, before the action's own messages arrive."""
+    trigger(None, None, None, js=CLEAR_TOASTS_JS, queue=False, api_visibility="private")
+
+
+def warn(message: str) -> None:
+    gr.Warning(message, duration=WARNING_SECONDS)
+
+
 def _user_error(e: Exception) -> gr.Error:
-    return gr.Error(str(e), duration=None, print_exception=False)
+    return gr.Error(str(e), duration=ERROR_SECONDS, print_exception=False)
 
 
 def guard(fn: Callable) -> Callable:
@@ -49,7 +93,7 @@ def guard(fn: Callable) -> Callable:
         if isinstance(e, (M2PTError, ValueError, KeyError)):
             return _user_error(e if not isinstance(e, KeyError) else ValueError(str(e).strip("'\"")))
         log.exception("unexpected error in %s", fn.__name__)
-        return gr.Error(f"Unexpected error ({type(e).__name__}): {e}", print_exception=False)
+        return gr.Error(f"Unexpected error ({type(e).__name__}): {e}", duration=ERROR_SECONDS, print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

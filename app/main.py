@@ -18,10 +18,14 @@ if str(ROOT) not in sys.path:
 
 import gradio as gr  # noqa: E402
 
-from app.common import AppContext  # noqa: E402
+from app.common import DEFAULT_SESSION_TTL_S, AppContext  # noqa: E402
 from app.panels import ablation, data, export, models, pathways, sample, train, weights  # noqa: E402
 from m2pt_core.explorer import DEFAULT_MAX_EVAL, Catalog  # noqa: E402
+from m2pt_core.explorer.cache import DEFAULT_CACHE_BYTES  # noqa: E402
 from m2pt_core.explorer.user_data import UserData  # noqa: E402
+from m2pt_core.pathways import LAMBDA_BOUND  # noqa: E402
+
+DEFAULT_MAX_UPLOAD_MB = 200     # the largest auxiliary people bring (MiniLM-L6) is ~90 MB
 
 TITLE = "M2PT Explorer"
 CSS = """
@@ -31,13 +35,14 @@ CSS = """
 
 
 def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Path]] = None,
-              max_eval: int = DEFAULT_MAX_EVAL, data_dir: Optional[Union[str, Path]] = None) -> gr.Blocks:
+              max_eval: int = DEFAULT_MAX_EVAL, data_dir: Optional[Union[str, Path]] = None,
+              session_ttl: float = DEFAULT_SESSION_TTL_S) -> gr.Blocks:
     """The dashboard as a gr.Blocks (not launched). ``catalog`` / ``zoo_dir`` inject the models
     (tests use a tiny zoo); by default the bundled zoo. ``data_dir``: the only server folder whose
     datasets the Your-data tab may read."""
     catalog = catalog or Catalog(zoo_dir)
     with gr.Blocks(title=TITLE) as demo:
-        ctx = AppContext(catalog, max_eval, UserData(data_dir))
+        ctx = AppContext(catalog, max_eval, UserData(data_dir), session_ttl)
         gr.Markdown(f"# {TITLE}\nMultimodal Pathway: improve a transformer with the weights of a transformer trained "
                     "on another modality, y = x(W + λ·W')ᵀ + b, one learnable λ per layer, merged away after "
                     "training.", elem_id="m2pt-header")
@@ -70,17 +75,18 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     pw_fn, pw_in, pw_out = ctx.c["pathways_refresh"]
     wt_fn, wt_in, wt_out = ctx.c["weights_refresh"]
     select_fn, outputs = ctx.c["select_fn"], ctx.c["select_outputs"]
-    target, aux = ctx.c["target"], ctx.c["aux"]
 
-    def open_default(state):
+    def open_default(state, request: gr.Request):
         session = ctx.session(state)
+        ctx.register_page(request, session)
         name, aux_name = ctx.catalog.default_pair()
         if name is None:
-            return (gr.update(), gr.update(), session, "No model to open yet.", *[gr.update()] * (len(outputs) - 2))
+            return (session, "No model to open yet.", *[gr.update()] * (len(outputs) - 2))
         aux_name = session.default_aux(name) if aux_name is None else aux_name
-        return (gr.update(value=name), gr.update(value=aux_name), *select_fn(session, name, aux_name))
+        return select_fn(session, name, aux_name)
 
-    load = demo.load(open_default, [ctx.state], [target, aux, *outputs], api_visibility="private")
+    load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
+    demo.unload(ctx.page_closed)
     for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
         event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
 
@@ -96,24 +102,63 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=os.environ.get("M2PT_DATA_DIR"),
                    help="folder of your datasets (folders, manifests, archives) the Your-data and Train tabs may read; "
                         "nothing outside it is readable (default: $M2PT_DATA_DIR, else none)")
+    p.add_argument("--models-dir", action="append", default=[],
+                   help="a folder whose checkpoints may be opened by path (repeatable; the zoo always is)")
+    p.add_argument("--cache-mb", type=int, default=DEFAULT_CACHE_BYTES // 2**20,
+                   help="memory for cached evaluations shared by all sessions (LRU; 'busy' when in use)")
+    p.add_argument("--session-ttl", type=float, default=DEFAULT_SESSION_TTL_S,
+                   help="seconds a session is kept after its last use")
+    p.add_argument("--lambda-bound", type=float, default=LAMBDA_BOUND, help="largest |λ| a user may set")
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, help="largest upload accepted")
     return p.parse_args(argv)
 
 
-def launch(demo: gr.Blocks, host: str, port: int, **kwargs):
-    """Queue (long jobs, progress, cancel) and serve; theme and css go to launch() in Gradio 6."""
+def exposure_note(host: str, catalog: Catalog) -> Optional[str]:
+    """The start-up line naming the folders a remote user can read by path (None on loopback)."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    folders = ", ".join(str(r) for r in catalog.roots())
+    return (f"M2PT Explorer is reachable from other machines ({host}). Anyone who can open it can read "
+            f"model and data files by path from: {folders}. Nothing else on this machine is readable.")
+
+
+def launch(demo: gr.Blocks, host: str, port: int, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, **kwargs):
+    """Queue (long jobs, progress, cancel) and serve; theme and css go to launch() in Gradio 6.
+    Uploads larger than ``max_upload_mb`` are refused by Gradio before they reach the app."""
     demo.queue(default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, theme=gr.themes.Soft(), css=CSS,
-                       footer_links=["api"], **kwargs)
+                       footer_links=["api"], max_file_size=int(max_upload_mb * 2**20), **kwargs)
+
+
+def limit_allocator_growth(arenas: int = 2, mmap_threshold: int = 1 << 20) -> bool:
+    """glibc only: at most ``arenas`` malloc arenas, and blocks ≥ ``mmap_threshold`` bytes (hidden
+    states, activations) mapped and returned to the system when freed. Without it, every worker
+    thread's arena keeps its peak, and a server under many users grows wave after wave (measured
+    with benchmarks/serving_load.py, 16 users, distinct λ: 2.3 → 3.1 → 4.2 GB; with it 1.5 GB flat)."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_arena_max, m_mmap_threshold = -8, -3          # glibc's mallopt parameter numbers
+        return bool(libc.mallopt(m_arena_max, arenas)) and bool(libc.mallopt(m_mmap_threshold, mmap_threshold))
+    except (OSError, AttributeError):                  # not glibc: nothing to tune
+        return False
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
+    limit_allocator_growth()
     import torch
-
     from m2pt_core.data.threads import pin_threads
     # Jobs run two at a time in this process: the thread count is set once here and never per job.
     pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
-    launch(build_app(zoo_dir=args.zoo, max_eval=args.max_eval, data_dir=args.data_dir), args.host, args.port)
+    catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20, lambda_bound=args.lambda_bound,
+                      exposed_dirs=[*args.models_dir, *([args.data_dir] if args.data_dir else [])])
+    note = exposure_note(args.host, catalog)
+    if note:
+        print(note, flush=True)
+    launch(build_app(catalog, max_eval=args.max_eval, data_dir=args.data_dir, session_ttl=args.session_ttl),
+           args.host, args.port, max_upload_mb=args.max_upload_mb)
 
 
 if __name__ == "__main__":

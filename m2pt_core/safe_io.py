@@ -82,11 +82,16 @@ def unwrap_state_dict(obj: Any, container: Optional[str] = None,
 def _torch_load(path: Path) -> Any:
     """torch.load(weights_only=True) with the explicit SAFE_GLOBALS allow-list; anything else is
     refused with our own message (never PyTorch's advice to turn weights_only off)."""
+    import zipfile
+    with open(path, "rb") as f:
+        head = f.read(1)
+    if not zipfile.is_zipfile(path) and head != b"\x80":         # neither torch.save format
+        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (it was not written by torch.save). "
+                              f"Expected a .safetensors file or a .pt/.pth state dict.")
     try:
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError, TypeError,
-            ModuleNotFoundError, ImportError) as e:
+    except Exception as e:  # noqa: BLE001 - a corrupt or hostile file fails in many ways (IndexError too)
         text = str(e)
         # Name what the file needs, never PyTorch's own advice (which suggests weights_only=False).
         found = re.search(r"GLOBAL ([\w.]+)", text)

@@ -113,6 +113,67 @@ def test_clients_do_not_share_lambda(url):
     assert again_a != _acc(md_b) or moved != base_a
 
 
+def test_lambda_bound_is_the_same_in_page_and_api(url):
+    """One bound (the library's): beyond the old slider range is accepted, beyond the bound and
+    non-finite values are refused with a message, through both λ endpoints."""
+    from m2pt_core.pathways import LAMBDA_BOUND
+    client = Client(url, verbose=False)
+    _open(client)
+    assert "accuracy now" in client.predict("layer 0 · all", 2.0, api_name="/set_lambda")[0]
+    for bad in (LAMBDA_BOUND * 1.5, float("nan")):
+        with pytest.raises(Exception) as err:
+            client.predict("layer 0 · all", bad, api_name="/set_lambda")
+        assert re.search(r"range|maximum|finite|number", str(err.value)), str(err.value)
+    table = client.predict("layer 0 · all", 0.0, api_name="/set_lambda")[2]
+    headers, rows = table["headers"], [list(r) for r in table["data"]]
+    rows[0][1] = LAMBDA_BOUND * 2
+    with pytest.raises(Exception) as err:
+        client.predict({"headers": headers, "data": rows}, api_name="/set_lambda_table")
+    assert f"[-{LAMBDA_BOUND:g}, {LAMBDA_BOUND:g}]" in str(err.value)
+
+
+def test_api_outputs_are_named(url):
+    api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
+    endpoints = api["named_endpoints"]
+    assert {"/select_models", "/set_lambda", "/reset_lambdas", "/export", "/predict_sample", "/train"} <= set(endpoints)
+    for name in endpoints:
+        labels = [r["label"] for r in endpoints[name]["returns"]]
+        assert labels and not any(str(lb).startswith("value_") for lb in labels), (name, labels)
+
+
+def test_path_box_reads_only_exposed_folders(url):
+    """Outside the zoo (and --models-dir/--data-dir) every path gets the same refusal, whether the
+    file exists or not; a zoo file is accepted."""
+    client = Client(url, verbose=False)
+    messages = []
+    for typed in ("/etc/passwd", "/no/such/file.pt", "../../../../etc/hostname"):
+        with pytest.raises(Exception) as err:
+            client.predict(None, typed, api_name="/add_checkpoint")
+        messages.append(str(err.value))
+    assert len(set(messages)) == 1 and "passwd" not in messages[0] and "folders" in messages[0]
+    zoo_file = next(Path(cached_tiny_zoo()).glob("*.safetensors"))
+    assert "Added" in client.predict(None, str(zoo_file), api_name="/add_checkpoint")[0]
+
+
+def test_export_carries_provenance(url):
+    import json
+    client = Client(url, verbose=False)
+    _open(client)
+    client.predict("layer 0 · all", 0.5, api_name="/set_lambda")
+    report, files = client.predict(api_name="/export")
+    assert "Verified" in report and "edited in this session" in report
+    paths = [f if isinstance(f, str) else f["path"] for f in files]
+    assert any(p.endswith("-edited-lambda-merged.safetensors") for p in paths)
+    prov = json.loads(Path(next(p for p in paths if p.endswith(".provenance.json"))).read_text())
+    assert prov["target"] == TARGET and prov["auxiliary"] == AUX and len(prov["auxiliary_sha256"]) == 64
+    assert prov["lambdas_edited"] is True and prov["app_version"]
+    assert all(abs(v - 0.5) < 1e-6 for k, v in prov["lambdas"].items() if k.startswith("blocks.0."))
+    assert prov["data_provenance"]["name"] == "digits"
+    client.predict("layer 0 · all", api_name="/reset_lambdas")
+    paths = [f if isinstance(f, str) else f["path"] for f in client.predict(api_name="/export")[1]]
+    assert any(p.endswith("-learned-lambda-merged.safetensors") for p in paths)
+
+
 def test_open_an_uploaded_mae_checkpoint_as_pretrained_target(url, tmp_path):
     from m2pt_core.pretrained.examples import write_example_checkpoint
     path = write_example_checkpoint("mae", tmp_path / "mae_pretrain.pth")
@@ -123,3 +184,20 @@ def test_open_an_uploaded_mae_checkpoint_as_pretrained_target(url, tmp_path):
     assert "mae checkpoint" in status and "left at init" in status
     rows = report["data"] if isinstance(report, dict) else report
     assert any(r[1] == "skipped" and r[0] == "mask_token" for r in rows)
+
+
+def test_uploads_are_size_limited(tmp_path):
+    """A server started with a 1 KB upload limit refuses a 20 KB checkpoint before the app sees it."""
+    from app.main import build_app, launch
+    demo = build_app(Catalog(cached_tiny_zoo()))
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, max_upload_mb=0.001, prevent_thread_lock=True, quiet=True)
+    try:
+        big = tmp_path / "big.safetensors"
+        big.write_bytes(os.urandom(20_000))
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(Exception) as err:
+            client.predict(handle_file(str(big)), "", api_name="/add_checkpoint")
+        assert re.search(r"size|large|exceed", str(err.value), re.I), str(err.value)
+    finally:
+        demo.close()

@@ -54,6 +54,14 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     assert "weights_only" not in str(e.value)                # never PyTorch's advice to turn it off
 
 
+def test_fake_pt_says_what_it_is_without_pytorch_advice(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"this is not a checkpoint at all " * 8)
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint") as err:
+        load_aux(path)
+    assert "weights_only" not in str(err.value)
+
+
 def test_plain_torch_state_dict_loads(tmp_path):
     aux = create_model("test", "audio", 3)
     torch.save({"model": aux.state_dict(), "epoch": 3}, tmp_path / "ckpt.pth")

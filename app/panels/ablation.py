@@ -30,7 +30,8 @@ def build(ctx: AppContext) -> None:
                             value=choices[0][1] if choices else None)
         metric = gr.Radio(["acc", "loss"], value="acc", label="Δ of", info="test accuracy (points) or test loss (nats)")
     first = bundled_views(choices[0][1]) if choices else None     # drawn once, so the tab opens on a result
-    summary = gr.Markdown(first["summary"] if first else "No bundled ablation found in assets/ablations.")
+    summary = gr.Markdown(first["summary"] if first else "No bundled ablation found in assets/ablations.",
+                          label="ablation summary")
     with gr.Row():
         heatmap = gr.Plot(value=first and first["heatmap"], label="Layer × component")
         curves = gr.Plot(value=first and first["curves"], label="Depth / order / controls")
@@ -64,8 +65,8 @@ def build(ctx: AppContext) -> None:
             start = gr.Button("Run ablation", variant="primary")
             stop = gr.Button("Stop", variant="stop")
         job_id = gr.State(None)
-        status = gr.Markdown()
-        run_summary = gr.Markdown()
+        status = gr.Markdown(label="ablation status")
+        run_summary = gr.Markdown(label="ablation run summary")
         with gr.Row():
             run_heatmap = gr.Plot(label="Layer × component")
             run_curves = gr.Plot(label="Depth / order / controls")

@@ -34,7 +34,7 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         score_btn = gr.Button("Score the open model", variant="primary")
         train_btn = gr.Button("Use it in the Train tab")
-    status = gr.Markdown()
+    status = gr.Markdown(label="data status")
     with gr.Row():
         per_class = gr.Dataframe(label="Per-class accuracy (95% Wilson interval)", interactive=False, max_height=420)
         confusion = gr.Plot(label="Confusion matrix")

@@ -11,7 +11,9 @@ from m2pt_core.explorer.pretrained import pretrained_summary
 from m2pt_core.pretrained.report import REPORT_COLUMNS
 from m2pt_core.pathways import count_parameters, pathway_modules
 
-from ..common import AppContext, guard, pct
+from m2pt_core.errors import M2PTError
+
+from ..common import AppContext, clear_toasts_on, guard, pct, warn
 
 INTRO = ("Pick a **target** model (the one that is improved) and an **auxiliary** model from another modality. "
          "Each linear layer of the target's blocks becomes y = x(W + λ·W')ᵀ + b with W' from the auxiliary. "
@@ -54,13 +56,15 @@ def _status_md(session, score) -> str:
 def build(ctx: AppContext) -> None:
     gr.Markdown(INTRO)
     with gr.Row():
-        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True)
-        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True)
+        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True,
+                             elem_id="target-dropdown")
+        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True,
+                          elem_id="aux-dropdown")
         with gr.Column(scale=1, min_width=160):
             spread = gr.Checkbox(label="spread a deeper auxiliary", value=False,
                                  info="pair target block i with an evenly spaced auxiliary block (aux_layers='spread')")
             open_btn = gr.Button("Open", variant="primary")
-    status = gr.Markdown()
+    status = gr.Markdown(label="status", elem_id="models-status")
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
         with gr.Row():
             upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
@@ -71,22 +75,40 @@ def build(ctx: AppContext) -> None:
                                       choices=list_datasets(), value=None, scale=2)
             pre_heads = gr.Number(label="heads (only for a non-standard width)", value=0, precision=0, minimum=0)
             pre_btn = gr.Button("Open as pretrained target")
-        add_status = gr.Markdown()
+        add_status = gr.Markdown(label="added")
         report = gr.Dataframe(headers=REPORT_COLUMNS, label="Load report: every key loaded, reshaped, left at init "
                               "or skipped", interactive=False, max_height=300, wrap=True)
-    compat_md = gr.Markdown()
+    compat_md = gr.Markdown(label="compatibility")
     compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="Compatibility, layer by layer and component by component",
                           interactive=False, max_height=360, wrap=True)
-    params = gr.Markdown()
+    params = gr.Markdown(label="parameters")
     with gr.Row():
-        target_card = gr.Markdown()
-        aux_card = gr.Markdown()
+        target_card = gr.Markdown(label="target card", elem_id="target-card")
+        aux_card = gr.Markdown(label="auxiliary card")
     ctx.c.update(target=target, aux=aux, models_status=status)
 
     @guard
     def on_target(state, target_name):
         session = ctx.session(state)
         return state if state is not None else session, gr.update(value=session.default_aux(target_name))
+
+    def _cards(session, target_name, aux_name):
+        return (session.card(target_name).as_markdown() if target_name else "",
+                session.card(aux_name).as_markdown() if aux_name and aux_name != NO_AUX else "No auxiliary: no pathways.")
+
+    def _refused(session, target_name, aux_name, why, table, summary):
+        """The pair was refused: every control and card keeps showing the model still open."""
+        warn(f"{target_name} + {aux_name} was not opened: {why}")
+        still = (f"**{session.target_name}** with auxiliary **{session.aux_name}** is still open."
+                 if session.model is not None else "No model is open.")
+        status = f"**{target_name}** and **{aux_name}** cannot be paired: {why}  \n{still}"
+        if table is not None:
+            summary = f"Refused pair **{target_name} + {aux_name}**: {summary}"
+        else:
+            table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
+            summary = compatibility_summary(session.compat) if session.compat is not None else ""
+        return (session, status, summary, table, _params_md(session), *_cards(session, session.target_name, session.aux_name),
+                gr.update(value=session.target_name), gr.update(value=session.aux_name))
 
     @guard
     def select_models(state, target_name, aux_name, spread_aux=False):
@@ -98,42 +120,41 @@ def build(ctx: AppContext) -> None:
         try:
             table, summary = (session.compatibility(target_name, aux_name, aux_layers) if aux_name != NO_AUX
                               else (None, ""))
-        except Exception:  # noqa: BLE001 - shown below by select() with its own message
+        except Exception:  # noqa: BLE001 - select() below says what is wrong
             table, summary = None, ""
-        cards = (session.card(target_name).as_markdown(),
-                 session.card(aux_name).as_markdown() if aux_name != NO_AUX else "No auxiliary: no pathways.")
         if table is not None and not table["match"].all():
-            # Show why the pair does not fit, and keep the previous model open.
-            gr.Warning("These two models cannot be paired; see the compatibility table.")
-            return (session, f"**{target_name}** and **{aux_name}** cannot be paired (see the table below); the previous model stays open.",
-                    summary, table, _params_md(session), *cards)
-        score = session.select(target_name, aux_name, aux_layers=aux_layers)
+            return _refused(session, target_name, aux_name, "their layer shapes differ (see the table below).", table, summary)
+        try:
+            score = session.select(target_name, aux_name, aux_layers=aux_layers)
+        except M2PTError as e:
+            return _refused(session, target_name, aux_name, str(e), None, "")
         table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
         summary = compatibility_summary(session.compat) if session.compat is not None else "No auxiliary chosen."
-        return session, _status_md(session, score), summary, table, _params_md(session), *cards
+        return (session, _status_md(session, score), summary, table, _params_md(session),
+                *_cards(session, target_name, aux_name), gr.update(value=target_name), gr.update(value=aux_name))
 
     @guard
     def add_checkpoint(state, file, typed):
         session = ctx.session(state)
-        source = file or (typed or "").strip()
-        if not source:
+        if not file and not (typed or "").strip():
             raise gr.Error("Upload a checkpoint file or type a path first.")
-        name = session.add_upload(source)
+        name = session.add_upload(file) if file else session.add_path(typed)
         msg = f"Added **{name}**: {session.card(name).modality or 'weights only'}; choose it as target or auxiliary."
         return (session, msg, gr.update(choices=session.target_choices()), gr.update(choices=session.aux_choices()))
 
     @guard
     def open_pretrained(state, file, typed, dataset, heads=0):
         session = ctx.session(state)
-        source = file or (typed or "").strip()
-        if not source:
+        if not file and not (typed or "").strip():
             raise gr.Error("Upload a checkpoint file or type a path (or a Hugging Face name) first.")
+        source = file or session.typed_source(typed)
         t = session.open_pretrained(source, dataset or None, num_heads=int(heads) if heads else None)
         return (session, pretrained_summary(t), gr.update(choices=session.target_choices(), value=t.name),
                 gr.update(value=NO_AUX), t.report_table())
 
     target.input(on_target, [ctx.state, target], [ctx.state, aux], api_visibility="private")
-    outputs = [ctx.state, status, compat_md, compat, params, target_card, aux_card]
+    outputs = [ctx.state, status, compat_md, compat, params, target_card, aux_card, target, aux]
+    clear_toasts_on(open_btn.click)          # not after: a refused pair's own warning must stay
     ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux, spread], outputs,
                                            api_name="select_models")
     # Opening a pretrained target opens it at once (no auxiliary yet); main.py redraws the other panels.

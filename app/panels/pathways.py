@@ -5,7 +5,7 @@ import gradio as gr
 
 from m2pt_core import figures
 
-from ..common import AppContext, guard
+from ..common import AppContext, clear_toasts, clear_toasts_on, guard
 
 HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the validation accuracy is "
         "re-computed at once, re-running only the blocks from the changed layer on. Changes stay in your "
@@ -13,13 +13,14 @@ HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the 
         "its 95% interval; grey cells and hollow points are not distinguishable from 0. The test split is "
         "scored only when you ask.")
 LAMBDA_TITLE = "λ per layer and component (as set now)"
+TABLE_DECIMALS = 6
 
 
 def _slider_range(session, key: str) -> dict:
+    """±4× the largest learned |λ| (at least ±0.25), never beyond the library's bound."""
     learned = max((abs(v) for v in session.learned.values()), default=0.0)
-    bound = max(0.25, round(4 * learned, 2))
-    value = round(session.current_lambda(key), 5)
-    bound = max(bound, abs(value))
+    value = session.current_lambda(key)     # exact: a rounded value would come back as an edit
+    bound = min(session.catalog.lambda_bound, max(0.25, round(4 * learned, 2), abs(value)))
     return dict(minimum=-bound, maximum=bound, step=bound / 200, value=value)
 
 
@@ -33,20 +34,22 @@ def view(session):
     keys = session.lambda_keys()
     frame = session.lambda_frame()
     score = session.last.markdown() if session.last is not None else "No validation set for this model."
-    return (figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), frame.round(6), gr.update(choices=keys, value=keys[0]),
+    return (figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), frame.round(TABLE_DECIMALS), gr.update(choices=keys, value=keys[0]),
             gr.update(**_slider_range(session, keys[0]), label=f"λ · {keys[0]} (learned {session.learned_lambda(keys[0]):.4f})"),
             score)
 
 
 def build(ctx: AppContext) -> None:
     gr.Markdown(HELP)
-    score = gr.Markdown("Open a model in the Models tab.")
+    score = gr.Markdown("Open a model in the Models tab.", label="score", elem_id="lambda-score")
     with gr.Row():
         with gr.Column(scale=3):
             heatmap = gr.Plot(label="λ heatmap")
         with gr.Column(scale=2):
             key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
-            slider = gr.Slider(-1.0, 1.0, value=0.0, step=0.005, label="λ")
+            # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
+            bound = ctx.catalog.lambda_bound
+            slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
             with gr.Row():
                 reset = gr.Button("Reset to learned λ")
     table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320)
@@ -59,7 +62,7 @@ def build(ctx: AppContext) -> None:
     sweep_plot = gr.Plot(label="λ sweep curves")
     with gr.Row():
         test_btn = gr.Button("Score on the test split (on request)")
-    test_md = gr.Markdown()
+    test_md = gr.Markdown(label="test split report")
 
     view_outputs = [heatmap, table, key, slider, score]
 
@@ -80,21 +83,32 @@ def build(ctx: AppContext) -> None:
         if not k:
             raise gr.Error("Choose a pathway first.")
         s = session.set_lambda(k, value)
-        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(6)
+        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(TABLE_DECIMALS)
+
+    @guard
+    def set_lambda_quiet(state, k, value):
+        """.change also fires when the server itself set the slider (a model opened, another
+        pathway chosen, Reset): nothing to do when the value is the one already in force."""
+        session = ctx.session(state)
+        if not k or session.model is None or not session.pathway_names() or value is None:
+            return session, gr.update(), gr.update(), gr.update()
+        if k in session.lambda_keys() and abs(session.current_lambda(k) - float(value)) <= 1e-7 * max(1.0, abs(float(value))):
+            return session, gr.update(), gr.update(), gr.update()
+        return set_lambda(session, k, value)
 
     @guard
     def set_table(state, frame):
         session = ctx.session(state)
-        s = session.set_lambda_frame(frame)
-        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(6)
+        s = session.set_lambda_frame(frame, decimals=TABLE_DECIMALS)
+        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(TABLE_DECIMALS)
 
     @guard
     def reset_lambdas(state, k):
         session = ctx.session(state)
         s = session.reset_lambdas()
-        slider_upd = gr.update(value=round(session.current_lambda(k), 5)) if k else gr.update()
+        slider_upd = gr.update(value=session.current_lambda(k)) if k else gr.update()
         return (session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE),
-                session.lambda_frame().round(6), slider_upd)
+                session.lambda_frame().round(TABLE_DECIMALS), slider_upd)
 
     @guard
     def knockout(state, progress=gr.Progress()):
@@ -119,10 +133,20 @@ def build(ctx: AppContext) -> None:
 
     ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
     key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
-    slider.release(set_lambda, [ctx.state, key, slider], [ctx.state, score, heatmap, table], api_name="set_lambda",
-                   show_progress="minimal", trigger_mode="always_last")
-    apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table], api_name="set_lambda_table")
-    reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider], api_name="reset_lambdas")
+    # .input fires for mouse drags, arrow keys and typing in the number box (.release only for the
+    # mouse). .change also catches what the page does by itself (the number box clamps a typed
+    # value on blur; a new pathway's value): the λ in the session is always the one shown, and a
+    # repeated value is a cached score. always_last: while one re-score runs, only the newest waits.
+    lam_io = dict(inputs=[ctx.state, key, slider], outputs=[ctx.state, score, heatmap, table],
+                  show_progress="minimal", trigger_mode="always_last")
+    for trigger in (slider.input, slider.change, apply.click, reset.click):
+        clear_toasts_on(trigger)
+    clear_toasts(slider.input(set_lambda, api_name="set_lambda", **lam_io))
+    clear_toasts(slider.change(set_lambda_quiet, api_visibility="private", **lam_io))
+    clear_toasts(apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table],
+                             api_name="set_lambda_table"))
+    clear_toasts(reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider],
+                             api_name="reset_lambdas"))
     k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
     s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
     stop.click(None, None, None, cancels=[k_ev, s_ev])

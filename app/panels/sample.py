@@ -25,7 +25,7 @@ def build(ctx: AppContext) -> None:
         bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2)
         upload = gr.File(label="…or upload a file", file_types=ACCEPTED, scale=2, elem_id="sample-upload")
         k = gr.Slider(1, 10, value=5, step=1, label="top-k", scale=1)
-    status = gr.Markdown()
+    status = gr.Markdown(label="detected input")
     with gr.Row():
         shown = gr.Plot(label="Input")
         bars = gr.Plot(label="Predictions")

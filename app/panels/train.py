@@ -11,9 +11,10 @@ import pandas as pd
 from m2pt_core.data import list_datasets
 from m2pt_core import figures
 from m2pt_core.explorer import TrainedPair, TrainRequest, train_pair
+from m2pt_core.explorer.training import at_chance
 from m2pt_core.explorer.session import NO_AUX
 
-from ..common import AppContext, guard, pct
+from ..common import AppContext, guard, pct, warn
 
 NOTE = ("Trains a **baseline** and an **M2PT** model (pathways to the auxiliary, λ from 0) with the same recipe, "
         "seed and initialisation, on a subset of the dataset. The defaults (1,000 items, 3 epochs, demo size) take "
@@ -49,10 +50,92 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         start = gr.Button("Train baseline + M2PT", variant="primary")
         stop = gr.Button("Stop", variant="stop")
-    status = gr.Markdown()
+        resume = gr.Button("Resume", visible=False)
+    status = gr.Markdown(label="training status")
     ctx.c["train_dataset"] = dataset   # the Your-data tab sets it
     curves = gr.Plot(label="Training curves")
-    result = gr.Markdown()
+    result = gr.Markdown(label="training result")
+
+    def run(session, req: TrainRequest, resume_run: bool, progress):
+        """Train (or resume) in a worker thread; yields (state, status, curves, result, target, resume)."""
+        aux_w = session.aux_weights(req.aux)
+        events: queue.Queue = queue.Queue()
+        work_dir = session.train_dir(req)
+        stop_flag = session.train_stop
+        stop_flag.clear()
+        out: dict = {}
+
+        def work():
+            try:
+                out["result"] = train_pair(req, aux_w, events.put, stop_flag.is_set, work_dir=work_dir,
+                                           resume=resume_run)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the request thread below
+                out["error"] = e
+            finally:
+                events.put(None)
+
+        worker = threading.Thread(target=work, name="m2pt-train", daemon=True)
+        histories: dict[str, list] = {"baseline": [], "m2pt": []}
+        caveat = ""
+        t0, last_yield = time.perf_counter(), 0.0
+        progress(0.0, desc="Loading data")
+        session.training = True
+        worker.start()
+        keep = gr.update()
+        try:
+            while True:
+                ev = events.get()
+                if ev is None:
+                    break
+                if ev["event"] == "warning":
+                    warn(ev["message"])
+                    caveat = f"\n\n⚠️ {ev['message']}"
+                    yield session, f"⚠️ {ev['message']}", keep, keep, keep, gr.update(visible=False)
+                    continue
+                frac = (ev["arm_index"] + ev.get("global_step", ev["epoch"]) / max(ev.get("total_steps", ev["epochs"]), 1)) / ev["arms"]
+                if ev["event"] == "step":
+                    progress(frac, desc=f"{ev['arm']}: epoch {ev['epoch']}/{ev['epochs']}, step {ev['step']}/{ev['steps_per_epoch']}")
+                    if time.perf_counter() - last_yield > 2:
+                        last_yield = time.perf_counter()
+                        yield (session, f"Training **{ev['arm']}** · epoch {ev['epoch']}/{ev['epochs']} · loss "
+                               f"{ev['loss']:.3f} · {time.perf_counter() - t0:.0f} s", keep, keep, keep, keep)
+                else:
+                    histories[ev["arm"]].append(ev)
+                    yield (session, f"**{ev['arm']}** epoch {ev['epoch']}/{ev['epochs']}: val acc {pct(ev.get('val_acc'))}",
+                           _curves(histories), keep, keep, keep)
+        finally:
+            stop_flag.set()      # the page went away (or an error): the worker stops at its next step
+            worker.join()
+            session.training = False
+        if "error" in out:
+            raise out["error"]
+        res = out["result"]
+        if res["stopped"]:
+            done = {arm: len(h) for arm, h in res["histories"].items()}
+            session.pending_train = req
+            msg = (f"**Stopped** during the {res['stopped_arm']} run. Finished epochs: baseline "
+                   f"{done.get('baseline', 0)}/{req.epochs}, M2PT {done.get('m2pt', 0)}/{req.epochs}; their curves "
+                   "are kept, and so are the models at their last finished epoch. **Resume** continues from there.")
+            yield session, msg, _curves(res["histories"]), caveat.strip(), keep, gr.update(visible=True)
+            return
+        session.pending_train = None
+        label = session.next_train_label(req.dataset, req.aux)
+        pair = TrainedPair(label, req.dataset, req.aux, res["data_size"], res["baseline"], res["m2pt"],
+                           res["histories"], res["test"], res["settings"])
+        name = session.add_trained(pair)
+        b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]
+        lams = list(res["histories"]["m2pt"][-1]["lambdas"].values())
+        finals = [res["histories"][arm][-1].get("val_acc") for arm in ("baseline", "m2pt")]
+        chance = ""
+        if all(at_chance(a, res["val_items"], res["num_classes"]) for a in finals):
+            chance = (f"\n\n⚠️ Both validation accuracies are within the noise of chance level "
+                      f"({100 / res['num_classes']:.0f}% on {res['val_items']} items): this run measured nothing.")
+        summary = (f"### Result ({time.perf_counter() - t0:.0f} s)\n| | test accuracy |\n|---|---|\n"
+                   f"| baseline | {pct(b)} |\n| M2PT ({req.aux}) | {pct(m)} ({100 * (m - b):+.2f} pts) |\n\n"
+                   f"Learned λ: mean {sum(lams) / len(lams):+.4f}, range [{min(lams):+.4f}, {max(lams):+.4f}]. "
+                   f"Open **{name}** in the Models tab to explore it.{chance}{caveat}")
+        yield (session, "Done.", _curves(res["histories"]), summary,
+               gr.update(choices=session.target_choices(), value=name), gr.update(visible=False))
 
     @guard
     def init_choices(state):
@@ -60,9 +143,12 @@ def build(ctx: AppContext) -> None:
         return state if state is not None else session, gr.update(
             choices=[RANDOM_INIT] + sorted({t.source for t in session.pretrained.values()}))
 
+    @guard
     def train(state, dataset_name, aux_name, n_epochs, n_items, lam_scale, trainable, init_from=RANDOM_INIT,
               progress=gr.Progress()):
         session = ctx.session(state)
+        if init_from not in (None, "", RANDOM_INIT) and init_from not in {t.source for t in session.pretrained.values()}:
+            init_from = session.typed_source(str(init_from))     # typed: only exposed folders, or a cached HF name
         if not aux_name or aux_name == NO_AUX:
             raise gr.Error("Choose an auxiliary model to train M2PT with.")
         req = TrainRequest(dataset=ctx.user_data.resolve(dataset_name), aux=aux_name, epochs=int(n_epochs), data_size=int(n_items),
@@ -71,63 +157,26 @@ def build(ctx: AppContext) -> None:
                            init=None if init_from in (None, "", RANDOM_INIT) else str(init_from),
                            num_heads=session.pretrained_heads(init_from))
         req.check()
-        aux_w = session.aux_weights(aux_name)
-        events: queue.Queue = queue.Queue()
-        stop_flag = threading.Event()
-        out: dict = {}
+        yield from run(session, req, False, progress)
 
-        def work():
-            try:
-                out["result"] = train_pair(req, aux_w, events.put, stop_flag.is_set)
-            except BaseException as e:  # noqa: BLE001 - re-raised in the request thread below
-                out["error"] = e
-            finally:
-                events.put(None)
+    @guard
+    def resume_training(state, progress=gr.Progress()):
+        session = ctx.session(state)
+        if session.pending_train is None:
+            raise gr.Error("There is no stopped training run to resume in this session.")
+        yield from run(session, session.pending_train, True, progress)
 
-        worker = threading.Thread(target=work, name="m2pt-train", daemon=True)
-        histories: dict[str, list] = {"baseline": [], "m2pt": []}
-        t0, last_yield = time.perf_counter(), 0.0
-        progress(0.0, desc="Loading data")
-        worker.start()
-        try:
-            while True:
-                ev = events.get()
-                if ev is None:
-                    break
-                frac = (ev["arm_index"] + ev.get("global_step", ev["epoch"]) / max(ev.get("total_steps", ev["epochs"]), 1)) / ev["arms"]
-                if ev["event"] == "step":
-                    progress(frac, desc=f"{ev['arm']}: epoch {ev['epoch']}/{ev['epochs']}, step {ev['step']}/{ev['steps_per_epoch']}")
-                    if time.perf_counter() - last_yield > 2:
-                        last_yield = time.perf_counter()
-                        yield (session, f"Training **{ev['arm']}** · epoch {ev['epoch']}/{ev['epochs']} · loss "
-                               f"{ev['loss']:.3f} · {time.perf_counter() - t0:.0f} s", gr.update(), gr.update(), gr.update())
-                else:
-                    histories[ev["arm"]].append(ev)
-                    yield (session, f"**{ev['arm']}** epoch {ev['epoch']}/{ev['epochs']}: val acc {pct(ev.get('val_acc'))}",
-                           _curves(histories), gr.update(), gr.update())
-        finally:
-            stop_flag.set()      # a Stop click closes this generator: the worker stops at its next step
-        worker.join()
-        if "error" in out:
-            raise out["error"]
-        res = out.get("result")
-        if res is None:
-            yield session, "Training stopped.", _curves(histories), "", gr.update()
-            return
-        label = session.next_train_label(req.dataset, req.aux)
-        pair = TrainedPair(label, req.dataset, req.aux, res["data_size"], res["baseline"], res["m2pt"],
-                           res["histories"], res["test"], res["settings"])
-        name = session.add_trained(pair)
-        b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]
-        lams = list(res["histories"]["m2pt"][-1]["lambdas"].values())
-        summary = (f"### Result ({time.perf_counter() - t0:.0f} s)\n| | test accuracy |\n|---|---|\n"
-                   f"| baseline | {pct(b)} |\n| M2PT ({req.aux}) | {pct(m)} ({100 * (m - b):+.2f} pts) |\n\n"
-                   f"Learned λ: mean {sum(lams) / len(lams):+.4f}, range [{min(lams):+.4f}, {max(lams):+.4f}]. "
-                   f"Open **{name}** in the Models tab to explore it.")
-        yield (session, "Done.", _curves(res["histories"]), summary,
-               gr.update(choices=session.target_choices(), value=name))
+    def stop_training(state):
+        """Ask the running training to stop at its next step; it then reports what it kept."""
+        if state is None or not state.training:
+            return gr.update()           # nothing runs: the status keeps saying what happened last
+        state.train_stop.set()
+        return "Stopping after the current step…"
 
     init.focus(init_choices, [ctx.state], [ctx.state, init], api_visibility="private")
-    ev = start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init],
-                     [ctx.state, status, curves, result, ctx.c["target"]], api_name="train")
-    stop.click(None, None, None, cancels=[ev])
+    outputs = [ctx.state, status, curves, result, ctx.c["target"], resume]
+    start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init], outputs, api_name="train")
+    resume.click(resume_training, [ctx.state], outputs, api_name="resume_training")
+    # Not a cancel: the run must finish its step and report what it kept. Runs outside the queue,
+    # so it is not stuck behind the training it stops.
+    stop.click(stop_training, [ctx.state], [status], api_name="stop_training", queue=False)

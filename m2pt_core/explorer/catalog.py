@@ -17,7 +17,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from torch import nn
 
@@ -26,8 +26,9 @@ from ..analysis.intervals import wilson_interval
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, M2PTError
 from ..pretrained import describe_weights
-from ..pathways import MINILM_NAME, load_aux, pathway_modules
+from ..pathways import LAMBDA_BOUND, MINILM_NAME, load_aux, minilm_l6_path, pathway_modules
 from ..pathways.aux_weights import AuxWeights
+from .cache import DEFAULT_CACHE_BYTES, SharedCache
 
 
 def _accuracy_cell(acc: Optional[float], split: str, n: Optional[int]) -> Optional[str]:
@@ -89,11 +90,18 @@ def share_copy(model: nn.Module) -> nn.Module:
 class Catalog:
     """Model sources and a thread-safe cache of loaded (read-only) models and auxiliaries."""
 
-    def __init__(self, zoo_path: Optional[Union[str, Path]] = None):
+    def __init__(self, zoo_path: Optional[Union[str, Path]] = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 lambda_bound: float = LAMBDA_BOUND, exposed_dirs: Sequence[Union[str, Path]] = ()):
         self.zoo_path = zoo.zoo_dir(zoo_path)
+        self.exposed_dirs = [Path(d) for d in exposed_dirs]   # --models-dir / --data-dir: readable by path
+        self.lambda_bound = float(lambda_bound)    # |λ| a user may set, in the page and the API alike
         self._lock = threading.Lock()
         self._models: dict[str, nn.Module] = {}
         self._aux: dict[str, AuxWeights] = {}
+        self._pairs: dict[tuple, Any] = {}
+        self._pair_lock = threading.Lock()
+        self._hashes: dict[tuple, str] = {}
+        self.cache = SharedCache(cache_bytes)      # evaluation states and logits, shared by sessions
 
     # -- what exists --------------------------------------------------------------------------
     def entries(self) -> dict[str, dict[str, Any]]:
@@ -164,45 +172,114 @@ class Catalog:
                          val_items=e.get("val_items"), classes=list(classes) if classes else None)
 
     # -- loading ------------------------------------------------------------------------------
-    def resolve_path(self, name: str) -> Path:
+    # -- what a user may read ------------------------------------------------------------------
+    def roots(self) -> list[Path]:
+        """Folders whose files a user may name by path: the zoo and the exposed folders."""
+        return [self.zoo_path.resolve()] + [Path(d).expanduser().resolve() for d in self.exposed_dirs]
+
+    def check_user_path(self, typed: Union[str, Path]) -> Path:
+        """A path typed by a user, if it names a file inside ``roots()``; otherwise one refusal that
+        says nothing about the file (whether it exists, or what it is)."""
+        refusal = CheckpointError("This server reads files only from the model zoo and the folders it was started "
+                                  "with (--models-dir / --data-dir), and that path names none of them. Upload "
+                                  "the file instead.")
+        try:
+            path = Path(str(typed).strip()).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            raise refusal from None
+        if not any(path.is_relative_to(r) for r in self.roots()) or not path.is_file():
+            raise refusal
+        return path
+
+    # -- loading ------------------------------------------------------------------------------
+    def resolve_path(self, name: str, trusted: bool = False) -> Path:
+        """A zoo name's file; else a path: any file when ``trusted`` (an upload the server itself
+        received), otherwise only inside ``roots()`` (check_user_path)."""
         if name in self.entries():
             try:
                 return zoo.model_path(name, self.zoo_path)
             except (KeyError, FileNotFoundError) as e:
                 raise CheckpointError(str(e).strip("'\"")) from None
-        path = Path(name)
-        if path.is_file():
-            return path
-        raise CheckpointError(f"{name!r} is neither a zoo model ({', '.join(self.zoo_names()) or 'the zoo is empty'}) "
-                              f"nor an existing checkpoint file.")
+        if trusted:
+            path = Path(name)
+            if path.is_file():
+                return path
+            raise CheckpointError(f"The uploaded file {path.name} is no longer on the server; upload it again.")
+        return self.check_user_path(name)
 
-    def load_model(self, name: str) -> nn.Module:
-        """The shared, read-only model ``name`` (zoo name or checkpoint path); load once."""
+    def load_model(self, name: str, trusted: bool = False) -> nn.Module:
+        """The read-only model ``name`` (zoo name or checkpoint path). Zoo models and files of the
+        exposed folders are loaded once and shared; an upload (``trusted``) is loaded for its
+        session only (the session keeps it, and frees it when it ends)."""
+        if trusted and name not in self.entries():
+            return self._read_model(self.resolve_path(name, trusted=True))
         with self._lock:
             if name not in self._models:
-                model = load_checkpoint(self.resolve_path(name), device="cpu")
-                for p in model.parameters():
-                    p.requires_grad_(False)
-                self._models[name] = model.eval()
+                self._models[name] = self._read_model(self.resolve_path(name))
             return self._models[name]
 
-    def load_aux(self, name: str) -> AuxWeights:
-        """Auxiliary weights by zoo name, "minilm-l6" or a file path (cached)."""
+    @staticmethod
+    def _read_model(path: Path) -> nn.Module:
+        model = load_checkpoint(path, device="cpu")
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.eval()
+
+    def load_aux(self, name: str, trusted: bool = False) -> AuxWeights:
+        """Auxiliary weights by zoo name, "minilm-l6" or a file path (shared, except uploads)."""
+        if trusted and name not in self.entries() and name != MINILM_NAME:
+            return self._read_aux(name, self.resolve_path(name, trusted=True))
         with self._lock:
             if name not in self._aux:
-                source: Any = name
-                if name in self.entries():
-                    source = self.resolve_path(name)
-                try:
-                    aux = load_aux(source)
-                except (OSError, RuntimeError, KeyError) as e:
-                    raise CheckpointError(f"Cannot read auxiliary {name!r}: {e}") from None
-                if name in self.entries():
-                    aux.source = name
-                    aux.modality = aux.modality or self.entries()[name].get("modality")
-                self._aux[name] = aux
+                source: Any = name if name == MINILM_NAME else self.resolve_path(name)
+                self._aux[name] = self._read_aux(name, source)
             return self._aux[name]
 
+    def _read_aux(self, name: str, source: Any) -> AuxWeights:
+        try:
+            aux = load_aux(source)
+        except (OSError, RuntimeError, KeyError) as e:
+            raise CheckpointError(f"Cannot read auxiliary {Path(str(name)).name!r}: {e}") from None
+        if name in self.entries():
+            aux.source = name
+            aux.modality = aux.modality or self.entries()[name].get("modality")
+        return aux
+
+    def sha256(self, name: str) -> Optional[str]:
+        """sha256 of a catalog model's weights: the zoo manifest's record, else the file hashed."""
+        e = self.entries().get(name)
+        if e is not None and e.get("sha256"):
+            return str(e["sha256"])
+        try:
+            path = minilm_l6_path() if name == MINILM_NAME else self.resolve_path(name)
+        except (M2PTError, OSError):
+            return None
+        return self.file_sha256(path)
+
+    def file_sha256(self, path: Union[str, Path]) -> str:
+        """sha256 of a file, cached by (path, size, mtime)."""
+        import hashlib
+        p = Path(path)
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        with self._pair_lock:
+            if key in self._hashes:
+                return self._hashes[key]
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        with self._pair_lock:
+            self._hashes[key] = h.hexdigest()
+        return self._hashes[key]
+
+    def shared_pair(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """``build()`` once per key (a zoo target prepared with pathways to a catalog auxiliary), so
+        the auxiliary weights W' attached to it exist once however many sessions open the pair."""
+        with self._pair_lock:
+            if key not in self._pairs:
+                self._pairs[key] = build()
+            return self._pairs[key]
 
 
 def checkpoint_summary(path: Union[str, Path]) -> str:

@@ -15,10 +15,12 @@ from ..errors import M2PTError
 from ..pathways import count_parameters, get_lambdas, merge_pathways, pathway_modules, verify_merge
 
 
-def export_merged(model: nn.Module, out_dir: Path, stem: str, inputs: Optional[torch.Tensor] = None
-                  ) -> dict[str, Any]:
+def export_merged(model: nn.Module, out_dir: Path, stem: str, inputs: Optional[torch.Tensor] = None,
+                  provenance: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Merge a copy of ``model`` (λ as now) and save it. Returns paths, the verified max output
-    difference on ``inputs`` (random inputs of the model's shape when None) and parameter counts."""
+    difference on ``inputs`` (random inputs of the model's shape when None; None when there were
+    no pathways, so nothing to verify), the number of inputs compared and parameter counts.
+    ``provenance`` goes into the checkpoint's metadata and a ``.provenance.json`` beside it."""
     config = getattr(model, "config", None)
     if config is None:
         raise M2PTError("Only MultimodalViT models (with a config) can be exported from the dashboard.")
@@ -30,13 +32,20 @@ def export_merged(model: nn.Module, out_dir: Path, stem: str, inputs: Optional[t
         raise M2PTError(f"Cannot export: {e}") from None
     if inputs is None:
         inputs = torch.randn(8, *config.input.input_shape, generator=torch.Generator().manual_seed(0))
-    max_diff = verify_merge(model, merged, inputs) if pathway_modules(model) else 0.0
+    max_diff = verify_merge(model, merged, inputs) if pathway_modules(model) else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = save_checkpoint(merged, out_dir / f"{stem}-merged.safetensors", config=config,
-                           extra={"merged_lambdas": lambdas, "merge_max_abs_diff": max_diff})
+    extra: dict[str, Any] = {"merged_lambdas": lambdas, "merge_max_abs_diff": max_diff}
+    if provenance is not None:
+        extra["provenance"] = provenance
+    path = save_checkpoint(merged, out_dir / f"{stem}-merged.safetensors", config=config, extra=extra)
     config_path = out_dir / f"{stem}-merged.config.json"
     config_path.write_text(json.dumps(config.to_dict(), indent=1) + "\n")
-    return {"path": path, "config_path": config_path, "max_abs_diff": max_diff, "pathways_merged": len(lambdas),
+    prov_path = None
+    if provenance is not None:
+        prov_path = out_dir / f"{stem}-merged.provenance.json"
+        prov_path.write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+    return {"path": path, "config_path": config_path, "provenance_path": prov_path, "max_abs_diff": max_diff,
+            "verified_on": len(inputs) if max_diff is not None else 0, "pathways_merged": len(lambdas),
             "params_with_pathways": count_parameters(model)[1] + sum(
                 m.aux_weight.numel() for m in pathway_modules(model).values() if not m.aux_trainable),
             "params_merged": count_parameters(merged)[1]}

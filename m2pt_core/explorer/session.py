@@ -1,12 +1,15 @@
 """ExplorerSession: one dashboard user's state, free of any UI code.
 
-It holds the chosen target and auxiliary, the session's own copy of the pathway model (its λ
-edits never reach another session: see catalog.share_copy), the baseline to compare with, the
-cached validation tensors and an incremental evaluator (a λ change re-runs only the blocks from
-the first changed layer on), plus models trained or uploaded in this session.
+It holds the chosen target and auxiliary, its own λ on a copy of the pathway model that shares every
+weight tensor (its λ edits never reach another session: see catalog.share_copy; a zoo pair is
+prepared once per process), the baseline to compare with, and a SharedEvaluator (a λ change re-runs
+only the blocks from the first changed layer on; hidden states and scores live in the catalog's
+byte-capped cache, shared where they are the same for everyone), plus models trained or uploaded in
+this session, freed by close().
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -16,21 +19,22 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..analysis import (IncrementalEvaluator, compare_topk, knockout_map, lambda_sweep, lambda_trajectories,
-                        read_log, weight_stats)
+from ..analysis import compare_topk, knockout_map, lambda_sweep, lambda_trajectories, read_log, weight_stats
 from ..errors import CheckpointError, InputFileError, M2PTError
-from ..pathways import (COMPONENTS, attach_pathways, count_parameters, get_lambdas, lambda_table,
+from ..pathways import (COMPONENTS, attach_pathways, check_lambda, count_parameters, get_lambdas, lambda_table,
                         merge_pathways, pathway_modules, set_lambdas, split_name)
 from ..pathways.aux_weights import AuxWeights
 from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
+from .evaluation import SharedEvaluator, shared_logits
 from .pretrained import PretrainedTarget, open_pretrained
 from .results import Prediction, SessionScore, TrainedPair
-from .scoring import Items, evidence_markdown, item_results, make_score, model_items, test_split_report
+from .scoring import Items, evidence_markdown, item_results, make_score, test_split_report
 
 NO_AUX = "(none)"
 ALL = "all"
+_SESSION_IDS = itertools.count(1)
 
 
 class ExplorerSession:
@@ -42,6 +46,8 @@ class ExplorerSession:
         self.lock = threading.RLock()
         self.trained: dict[str, TrainedPair] = {}
         self.uploads: dict[str, Path] = {}            # display name → uploaded checkpoint path
+        self._upload_models: dict[str, nn.Module] = {}  # loaded uploads (this session's only)
+        self._upload_aux: dict[str, AuxWeights] = {}
         self.pretrained: dict[str, PretrainedTarget] = {}   # pretrained checkpoints opened as targets
         self.target_name: Optional[str] = None
         self.aux_name: Optional[str] = None
@@ -55,10 +61,16 @@ class ExplorerSession:
         self.baseline_acc: Optional[float] = None
         self.learned_items: Optional[Items] = None     # per-item results as trained / of the baseline,
         self.baseline_items: Optional[Items] = None    # for paired intervals without re-evaluation
-        self.evaluator: Optional[IncrementalEvaluator] = None
+        self.evaluator: Optional[SharedEvaluator] = None
         self.last: Optional[SessionScore] = None
         self.compat: Optional[pd.DataFrame] = None
         self.notes: list[str] = []
+        self.train_stop = threading.Event()             # set by the Train tab's Stop
+        self.training = False                           # a training run of this session is going on
+        self.pending_train: Optional[Any] = None       # the TrainRequest of a stopped run (to resume)
+        self._train_root: Optional[Path] = None          # stopped runs' last finished epochs, on disk
+        self.uid = next(_SESSION_IDS)                  # owner of this session's entries in catalog.cache
+        self._generation = 0                           # models opened so far (keys of non-shared weights)
 
     # -- choices ------------------------------------------------------------------------------
     def target_choices(self) -> list[str]:
@@ -90,7 +102,7 @@ class ExplorerSession:
         if name in self.uploads:
             card = ModelCard(name, "uploaded file", extra={"path": self.uploads[name].name})
             try:
-                model = self.catalog.load_model(str(self.uploads[name]))
+                model = self._upload_model(name)
                 card.modality, card.dataset, card.size = model.config.modality, model.config.dataset, model.config.size
                 card.classes = list(model.config.class_names or []) or None
                 card.params = count_parameters(model)[1]
@@ -101,21 +113,45 @@ class ExplorerSession:
         return card
 
     def add_upload(self, path: Union[str, Path]) -> str:
-        """Register an uploaded or typed checkpoint path; returns its display name. Raises if unreadable."""
+        """Register a checkpoint the server received as an upload; returns its display name.
+        Raises if unreadable. (Typed paths go through add_path.)"""
         from .catalog import checkpoint_summary
         path = Path(path)
         if not path.is_file():
-            raise CheckpointError(f"No such checkpoint file: {path}")
+            raise CheckpointError(f"The uploaded file {path.name} is no longer on the server; upload it again.")
         checkpoint_summary(path)                       # raises CheckpointError when corrupt
         name = f"file: {path.name}"
         if name in self.uploads and self.uploads[name] != path:
             name = f"file: {path.name} ({len(self.uploads) + 1})"
         self.uploads[name] = path
+        self._upload_models.pop(name, None)
+        self._upload_aux.pop(name, None)
         return name
+
+    def add_path(self, typed: str) -> str:
+        """Register a checkpoint by a path typed on the page: only inside the folders the server
+        exposes (Catalog.check_user_path); anything else is refused with one message."""
+        return self.add_upload(self.catalog.check_user_path(typed))
+
+    def typed_source(self, text: str) -> str:
+        """A checkpoint named on the page for a pretrained target: a path must lie in a folder the
+        server exposes (Catalog.check_user_path); anything else is a Hugging Face name, looked up in
+        the local cache only."""
+        text = text.strip()
+        if text.startswith(("/", "~", ".", "\\")) or Path(text).expanduser().exists():
+            return str(self.catalog.check_user_path(text))
+        return text
+
+    def _upload_model(self, name: str) -> nn.Module:
+        """This session's own copy of an uploaded model (freed with the session)."""
+        if name not in self._upload_models:
+            self._upload_models[name] = self.catalog.load_model(str(self.uploads[name]), trusted=True)
+        return self._upload_models[name]
 
     def open_pretrained(self, source: Union[str, Path], dataset: Optional[str] = None,
                         num_heads: Optional[int] = None) -> PretrainedTarget:
-        """A pretrained checkpoint (any layout the library reads) as a target for ``dataset``."""
+        """A pretrained checkpoint (any layout the library reads) as a target for ``dataset``.
+        ``source``: an upload's name or path, or what typed_source accepted."""
         source = self.uploads.get(str(source), source)
         t = open_pretrained(source, dataset, num_heads=num_heads)
         self.pretrained[t.name] = t
@@ -134,7 +170,7 @@ class ExplorerSession:
             if name == f"{label} · baseline":
                 return p.baseline, None, None, p.data_size
         if name in self.uploads:
-            return self.catalog.load_model(str(self.uploads[name])), None, None, None
+            return self._upload_model(name), None, None, None
         if name in self.pretrained:
             return self.pretrained[name].model, None, None, None
         model = self.catalog.load_model(name)
@@ -144,7 +180,9 @@ class ExplorerSession:
 
     def aux_weights(self, name: str) -> AuxWeights:
         if name in self.uploads:
-            return self.catalog.load_aux(str(self.uploads[name]))
+            if name not in self._upload_aux:
+                self._upload_aux[name] = self.catalog.load_aux(str(self.uploads[name]), trusted=True)
+            return self._upload_aux[name]
         return self.catalog.load_aux(name)
 
     def compatibility(self, target: str, aux: str, aux_layers: Any = None) -> tuple[pd.DataFrame, str]:
@@ -155,48 +193,79 @@ class ExplorerSession:
         table = compatibility_table(model, self.aux_weights(aux), aux_layers)
         return table, compatibility_summary(table)
 
+    def _prepare(self, target: str, aux: str, source: nn.Module, aux_layers: Any = None
+                 ) -> tuple[nn.Module, list[str], Optional[pd.DataFrame], bool]:
+        """``source`` with pathways to ``aux`` (sharing its weights): (model, notes, compatibility
+        table, whether fresh pathways were attached). Raises on a pair that does not fit."""
+        model = share_copy(source)
+        own = (getattr(source, "pathway_info", None) or {}).get("source")
+        notes, compat, attached = [], None, False
+        if pathway_modules(model) and aux != own:
+            merge_pathways(model)          # new Linear modules; the shared source is untouched
+            notes.append("the target's own pathways were merged into its weights")
+        if aux != NO_AUX and not pathway_modules(model):
+            aux_w = self.aux_weights(aux)
+            compat = compatibility_table(model, aux_w, aux_layers)
+            attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False, aux_layers=aux_layers)
+            notes.append(f"pathways to {aux} attached at λ = 0")
+            attached = True
+        elif aux != NO_AUX:
+            compat = compatibility_table(model, self.aux_weights(aux))
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.eval(), notes, compat, attached
+
+    def _is_shared(self, target: str, aux: str) -> bool:
+        """Zoo target with a zoo (or MiniLM) auxiliary: the same for every session."""
+        return target in self.catalog.entries() and (aux == NO_AUX or aux in self.catalog.aux_names())
+
     def select(self, target: str, aux: Optional[str] = None, aux_layers: Any = None) -> Optional[SessionScore]:
         """Open ``target`` with pathways to ``aux`` (None: its own auxiliary) and score it.
 
         A target that already has pathways keeps them (and its learned λ) when ``aux`` is the
         auxiliary it was trained with; with NO_AUX it is used merged; with another auxiliary
-        its merged weights become the new W and fresh pathways start at λ = 0."""
+        its merged weights become the new W and fresh pathways start at λ = 0. A pair that does
+        not fit raises and leaves the open model as it was."""
         aux = self.default_aux(target) if aux is None else aux
         with self.lock:
             source, baseline, baseline_name, data_size = self._source_model(target)
-            model = share_copy(source)
-            own = (getattr(source, "pathway_info", None) or {}).get("source")
-            notes = []
-            self.compat = None
-            if pathway_modules(model) and aux != own:
-                merge_pathways(model)          # new Linear modules; the shared source is untouched
-                notes.append("the target's own pathways were merged into its weights")
-            if aux != NO_AUX and not pathway_modules(model):
-                aux_w = self.aux_weights(aux)
-                self.compat = compatibility_table(model, aux_w, aux_layers)
-                attach_pathways(model, aux_w, lambda_init=0.0, aux_trainable=False, aux_layers=aux_layers)
-                notes.append(f"pathways to {aux} attached at λ = 0")
-                if baseline is None:
-                    baseline, baseline_name = source, target
-            elif aux != NO_AUX:
-                self.compat = compatibility_table(model, self.aux_weights(aux))
-            self.model, self.target_name, self.aux_name = model.eval(), target, aux
+            shared = self._is_shared(target, aux)
+            if shared:   # prepared once per process (W' attached once), then a λ-only copy per session
+                prepared, notes, compat, attached = self.catalog.shared_pair(
+                    (target, aux, str(aux_layers)), lambda: self._prepare(target, aux, source, aux_layers))
+                model = share_copy(prepared)
+            else:
+                model, notes, compat, attached = self._prepare(target, aux, source, aux_layers)
+            if attached and baseline is None:
+                baseline, baseline_name = source, target
+            if self.evaluator is not None:
+                self.catalog.cache.drop_owner(self.uid)      # the previous model's own states
+            self.compat = compat
+            self.model, self.target_name, self.aux_name = model, target, aux
             self.baseline, self.baseline_name = baseline, baseline_name
             self.learned = get_lambdas(model)
-            self.notes = notes
+            self.notes = list(notes)
             self.data, self.data_size = eval_data(model, data_size, self.max_eval), data_size
             self.evaluator = None
             self.learned_acc = self.baseline_acc = self.last = None
             self.learned_items = self.baseline_items = None
+            self._generation += 1
             if self.data is None:
                 return None
             t0 = time.perf_counter()
-            self.evaluator = IncrementalEvaluator(model, self.data.X, self.data.y)
+            key = ((("zoo", target, aux, str(aux_layers)) if shared else ("session", self.uid, self._generation))
+                   + (self.data.key,))
+            self.evaluator = SharedEvaluator(model, self.data.X, self.data.y, key, self.catalog.cache,
+                                             owner=self.uid, shared=shared)
             first = self.evaluator.evaluate()
             self.learned_acc = first["acc"]
             self.learned_items = item_results(self.evaluator.logits, self.data.y)
             if baseline is not None:
-                self.baseline_items = model_items(baseline, self.data)
+                base_key = ((("zoo", baseline_name) if baseline_name in self.catalog.entries()
+                             else ("session", self.uid, self._generation, "baseline")) + (self.data.key,))
+                logits = shared_logits(self.catalog.cache, base_key, baseline, self.data.X,
+                                       owner=None if base_key[0] == "zoo" else self.uid)
+                self.baseline_items = item_results(logits, self.data.y)
                 self.baseline_acc = float(self.baseline_items[0].mean())
             self.last = self._make_score(first, t0)
             return self.last
@@ -266,35 +335,39 @@ class ExplorerSession:
         return self.last
 
     def set_lambda(self, key: str, value: float) -> SessionScore:
-        """Set λ of one pathway, or of every pathway of a layer ("layer 3 · all"), and re-score."""
+        """Set λ of one pathway, or of every pathway of a layer ("layer 3 · all"), and re-score.
+        |λ| beyond the catalog's bound, or a non-finite λ, is refused (M2PTError)."""
         with self.lock:
             model = self.require_pathways()
-            value = float(value)
-            if not torch.isfinite(torch.tensor(value)):
-                raise M2PTError(f"λ must be a finite number, got {value}.")
+            value = check_lambda(value, f"λ of {key}", self.catalog.lambda_bound)
             set_lambdas(model, {n: value for n in self._names_for(key)})
             return self._score()
 
-    def set_lambda_frame(self, frame: pd.DataFrame) -> SessionScore:
-        """Set every λ from a layer × component table (as lambda_frame returns, edited)."""
+    def set_lambda_frame(self, frame: pd.DataFrame, decimals: Optional[int] = None) -> SessionScore:
+        """Set every λ from a layer × component table (as lambda_frame returns, edited); nothing
+        changes unless every value is accepted. ``decimals``: the table was shown rounded, so a
+        value equal to the rounded λ in force is that λ (not an edit)."""
         with self.lock:
             model = self.require_pathways()
             names = set(self.pathway_names())
+            now = get_lambdas(model)
             values = {}
             for _, row in frame.iterrows():
-                layer = int(float(row["layer"]))
+                layer = int(check_lambda(row["layer"], "layer", float(10**6)))
                 for comp in COMPONENTS:
                     name = f"blocks.{layer}.{comp}"
                     if comp in row.index and name in names:
-                        try:
-                            v = float(row[comp])
-                        except (TypeError, ValueError):
-                            raise M2PTError(f"λ for {name} must be a number, got {row[comp]!r}.") from None
-                        if v != v or abs(v) == float("inf"):
-                            raise M2PTError(f"λ for {name} must be a finite number, got {row[comp]!r}.")
-                        values[name] = v
+                        v = check_lambda(row[comp], f"λ for {name}", self.catalog.lambda_bound)
+                        values[name] = now[name] if decimals is not None and round(now[name], decimals) == v else v
             set_lambdas(model, values)
             return self._score()
+
+    def lambdas_edited(self) -> bool:
+        """Whether any λ now differs from the learned λ (edited in this session)."""
+        if self.model is None:
+            return False
+        now = get_lambdas(self.model)
+        return any(now[n] != v for n, v in self.learned.items())
 
     def reset_lambdas(self) -> SessionScore:
         """Back to the learned λ (or 0 for freshly attached pathways)."""
@@ -380,8 +453,9 @@ class ExplorerSession:
         want = model.config.modality
         if modality != want:
             raise InputFileError(
-                f"{path.name} is {_a(modality)} {modality} file, but the target model {self.target_name} takes "
-                f"{want} input. Upload {_a(want)} {want} file, or choose a {modality} target in the Models panel.")
+                f"This model takes {_PLURAL.get(want, want)}; this file is {_PLURAL.get(modality, modality)} "
+                f"({path.name} is {_a(modality)} {modality} file, and {self.target_name} is {_a(want)} {want} model). "
+                f"Upload {_a(want)} {want} file, or open a {modality} model in the Models tab.")
         x = load_file(path, spec=model.config.input)
         with self.lock:
             models = {"M2PT (λ as set)" if pathway_modules(model) else self.target_name: model}
@@ -391,15 +465,42 @@ class ExplorerSession:
         return Prediction(modality, x, table, path)
 
     # -- export -------------------------------------------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        """Where the open model comes from and what was done to it in this session (for exports)."""
+        from .. import __version__
+        from ..data import model_provenance
+        model = self.require_model()
+        prov = model_provenance(model)
+        aux = self.aux_name if self.aux_name and self.aux_name != NO_AUX else None
+        return {"target": self.target_name, "target_sha256": self._sha256(self.target_name),
+                "auxiliary": aux, "auxiliary_sha256": self._sha256(aux) if aux else None,
+                "lambdas": get_lambdas(model), "learned_lambdas": dict(self.learned),
+                "lambdas_edited": self.lambdas_edited(),
+                "data_provenance": prov.to_dict() if prov is not None else None,
+                "app": "M2PT Explorer", "app_version": __version__}
+
+    def _sha256(self, name: Optional[str]) -> Optional[str]:
+        """sha256 of a model's weights file: the zoo manifest's, else hashed (uploads, MiniLM)."""
+        if not name:
+            return None
+        if name in self.uploads:
+            return self.catalog.file_sha256(self.uploads[name])
+        if any(name.startswith(label) for label in self.trained):
+            return None                                  # trained in this session: no file
+        return self.catalog.sha256(name)
+
     def export(self, out_dir: Union[str, Path]) -> dict[str, Any]:
-        """Merge the pathways (λ as now) into a plain model, verify it, write safetensors + config."""
+        """Merge the pathways (λ as now) into a plain model, verify it, write safetensors + config +
+        provenance; the file names say whether λ are as learned or edited in this session."""
         from .export import export_merged
         with self.lock:
             model = self.require_model()
             d = self.data
             stem = (self.target_name or "model").replace(" ", "_").replace("·", "").replace("/", "_").replace(":", "")
+            if pathway_modules(model):
+                stem += "-edited-lambda" if self.lambdas_edited() else "-learned-lambda"
             inputs = d.X[:64] if d is not None else None
-            return export_merged(model, Path(out_dir), stem, inputs)
+            return export_merged(model, Path(out_dir), stem, inputs, provenance=self.provenance())
 
     # -- training -----------------------------------------------------------------------------
     def add_trained(self, pair: TrainedPair) -> str:
@@ -417,16 +518,40 @@ class ExplorerSession:
         e = self.catalog.entries().get(name) or {}
         if e.get("size"):
             return e["size"]
-        config = getattr(self.catalog.load_model(str(self.uploads[name])), "config", None) if name in self.uploads else None
+        config = getattr(self._upload_model(name), "config", None) if name in self.uploads else None
         return getattr(config, "size", None) or "demo"
+
+    def train_dir(self, req: Any) -> Path:
+        """Where a training run of this session keeps its last finished epoch (one per request)."""
+        import hashlib
+        import tempfile
+        if self._train_root is None:
+            self._train_root = Path(tempfile.mkdtemp(prefix="m2pt-train-"))
+        digest = hashlib.sha256(repr(req).encode()).hexdigest()[:12]
+        return self._train_root / digest
 
     def next_train_label(self, dataset: str, aux: str) -> str:
         return f"trained #{len(self.trained) + 1} {dataset}+{aux}"
 
+    def release_cache(self) -> int:
+        """Drop this session's entries from the shared cache (the page was closed; it may come back,
+        and then recomputes them). Returns the bytes freed."""
+        return self.catalog.cache.drop_owner(self.uid)
+
     def close(self) -> None:
         """Free this session's models and caches (gr.State delete callback)."""
+        import shutil
+        self.release_cache()
+        self.train_stop.set()
         self.model = self.baseline = self.evaluator = self.data = None
         self.trained.clear()
+        self._upload_models.clear()
+        self._upload_aux.clear()
+        if self._train_root is not None:
+            shutil.rmtree(self._train_root, ignore_errors=True)
+
+
+_PLURAL = {"image": "images", "audio": "audio", "pointcloud": "point clouds", "video": "video"}
 
 
 def _a(word: str) -> str:

@@ -2,7 +2,9 @@
 enough for a CPU dashboard (a subset and a few epochs), reporting progress and stoppable."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import M2PTError
@@ -44,19 +46,44 @@ class TrainRequest:
 
 
 Event = dict[str, Any]
+# Below this many validation items a 95% interval on an accuracy is wider than ±10 points.
+MIN_MEASURABLE_VAL = 96
+
+
+def accuracy_halfwidth(n: int) -> float:
+    """Worst-case (p = 0.5) half-width of a 95% normal interval on an accuracy over n items."""
+    return 1.96 * math.sqrt(0.25 / max(n, 1))
+
+
+def measurement_warning(n_val: int, n_classes: int) -> Optional[str]:
+    """A sentence when the validation split is too small to tell models apart, else None."""
+    if n_val >= MIN_MEASURABLE_VAL:
+        return None
+    return (f"Only {n_val} validation items: an accuracy measured on them is uncertain by about "
+            f"±{100 * accuracy_halfwidth(n_val):.0f} points (95%), and chance level is "
+            f"{100 / max(n_classes, 1):.0f}%, so baseline and M2PT cannot be told apart. Use a larger subset "
+            f"(≥ {MIN_MEASURABLE_VAL} validation items) to measure anything.")
+
+
+def at_chance(acc: Optional[float], n: int, n_classes: int) -> bool:
+    """Whether an accuracy on n items is within its 95% interval of chance (1 / classes)."""
+    return acc is not None and abs(acc - 1 / max(n_classes, 1)) <= accuracy_halfwidth(n)
 
 
 def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[Event], None]] = None,
-               should_stop: Callable[[], bool] = lambda: False) -> Optional[dict[str, Any]]:
+               should_stop: Callable[[], bool] = lambda: False, work_dir: Optional[Path] = None,
+               resume: bool = False) -> dict[str, Any]:
     """Train baseline then M2PT (pathways to ``aux``) from the same initialisation, on a built-in
     dataset or the user's files (``req.dataset``: anything ``open_dataset`` takes).
 
     Every random draw (init, shuffling, dropout) comes from streams seeded by ``req.seed`` and owned
     by this call, so jobs running at once in one process give what each gives alone.
 
-    on_event gets fit's events with "arm" added; training stops at the next step once
-    should_stop() is true, and then None is returned. Otherwise: {"baseline", "m2pt" (models),
-    "histories", "test", "data_size"}."""
+    on_event gets fit's events with "arm" added (and one {"event": "warning"} when the validation
+    split is too small to measure anything); training stops at the next step once should_stop()
+    is true. Returns {"baseline", "m2pt" (models), "histories" (finished epochs), "stopped"} and,
+    when not stopped, "test", "data_size", "settings". With ``work_dir`` each arm keeps its
+    last finished epoch there, and ``resume=True`` continues a stopped run from it."""
     from ..data import open_dataset
     from ..data.sources import is_builtin
     req.check()
@@ -69,6 +96,9 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         with seeded(req.seed):   # its throwaway head leaves the global RNG alone
             splits = pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[1]
     train = splits["train"]
+    warning = measurement_warning(len(splits["val"]), len(train.classes))
+    if warning and on_event is not None:
+        on_event({"event": "warning", "message": warning, "val_items": len(splits["val"])})
 
     def fresh():
         # The same target initialisation for both arms, drawn from this job's own seeded stream:
@@ -83,20 +113,25 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
     attach_pathways(m2pt, aux, aux_trainable=req.aux_trainable)   # fails before any training on a mismatch
     m2pt.pathway_info["source"] = aux.source
     models = {"baseline": fresh(), "m2pt": m2pt}
-    cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, warmup_epochs=0.5,
-                      lambda_lr_scale=req.lambda_lr_scale, seed=req.seed, device="cpu", progress=False)
     histories, test = {}, {}
     for k, (arm, model) in enumerate(models.items()):
+        cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, warmup_epochs=0.5,
+                          lambda_lr_scale=req.lambda_lr_scale, seed=req.seed, device="cpu", progress=False,
+                          out_dir=str(Path(work_dir) / arm) if work_dir is not None else None,
+                          resume=resume and work_dir is not None)
+
         def callback(event: Event, arm=arm, k=k) -> bool:
             if on_event is not None:
                 on_event({**event, "arm": arm, "arm_index": k, "arms": len(models)})
             return not should_stop()
         result = fit(model, train, splits["val"], cfg, progress_callback=callback)
-        if result.cancelled:
-            return None
         histories[arm] = result.history
+        if result.cancelled:
+            return {**models, "histories": histories, "stopped": True, "stopped_arm": arm,
+                    "val_items": len(splits["val"])}
         test[arm] = evaluate(model, splits["test"])
         for p in model.parameters():
             p.requires_grad_(False)
-    return {**models, "histories": histories, "test": test, "data_size": size,
+    return {**models, "histories": histories, "test": test, "data_size": size, "stopped": False,
+            "val_items": len(splits["val"]), "num_classes": len(train.classes),
             "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}

@@ -13,7 +13,12 @@ from torch import nn
 
 from .layer import PathwayLinear
 
+from ..errors import M2PTError
+
 _NAME = re.compile(r"(?:^|\.)blocks\.(\d+)\.(.+)$")
+# The largest |λ| a user may set by hand (dashboard page and API alike). Learned λ are far smaller
+# (|λ| < 1 in every zoo model); beyond this the model's outputs are dominated by W'.
+LAMBDA_BOUND = 10.0
 LambdaValues = Union[float, Mapping[Union[str, tuple[int, str]], float]]
 
 
@@ -23,6 +28,19 @@ def split_name(name: str) -> tuple[int, str]:
     if not m:
         raise ValueError(f"{name!r} is not a block layer name like 'blocks.3.mlp.fc1'.")
     return int(m[1]), m[2]
+
+
+def check_lambda(value: object, name: str = "λ", bound: float = LAMBDA_BOUND) -> float:
+    """``value`` as a float if it is a finite number with |value| ≤ bound, else M2PTError saying so."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise M2PTError(f"{name} must be a number, got {value!r}.") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise M2PTError(f"{name} must be a finite number, got {value!r}.")
+    if abs(v) > bound:
+        raise M2PTError(f"{name} = {v:g} is outside the allowed range [-{bound:g}, {bound:g}].")
+    return v
 
 
 def pathway_modules(model: nn.Module) -> dict[str, PathwayLinear]:
