@@ -90,8 +90,11 @@ def wave(url: str, users: int, target: str, aux: str, mode: str, wave_index: int
     return out
 
 
-def start_server(port: int, zoo: Optional[str], ttl: float, cache_mb: Optional[int], threads: int) -> subprocess.Popen:
+def start_server(port: int, zoo: Optional[str], ttl: float, cache_mb: Optional[int], threads: int,
+                 max_eval: Optional[int] = None) -> subprocess.Popen:
     cmd = [sys.executable, str(ROOT / "app" / "main.py"), "--port", str(port), "--session-ttl", str(ttl)]
+    if max_eval is not None:
+        cmd += ["--max-eval", str(max_eval)]
     if zoo:
         cmd += ["--zoo", zoo]
     if cache_mb is not None:
@@ -125,6 +128,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--aux", default=None)
     p.add_argument("--session-ttl", type=float, default=60.0, help="server session time-to-live (started here)")
     p.add_argument("--cache-mb", type=int, default=None)
+    p.add_argument("--max-eval", type=int, default=None,
+                   help="validation items the server scores per λ move (default: the app's; a class on 2 cores: ~128)")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the server started here")
     p.add_argument("--pause", type=float, default=0.0, help="seconds between waves (sessions may expire)")
     args = p.parse_args(argv)
@@ -139,7 +144,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     proc = None
     url, pid = args.url, args.pid
     if url is None:
-        proc = start_server(_free_port(), args.zoo, args.session_ttl, args.cache_mb, args.threads)
+        proc = start_server(_free_port(), args.zoo, args.session_ttl, args.cache_mb, args.threads, args.max_eval)
         url, pid = f"http://127.0.0.1:{proc.args[proc.args.index('--port') + 1]}/", proc.pid
     try:
         print(f"{args.waves} waves of {args.users} users on {url}: open {target} + {aux}, move {KEY!r} 4× "
