@@ -6,10 +6,8 @@ and preloaded at construction. A bad file never stops the run: it is recorded in
 """
 from __future__ import annotations
 
-import csv
 import logging
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -18,29 +16,12 @@ import torch
 from ..errors import InputFileError
 from ..modalities import InputSpec, check_modality, default_spec
 from .dataset import M2PTDataset
-from .formats import EXTENSIONS
 from .limits import DEFAULT_MAX_BYTES
 from .load import load_file, spec_modality
+from .scan import guess_modality, scan_folder, scan_manifest
 from .threads import torch_threads
 
 log = logging.getLogger(__name__)
-
-
-def _guess_modality(paths: Sequence[Path]) -> str:
-    """The most common modality among the files' extensions (GIFs count as video only if all are)."""
-    votes = Counter(EXTENSIONS[p.suffix.lower()][0] for p in paths if p.suffix.lower() in EXTENSIONS)
-    if not votes:
-        raise InputFileError(
-            f"None of the {len(paths)} file(s) has a supported extension; expected some of: {', '.join(sorted(EXTENSIONS))}."
-        )
-    if set(p.suffix.lower() for p in paths) == {".gif"}:
-        from .formats import detect_modality
-
-        try:
-            return detect_modality(paths[0])
-        except InputFileError:
-            return "image"
-    return votes.most_common(1)[0][0]
 
 
 def _load_items(
@@ -51,7 +32,7 @@ def _load_items(
     if spec is not None:
         modality = spec_modality(spec)
     elif modality is None:
-        modality = _guess_modality([p for p, _ in items])
+        modality = guess_modality([str(p) for p, _ in items], Path("."))   # absolute paths: root unused
     check_modality(modality)
     spec = spec if spec is not None else default_spec(modality)
     X, y, paths = [], [], []
@@ -81,75 +62,30 @@ def _adopt(self: M2PTDataset, ds: M2PTDataset) -> None:
 
 
 class FolderDataset(M2PTDataset):
-    """``root/<class name>/**/<file>`` (torchvision ImageFolder layout), any modality.
+    """``root/<class name>/**/<file>`` (torchvision ImageFolder layout), any modality, all in memory
+    (for large folders use ``open_dataset``, which decodes lazily and caches).
 
-    Classes are the sorted sub-folder names; files are searched recursively in each (hidden
-    ones ignored). ``modality`` defaults to the spec's, else to the most common file type.
+    Files are listed by ``scan.scan_folder`` (the same listing ``open_dataset`` uses: hidden files
+    ignored; a tree with its own train/ val/ test/ keeps them, and this class holds all of them).
+    ``modality`` defaults to the spec's, else to the most common file type.
     """
 
     def __init__(self, root: str | os.PathLike, modality: str | None = None, spec: InputSpec | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES):
-        root = Path(root)
-        if not root.is_dir():
-            raise InputFileError(f"{root}: not a directory; expected a folder with one sub-folder per class.")
-        classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if not classes:
-            raise InputFileError(f"{root}: no sub-folders; expected one sub-folder per class holding its files.")
-        items = [
-            (f, k) for k, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
-            if f.is_file() and not any(part.startswith(".") for part in f.relative_to(root).parts)
-        ]
-        if not items:
-            raise InputFileError(f"{root}: the class folders {classes} hold no files; expected files to load.")
-        _adopt(self, _load_items(items, classes, modality, spec, max_bytes, str(root), []))
-
-
-def _sort_labels(labels: set[str]) -> list[str]:
-    try:
-        return sorted(labels, key=lambda s: (float(s), s))  # 2 before 10 for numeric labels
-    except ValueError:
-        return sorted(labels)
+        table = scan_folder(Path(root))
+        items = [(table.path(i), table.labels[i]) for i in range(len(table.rels))]
+        _adopt(self, _load_items(items, table.classes, modality, spec, max_bytes, str(root), list(table.skipped)))
 
 
 class ManifestDataset(M2PTDataset):
-    """Files listed in a CSV with columns ``path`` and ``label`` (other columns are ignored).
-
-    Relative paths are resolved against the CSV's folder. ``classes`` fixes the class list and
-    order (rows with other labels are skipped); by default it is the sorted set of labels.
+    """Files listed in a CSV with columns ``path`` and ``label`` (other columns are ignored), all in
+    memory. Listed by ``scan.scan_manifest``: paths are relative to the CSV's folder and must lie
+    under it; ``classes`` fixes the class list and order (rows with other labels are skipped); by
+    default it is the sorted set of labels.
     """
 
     def __init__(self, csv_path: str | os.PathLike, modality: str | None = None, spec: InputSpec | None = None,
                  classes: Sequence[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
-        csv_path = Path(csv_path)
-        if not csv_path.is_file():
-            raise InputFileError(f"{csv_path}: manifest not found; expected a CSV file with columns path,label.")
-        try:
-            with open(csv_path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f)
-                fields = {(k or "").strip().lower(): k for k in reader.fieldnames or []}
-                if "path" not in fields or "label" not in fields:
-                    raise InputFileError(
-                        f"{csv_path.name}: columns are {list(reader.fieldnames or [])}; expected a header with 'path' and 'label'."
-                    )
-                rows = [((r.get(fields["path"]) or "").strip(), (r.get(fields["label"]) or "").strip()) for r in reader]
-        except UnicodeDecodeError:
-            raise InputFileError(f"{csv_path.name}: not UTF-8 text; expected a CSV file.") from None
-        skipped: list[tuple[str, str]] = []
-        good = []
-        for n, (p, label) in enumerate(rows, start=2):
-            if not p or not label:
-                skipped.append((f"{csv_path.name}:{n}", "empty path or label; expected both."))
-            else:
-                good.append((p, label))
-        class_list = list(classes) if classes is not None else _sort_labels({label for _, label in good})
-        index = {c: k for k, c in enumerate(class_list)}
-        items = []
-        for p, label in good:
-            path = Path(p) if Path(p).is_absolute() else csv_path.parent / p
-            if label not in index:
-                skipped.append((str(path), f"label {label!r} is not one of the classes {class_list}."))
-            else:
-                items.append((path, index[label]))
-        if not items:
-            raise InputFileError(f"{csv_path.name}: no usable rows; expected lines of path,label.")
-        _adopt(self, _load_items(items, class_list, modality, spec, max_bytes, str(csv_path), skipped))
+        table = scan_manifest(Path(csv_path), classes)
+        items = [(table.path(i), table.labels[i]) for i in range(len(table.rels))]
+        _adopt(self, _load_items(items, table.classes, modality, spec, max_bytes, str(csv_path), list(table.skipped)))
