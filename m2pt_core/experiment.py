@@ -21,6 +21,7 @@ import torch
 
 from . import zoo
 from .analysis.intervals import seed_interval
+from .analysis.paired_seeds import baseline_by_seed
 from .model import create_model
 from .safe_io import atomic_write_text
 from .pathways import AuxWeights, attach_pathways, load_aux
@@ -247,7 +248,7 @@ def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     (delta_vs_baseline_lo / _hi at ``level``) and whether that interval excludes 0."""
     metrics = ["test_acc", "val_acc", "test_loss", "lam_abs_mean", "train_time_s"]
     t = table.copy()
-    base = t[t.arm == "baseline"].set_index("seed")["test_acc"]
+    base = baseline_by_seed(t)["test_acc"]
     if len(base):
         t["delta_vs_baseline"] = t.test_acc - t.seed.map(base)
         metrics.append("delta_vs_baseline")

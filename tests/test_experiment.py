@@ -167,3 +167,24 @@ def test_run_id_covers_heads_init_content_threads_and_torch_but_not_paths_or_nam
     assert rid(init="timm/vit_x.in1k") == base
     (snap / "model.safetensors").write_bytes(b"weights two")
     assert rid(init="timm/vit_x.in1k") != base
+
+
+def test_summaries_with_a_baseline_listed_twice_or_two_baselines_of_one_seed():
+    """Was InvalidIndexError in both summaries."""
+    import pandas as pd
+    import pytest
+    from m2pt_core.ablation import arm_deltas
+    from m2pt_core.errors import M2PTError
+    rows = [{"arm": "baseline", "aux": "none", "seed": s, "test_acc": a, "test_loss": 0.5, "test_n": 10,
+             "run_id": f"b{s}", "lam_abs_mean": None} for s, a in enumerate([0.8, 0.9])]
+    rows += [{"arm": "m2pt", "aux": "pc", "seed": s, "test_acc": a + 0.01, "test_loss": 0.4, "test_n": 10,
+              "run_id": f"m{s}", "lam_abs_mean": 0.1} for s, a in enumerate([0.8, 0.9])]
+    once = pd.DataFrame(rows)
+    twice = pd.concat([once, once[once.arm == "baseline"]], ignore_index=True)   # two experiments' results
+    a, b = summarize(once.reindex(columns=RESULT_COLUMNS)), summarize(twice.reindex(columns=RESULT_COLUMNS))
+    assert b.delta_vs_baseline_mean.tolist() == a.delta_vs_baseline_mean.tolist()
+    assert arm_deltas(twice).delta_acc_mean.tolist() == arm_deltas(once).delta_acc_mean.tolist()
+    other = pd.concat([once, pd.DataFrame([{**rows[0], "run_id": "b0-other-recipe", "test_acc": 0.7}])], ignore_index=True)
+    for fn in (summarize, arm_deltas):
+        with pytest.raises(M2PTError, match=r"2 different baseline runs share seed\(s\) \[0\] \(b0, b0-other-recipe\)"):
+            fn(other)
