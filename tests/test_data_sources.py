@@ -302,3 +302,23 @@ def test_identical_files_under_other_names_share_one_split(tmp_path):
     check_disjoint(t["train"].keys, t["test"].keys)
     assert len(t["test"]) == 5 and "3 file(s) dropped" in t["test"].split_note
     assert sum("identical to a file in the train split" in r for _, r in t["test"].skipped) == 3
+
+
+def test_the_tensor_cache_stays_under_its_cap_least_recently_used_out(tmp_path, monkeypatch):
+    import os
+    import time
+    from m2pt_core.data.cache import TensorCache
+    cache = TensorCache(tmp_path / "c", max_bytes=20_000)
+    x = torch.zeros(500)                                   # ~2.1 kB as .npy
+    old = time.time() - 100
+    for i in range(9):                                     # 19 kB: under the cap
+        cache.put(f"k{i:03d}", x)
+        os.utime(cache._path(f"k{i:03d}", ".npy"), (old + i, old + i))
+    assert cache.get("k000") is not None                   # read: now the most recently used
+    cache.put("k009", x)                                   # over the cap: the least recently used go
+    assert cache.has("k000") and cache.has("k009") and not cache.has("k001")
+    for i in range(10, 60):
+        cache.put(f"k{i:03d}", x)
+        assert cache.size_bytes() <= 20_000 + 2_200        # was: growing without bound (126 kB here)
+    monkeypatch.setenv("M2PT_CACHE_MAX_MB", "0.5")
+    assert TensorCache(tmp_path / "d").max_bytes == 2**19
