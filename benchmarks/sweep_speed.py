@@ -28,7 +28,8 @@ import torch
 
 from m2pt_core import attach_pathways, create_model, get_lambdas, set_lambdas
 from m2pt_core.analysis import IncrementalEvaluator, evaluate_tensors, knockout_map, lambda_sweep
-from m2pt_core.analysis.intervals import N_BOOT, _resample_counts, paired_columns
+from m2pt_core.analysis.intervals import N_BOOT, RESAMPLE_CACHE_BYTES, paired_columns, use_resample_cache
+from m2pt_core.byte_cache import SharedCache
 
 
 def build_model(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
@@ -153,7 +154,7 @@ def _interval_seconds(points: int, n: int, repeats: int = 3) -> float:
     c, l = g.random((points, n)) < 0.8, g.random((points, n))
     times = []
     for _ in range(repeats):
-        _resample_counts.cache_clear()       # worst case: the resamples are drawn afresh
+        use_resample_cache(SharedCache(RESAMPLE_CACHE_BYTES))   # worst case: the resamples are drawn afresh
         t = time.perf_counter()
         paired_columns(ref_c, ref_l, c, l, n_boot=N_BOOT)
         times.append(time.perf_counter() - t)

@@ -75,13 +75,15 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def _aux_layers_arg(text: str):
-    if text == "spread":
-        return text
+def _layers_arg(text: str) -> list[int]:
     try:
         return [int(i) for i in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'spread' or comma-separated block indices like 1,3,5; got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated block indices like 1,3,5; got {text!r}") from None
+
+
+def _aux_layers_arg(text: str):
+    return text if text == "spread" else _layers_arg(text)
 
 
 @subcommand("train")
@@ -106,6 +108,11 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aux-layers", default=None, metavar="spread|I,J,...", type=_aux_layers_arg,
                    help="auxiliary block paired with each target block: 'spread' (a deeper auxiliary spread evenly, "
                         "e.g. 24 blocks onto 12: every second block) or a comma list (default: same index)")
+    p.add_argument("--layers", default=None, metavar="I,J,...", type=_layers_arg,
+                   help="target blocks given a pathway (default all); with --aux-layers, the auxiliary block of each")
+    p.add_argument("--existing-pathways", choices=("merge", "replace"), default=None,
+                   help="an --init checkpoint that already has pathways (an M2PT model) gets a new --aux only after "
+                        "its pathways are merged into W (merge: their effect kept) or dropped (replace)")
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
@@ -122,7 +129,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=recipe.aux_trainable,
                            lambda_init=recipe.lambda_init, data_size=args.data_size, components=recipe.components,
                            modality=args.modality, init=args.init, aux_layers=args.aux_layers,
-                           num_heads=args.num_heads)
+                           num_heads=args.num_heads, layers=args.layers, existing_pathways=args.existing_pathways)
     if ddp.is_main():
         print(json.dumps({"recipe": args.recipe, "test_acc": run.test["acc"], "test_loss": run.test["loss"],
                           "val_acc": run.fit.final.get("val_acc"), "train_time_s": round(run.fit.train_time_s, 1),

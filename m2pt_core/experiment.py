@@ -14,29 +14,30 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import pandas as pd
 import torch
 
 from . import zoo
 from .analysis.intervals import seed_interval
+from .analysis.paired_seeds import baseline_by_seed
 from .model import create_model
 from .safe_io import atomic_write_text
 from .pathways import AuxWeights, attach_pathways, load_aux
 from .pathways.random_aux import random_aux_like  # noqa: F401  (re-exported: notebooks import it from here)
+from .run_identity import OMIT, Role, check_declared, environment, run_field, spec_of
 from .train import TrainConfig, evaluate, fit
+from .train.config import recipe_of
 from .train.rng import seeded
 
 ARMS = ("baseline", "m2pt", "random", "frozen")
 RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "test_n", "train_time_s",
                   "lam_mean", "lam_abs_mean", "lam_min", "lam_max", "epochs", "run_dir",
                   "run_id", "aux_sha256", "model_size", "data", "recipe"]
-RUN_FORMAT = "m2pt-run/2"
+RUN_FORMAT = "m2pt-run/3"   # 3: spec derived from the fields' declarations (run_identity.py)
 RUN_FILE = "run.json"
 TEST_ITEMS_FILE = "test_items.json"
-# Options that do not change what a run computes (where it writes, how it reports).
-_NOT_RECIPE = ("out_dir", "resume", "progress", "device", "num_workers", "eval_batch_size")
 
 
 def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
@@ -45,29 +46,6 @@ def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:
     v = torch.tensor(list(lams.values()))
     return {"lam_mean": float(v.mean()), "lam_abs_mean": float(v.abs().mean()),
             "lam_min": float(v.min()), "lam_max": float(v.max())}
-
-
-def run_spec(arm: str, aux: Optional[str], aux_sha256: Optional[str], seed: int, model_size: str,
-             data: dict, config: TrainConfig, lambda_init: float,
-             pathways: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Everything that affects a run's result: a finished run is reused only when all of it matches.
-
-    pathways: the attached subset ({"layers", "components", "aux_layers"}) when not every layer gets
-    its own auxiliary block (ablations); None (all pathways, same-index pairing) adds no key, so such
-    a run is the same run as the experiment's."""
-    from .device import pick_device
-    recipe = {k: v for k, v in config.to_dict().items() if k not in _NOT_RECIPE}
-    recipe.update(seed=seed, device_type=pick_device(config.device).type)
-    if arm == "baseline":
-        recipe["lambda_lr_scale"] = None   # no λ to train: the baseline is the same run at any λ lr
-    spec = {"format": RUN_FORMAT, "arm": arm, "aux": aux, "aux_sha256": aux_sha256, "model_size": model_size,
-            "data": data, "recipe": recipe,
-            # pathway options mean nothing without pathways: a baseline is the same run whatever they are
-            "lambda_init": None if arm == "baseline" else lambda_init,
-            "aux_trainable": None if arm == "baseline" else arm != "frozen"}
-    if pathways is not None and arm != "baseline":
-        spec["pathways"] = pathways
-    return spec
 
 
 def run_id(spec: dict[str, Any]) -> str:
@@ -97,34 +75,62 @@ def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Op
     return plan
 
 
+def _recipe(req: "RunRequest") -> dict[str, Any]:
+    """The config's result fields with the run's seed, and the environment its numbers depend on."""
+    from .device import pick_device
+    recipe = {**recipe_of(replace(req.config, seed=req.seed)), **environment(pick_device(req.config.device).type)}
+    if req.arm == "baseline":
+        recipe["lambda_lr_scale"] = None   # no λ to train: the baseline is the same run at any λ lr
+    return recipe
+
+
+def _pathway_option(value: Callable[["RunRequest"], Any]) -> Callable[["RunRequest"], Any]:
+    """Pathway options mean nothing without pathways: a baseline is the same run whatever they are."""
+    return lambda req: None if req.arm == "baseline" else value(req)
+
+
+def _init_identity(req: "RunRequest") -> Any:
+    from .train.init import init_fingerprint
+    return OMIT if req.init is None else init_fingerprint(req.init)
+
+
+@check_declared
 @dataclass
 class RunRequest:
     """One training run: arm (baseline/m2pt/random/frozen), the auxiliary's name and the weights to
-    attach (None for the baseline), the seed (target init and data order), the recipe, and where."""
-    target_dataset: str
-    arm: str
-    aux: Optional[str]
-    source: Optional[AuxWeights]
-    seed: int
-    size: str
-    config: TrainConfig
-    lambda_init: float
-    out_dir: Path
-    name: str                                    # run folder prefix, e.g. "m2pt-audio-sounds"
-    pathways: Optional[dict[str, Any]] = None    # subset for attach_pathways (layers/components/aux_layers)
-    init: Optional[str] = None                   # pretrained target weights (train/init.py); None: random init
-    data_seed: int = 0                           # with init: how the splits were drawn (its spec may re-read them)
-    data_size: Optional[int] = None
-    num_heads: Optional[int] = None
+    attach (None for the baseline), the seed (target init and data order), the recipe, and where.
+    Each field declares its part in the run's identity (run_identity.py; ``request_spec``)."""
+    target_dataset: str = run_field(role=Role.DERIVED, note="through the data provenance (kind, size, seed, "
+                                    "split rule, file fingerprint), not its path: moved data is the same data")
+    arm: str = run_field(role=Role.RESULT)
+    aux: Optional[str] = run_field(role=Role.NONE, note="display name; the weights enter as aux_sha256")
+    source: Optional[AuxWeights] = run_field(role=Role.RESULT, key="aux_sha256",
+                                             spec=lambda r: r.source.sha256() if r.source is not None else None)
+    seed: int = run_field(role=Role.DERIVED, note="enters as recipe.seed (the run's config seed)")
+    size: str = run_field(role=Role.RESULT, key="model_size")
+    config: TrainConfig = run_field(role=Role.RESULT, key="recipe", spec=_recipe)
+    lambda_init: float = run_field(role=Role.RESULT, spec=_pathway_option(lambda r: r.lambda_init))
+    out_dir: Path = run_field(role=Role.NONE)
+    name: str = run_field(role=Role.NONE, note="run folder prefix, e.g. m2pt-audio-sounds")
+    pathways: Optional[dict[str, Any]] = run_field(      # subset for attach_pathways (layers/components/aux_layers)
+        None, Role.RESULT, spec=lambda r: OMIT if r.pathways is None or r.arm == "baseline" else r.pathways)
+    init: Optional[str] = run_field(None, Role.RESULT, "pretrained target weights (train/init.py), by content",
+                                    spec=_init_identity)
+    data_seed: int = run_field(0, Role.DERIVED, "through the data provenance (its seed)")
+    data_size: Optional[int] = run_field(None, Role.DERIVED, "through the data provenance (size, subset)")
+    num_heads: Optional[int] = run_field(None, Role.RESULT, "attention heads of an init checkpoint",
+                                         spec=lambda r: OMIT if r.init is None else r.num_heads)
+
+
+def data_identity(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's data provenance without where the files lie (their fingerprint identifies them)."""
+    return {k: v for k, v in data.items() if not (k == "name" and data.get("fingerprint"))}
 
 
 def request_spec(req: RunRequest, data: dict) -> dict[str, Any]:
-    spec = run_spec(req.arm, req.aux, req.source.sha256() if req.source is not None else None, req.seed,
-                    req.size, data, req.config, req.lambda_init, req.pathways)
-    if req.init is not None:
-        from .train.init import init_fingerprint
-        spec["init"] = init_fingerprint(req.init)
-    return spec
+    """Everything that affects the run's result (from the declarations of RunRequest and TrainConfig,
+    plus the data provenance): a finished run is reused only when all of it matches."""
+    return {"format": RUN_FORMAT, "data": data_identity(data), **spec_of(req)}
 
 
 def run_dir_of(req: RunRequest, spec: dict[str, Any]) -> Path:
@@ -200,8 +206,8 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
     (a smaller subset keeps the CPU cost bounded). A run's folder is named by a hash of everything
-    that affects its result (``run_spec``: recipe, data provenance, auxiliary weights by sha256,
-    model size, λ init), so a finished run is reused, and an interrupted one resumed, only when all of
+    that affects its result (``request_spec``: recipe, data provenance, auxiliary weights by sha256,
+    model size, λ init, ...), so a finished run is reused, and an interrupted one resumed, only when all of
     that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe.
     init: pretrained starting weights of every arm's target (see train/init.py; size follows them)."""
     from .data import open_dataset  # the data package registers its datasets on import
@@ -242,7 +248,7 @@ def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     (delta_vs_baseline_lo / _hi at ``level``) and whether that interval excludes 0."""
     metrics = ["test_acc", "val_acc", "test_loss", "lam_abs_mean", "train_time_s"]
     t = table.copy()
-    base = t[t.arm == "baseline"].set_index("seed")["test_acc"]
+    base = baseline_by_seed(t)["test_acc"]
     if len(base):
         t["delta_vs_baseline"] = t.test_acc - t.seed.map(base)
         metrics.append("delta_vs_baseline")

@@ -14,6 +14,7 @@ from torch import nn
 from . import zoo
 from .model import MultimodalViT, create_model
 from .pathways import attach_pathways, load_aux, random_aux_like
+from .pathways.merge import settle_existing_pathways
 from .pathways.aux_weights import COMPONENTS
 from .train import FitResult, TrainConfig, ddp, evaluate, fit
 from .train.rng import seeded
@@ -42,10 +43,13 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
                      lambda_init: float = 0.0, data_size: Optional[int] = None,
                      data_seed: int = 0, components: Sequence[str] = COMPONENTS,
                      modality: Optional[str] = None, init: Optional[str] = None, aux_layers: Any = None,
-                     num_heads: Optional[int] = None) -> RunResult:
+                     num_heads: Optional[int] = None, layers: Optional[Sequence[int]] = None,
+                     existing_pathways: Optional[str] = None) -> RunResult:
     """Build a fresh ``size`` model for ``dataset`` (a built-in name, a folder, a CSV manifest or an
     archive: see ``open_dataset``), or one from pretrained weights ``init`` (its size then follows the
-    checkpoint), attach ``aux`` pathways, train, test."""
+    checkpoint), attach ``aux`` pathways (to target blocks ``layers``, default all), train, test.
+    existing_pathways: 'merge' or 'replace' the pathways an ``init`` checkpoint already has before
+    ``aux`` is attached (see ``settle_existing_pathways``)."""
     from .data import open_dataset
     from .data.lazy import SKIPPED_FILE, write_skipped
 
@@ -64,8 +68,9 @@ def train_on_dataset(dataset: str, size: str = "demo", aux: Optional[str] = None
                                  class_names=list(train.classes), dataset=dataset)
     source = resolve_aux(aux, model, config.seed)
     if source is not None:
+        settle_existing_pathways(model, existing_pathways)
         report = attach_pathways(model, source, components=components, lambda_init=lambda_init,
-                                 aux_trainable=aux_trainable, aux_layers=aux_layers)
+                                 aux_trainable=aux_trainable, aux_layers=aux_layers, layers=layers)
         if config.progress:
             print(report, flush=True)
     result = fit(model, train, splits["val"], config)

@@ -2,7 +2,8 @@
 
 .safetensors files are read as tensors + string metadata; .pt/.pth/.bin files only with
 ``torch.load(weights_only=True)`` under an explicit allow-list (argparse.Namespace, which
-MAE-family training checkpoints hold); a file that needs anything else is refused.
+MAE-family training checkpoints hold, pathlib paths and numeric numpy scalars); a file that needs
+anything else is refused, and one cut short is called truncated or corrupt.
 Every file the project writes for keeps (checkpoints, training state, the zoo manifest) goes
 through ``atomic_write``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import pickle
 import re
 import uuid
@@ -31,10 +33,33 @@ _PICKLE_EXTS = {".pt", ".pth", ".bin", ".ckpt", ".tar"}
 # PyTorch Lightning ('state_dict'), and common others.
 _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "module", "base_model", "model_ema",
                    "teacher", "encoder", "model_state", "net", "params", "student")
-# Non-tensor objects real training checkpoints hold and that are safe to rebuild: MAE-family
-# `args` entries are argparse.Namespace (facebookresearch/mae util/misc.py: 'args': args).
-# The loss-scaler and optimizer states are plain dicts, lists and numbers already allowed.
-SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
+# Non-tensor objects real training checkpoints hold and that are safe to rebuild (nothing they
+# rebuild can run code): MAE-family `args` entries are argparse.Namespace (facebookresearch/mae
+# util/misc.py: 'args': args); scripts that build paths with pathlib put a PosixPath in `args`;
+# DeiT / timm-style scripts store metrics such as `best_acc` as numpy scalars. The loss-scaler and
+# optimizer states are plain dicts, lists and numbers already allowed. numpy arrays, strings of
+# numpy type, object dtypes and every other class stay refused.
+SAFE_CLASSES: tuple[type, ...] = (argparse.Namespace, pathlib.PosixPath, pathlib.PurePosixPath)
+
+
+def _numpy_scalar_globals() -> list:
+    """What torch's weights-only unpickler needs to rebuild a numeric numpy scalar: numpy's
+    ``scalar(dtype, bytes)`` (named ``numpy.core...`` in files from numpy 1, ``numpy._core...`` from
+    numpy 2), ``numpy.dtype`` and the dtype class of each numeric type (bool, ints, floats,
+    complex), whose state the pickle sets."""
+    import numpy as np
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:   # numpy 1
+        from numpy.core.multiarray import scalar
+    numeric = sorted({type(np.dtype(code)) for code in "?bhilqBHILQefdgFD"}, key=lambda t: t.__name__)
+    names = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
+    return [(scalar, name) for name in names] + [np.dtype] + numeric
+
+
+def safe_globals() -> list:
+    """The whole allow-list given to ``torch.load(weights_only=True)``."""
+    return list(SAFE_CLASSES) + _numpy_scalar_globals()
 
 
 def _is_tensor_dict(obj: Any) -> bool:
@@ -79,25 +104,36 @@ def unwrap_state_dict(obj: Any, container: Optional[str] = None,
     return obj
 
 
+def _truncated(path: Path) -> CheckpointError:
+    return CheckpointError(f"{path.name} is truncated or corrupt (an interrupted download or copy?): it starts like "
+                           "a torch.save file but its data is incomplete. Download or copy it again.")
+
+
 def _torch_load(path: Path) -> Any:
-    """torch.load(weights_only=True) with the explicit SAFE_GLOBALS allow-list; anything else is
+    """torch.load(weights_only=True) with the explicit ``safe_globals()`` allow-list; anything else is
     refused with our own message (never PyTorch's advice to turn weights_only off)."""
     import zipfile
     with open(path, "rb") as f:
-        head = f.read(1)
-    if not zipfile.is_zipfile(path) and head != b"\x80":         # neither torch.save format
-        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (it was not written by torch.save). "
-                              f"Expected a .safetensors file or a .pt/.pth state dict.")
+        head = f.read(4)
+    if not zipfile.is_zipfile(path):
+        if head == b"PK\x03\x04":            # a zip's first entry but no central directory: cut short
+            raise _truncated(path)
+        if head[:1] != b"\x80":               # neither torch.save format
+            raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (it was not written by torch.save). "
+                                  f"Expected a .safetensors file or a .pt/.pth state dict.")
     try:
-        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+        with torch.serialization.safe_globals(safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a corrupt or hostile file fails in many ways (IndexError too)
         text = str(e)
+        if isinstance(e, EOFError) or re.search(r"unexpected EOF|Ran out of input|PytorchStreamReader failed", text):
+            raise _truncated(path) from None
         # Name what the file needs, never PyTorch's own advice (which suggests weights_only=False).
         found = re.search(r"GLOBAL ([\w.]+)", text)
+        built = re.search(r"Can only build .*?but got <class '([\w.]+)'>", text)
         detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
-        if found:
-            what = f"it needs {found.group(1)}"
+        if found or built:
+            what = f"it needs {(found or built).group(1)}"
         elif detail:
             what = f"it needs more than plain data: {detail.group(1).strip().splitlines()[0][:160]}"
         elif "weights_only" in text or "Weights only" in text:
@@ -106,8 +142,9 @@ def _torch_load(path: Path) -> Any:
             what = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
         raise CheckpointError(
             f"Refused to load {path.name}: it is not a plain-tensor PyTorch file ({what}). Only tensors, "
-            f"dicts, lists, numbers and argparse.Namespace are accepted, so nothing in the file can run "
-            f"code; re-save it as a state dict (torch.save(model.state_dict(), ...)) or as .safetensors."
+            f"dicts, lists, numbers, numeric numpy scalars, pathlib paths and argparse.Namespace are accepted, "
+            f"so nothing in the file can run code; re-save it as a state dict (torch.save(model.state_dict(), "
+            f"...)) or as .safetensors."
         ) from None
 
 

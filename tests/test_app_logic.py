@@ -392,3 +392,41 @@ def test_train_pair_fine_tunes_a_pretrained_target(catalog, tmp_path):
     assert base.config.input.patch_size == 8 and base.init_info["layout"] == "timm"
     assert m2pt.config == base.config and len(m2pt.pathway_info["aux_layers"]) == 2   # same pretrained target, + pathways
     assert res["settings"]["init"] == str(init) and len(res["histories"]["m2pt"]) == 1
+
+
+def test_lambda_readers_wait_for_a_sweep_in_progress(session, monkeypatch):
+    """A sweep moves λ in place while it holds the session lock; readers must not see those values."""
+    import threading
+    import m2pt_core.explorer.session as mod
+    from m2pt_core.pathways import pathway_modules
+    learned = session.current_lambda("layer 0 · all")
+    calls = []
+
+    def fake_sweep(model, X, y, grid=None, layers=(), **kw):
+        seen: dict = {}
+        mods = [m for n, m in pathway_modules(model).items() if n.startswith(f"blocks.{layers[0]}.")]
+        old = [m.lam_value for m in mods]
+        with torch.no_grad():
+            for m in mods:
+                m.lam.fill_(99.0)                    # what a sweep does mid-way
+        readers = [threading.Thread(target=lambda: seen.update(cur=session.current_lambda("layer 0 · all"))),
+                   threading.Thread(target=lambda: seen.update(frame=session.lambda_frame())),
+                   threading.Thread(target=lambda: seen.update(mode=session.sweep_mode()))]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join(0.3)
+        waited = not seen
+        with torch.no_grad():
+            for m, v in zip(mods, old):
+                m.lam.fill_(v)
+        calls.append((waited, readers, seen))
+        return pd.DataFrame({"layer": [layers[0]], "lam": [0.0], "acc": [0.0]})
+
+    monkeypatch.setattr(mod, "lambda_sweep", fake_sweep)
+    list(session.sweep(grid=[0.0], mode="absolute"))
+    for waited, readers, seen in calls:
+        for t in readers:
+            t.join(5)
+        assert waited, "a λ reader did not wait for the sweep"
+        assert seen["cur"] == pytest.approx(learned) and 99.0 not in seen["frame"].drop(columns="layer").values

@@ -19,6 +19,7 @@ from m2pt_core.pathways import pathway_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET, AUX = "m2pt-digits-audio", "audio-sounds"
+SHARED_KINDS = {"model", "aux", "pair", "eval-data", "bootstrap-resamples"}   # read-only, the same for everyone
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_ended_sessions_leave_nothing_in_the_cache(catalog):
     own = [k for k in catalog.cache._entries if k[0] == "own"]
     assert not own and after < shared
     # Only what is the same for everyone is left: base states and scores of λ settings.
-    assert {k[0] for k in catalog.cache._entries} <= {"base", "logits"} and after >= before
+    assert {k[0] for k in catalog.cache._entries} <= {"base", "logits"} | SHARED_KINDS and after >= before
 
 
 def test_cache_stays_within_budget_and_says_busy_when_pinned():
@@ -89,6 +90,61 @@ def test_cache_stays_within_budget_and_says_busy_when_pinned():
     cache.put(("y", 0), t())                 # free again once the evaluation is done
     big = torch.zeros(10_000)
     assert cache.put(("big",), big) is big and cache.get(("big",)) is None    # larger than the budget
+
+
+def test_an_entry_too_big_for_the_budget_replaces_the_stale_one():
+    cache = SharedCache(budget_bytes=10_000)
+    cache.put(("x",), torch.zeros(10))
+    big = torch.ones(10_000)
+    assert cache.put(("x",), big) is big
+    assert cache.get(("x",)) is None and cache.stats()["used_bytes"] == 0     # was: the old zeros served
+
+
+def test_tensor_bytes_charges_views_their_size_and_counts_numpy_and_modules():
+    import numpy as np
+    from m2pt_core import create_model
+    from m2pt_core.explorer.cache import tensor_bytes
+    base = torch.zeros(1000, 100)                                    # 400,000 bytes
+    assert tensor_bytes(base[:10]) == 10 * 100 * 4                   # was: the whole storage
+    assert tensor_bytes([base, base]) == 400_000                     # one region once
+    assert tensor_bytes(base[:, :3]) == (999 * 100 + 3) * 4          # strided: the span it touches
+    assert tensor_bytes({"counts": (np.zeros((50, 20)), np.zeros(7, np.float32))}) == 50 * 20 * 8 + 28   # was 0
+    model = create_model("test", "image", 3)
+    assert tensor_bytes(model) == sum(t.numel() * t.element_size()
+                                      for t in list(model.parameters()) + list(model.buffers()))
+
+
+def test_weights_pairs_eval_data_and_resamples_live_in_the_capped_cache(catalog):
+    s = ExplorerSession(catalog)
+    s.select(TARGET, AUX)
+    s.select("image-digits", AUX)
+    s.set_lambda("layer 0 · all", 0.5)
+    kinds = {k[0] for k in catalog.cache._entries}
+    assert {"model", "pair", "eval-data", "bootstrap-resamples"} <= kinds
+    assert catalog.cache.stats()["used_bytes"] <= catalog.cache.stats()["budget_bytes"]
+    # a cap with room for little: nothing read-only is kept beyond it, and scores stay right
+    tight = Catalog(cached_tiny_zoo(), cache_bytes=600_000)
+    t = ExplorerSession(tight)
+    t.select(TARGET, AUX)
+    assert t.set_lambda("layer 0 · all", 0.3).acc == pytest.approx(_direct(t), abs=1e-9)
+    assert tight.cache.stats()["used_bytes"] <= 600_000
+
+
+def test_eval_data_key_names_the_data_seed_and_input_spec():
+    """Cached states and baseline logits are keyed by it: other items must give another key."""
+    from m2pt_core import create_model
+    from m2pt_core.data.registry import provenance
+    from m2pt_core.explorer.data import eval_data
+    from m2pt_core.modalities import ImageSpec
+    keys, items = [], []
+    for seed, spec in ((0, None), (1, None), (0, ImageSpec(img_size=16, patch_size=4, in_chans=1, mean=(0.5,), std=(0.5,)))):
+        model = create_model("test", "image", 10, dataset="digits", **({"input": spec} if spec else {}))
+        model.data_provenance = provenance("digits", seed, 300).to_dict()
+        d = eval_data(model, 300, max_eval=40)
+        keys.append(d.key)
+        items.append(d.X)
+    assert len(set(keys)) == 3
+    assert not torch.equal(items[0], items[1])
 
 
 def test_a_small_cache_still_scores_right(catalog):

@@ -223,6 +223,34 @@ def test_non_tensor_pickle_is_refused_without_torch_advice(tmp_path):
         load_aux(tmp_path / "empty.pth")
 
 
+def test_harmless_extras_of_real_training_checkpoints_load_and_nothing_else(tmp_path):
+    import argparse
+    import pathlib
+    import numpy as np
+    sd = create_model("test", "image", 2).state_dict()
+    ckpt = {"model": sd, "best_acc": np.float64(81.2), "epoch": np.int64(299), "is_best": np.bool_(True),
+            "args": argparse.Namespace(output_dir=pathlib.Path("/runs/deit"), lr=np.float32(5e-4))}
+    torch.save(ckpt, tmp_path / "best.pth")
+    w = load_aux(tmp_path / "best.pth")                        # refused before: numpy scalar, PosixPath
+    assert torch.equal(w.get(0, "attn.qkv"), sd["blocks.0.attn.qkv.weight"])
+    for name, extra in (("array", np.zeros(3)), ("text", np.str_("x")), ("object", TrainerState())):
+        torch.save({"model": sd, "extra": extra}, tmp_path / f"{name}.pth")
+        with pytest.raises(CheckpointError, match="Refused to load .*it needs"):
+            load_aux(tmp_path / f"{name}.pth")
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_a_truncated_file_is_called_truncated(tmp_path, zip_format):
+    full = tmp_path / "full.pth"
+    torch.save(create_model("test", "image", 2).state_dict(), full, _use_new_zipfile_serialization=zip_format)
+    data = full.read_bytes()
+    for frac in (0.2, 0.6, 0.99):
+        cut = tmp_path / "cut.pth"
+        cut.write_bytes(data[: int(len(data) * frac)])
+        with pytest.raises(CheckpointError, match="cut.pth is truncated or corrupt"):
+            load_aux(cut)
+
+
 def test_deeper_aux_pairs_through_aux_layers():
     aux = create_model("test", "audio", 3, depth=4)
     with pytest.raises(Exception, match="aux_layers='spread'"):

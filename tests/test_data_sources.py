@@ -89,7 +89,7 @@ def test_a_tree_with_its_own_splits_keeps_them(tmp_path):
     d = _splits(tmp_path / "d")
     assert {s: len(x) for s, x in d.items()} == {"train": 40, "val": 20, "test": 20}
     assert all(r.startswith("test/") for r in d["test"].rels)
-    assert d["test"].provenance.split_rule == "preset/1"
+    assert d["test"].provenance.split_rule == "preset/2"
 
 
 def test_a_copied_file_is_the_same_item(tmp_path):
@@ -187,7 +187,7 @@ def test_provenance_rebuilds_the_same_split(tmp_path):
     write_folder("sounds", root, 48, sample_rate=8000)
     train = open_dataset(root, "train", seed=3)
     prov = train.provenance
-    assert prov.kind == "folder" and prov.split_rule == "hash/1" and prov.seed == 3 and prov.modality == "audio"
+    assert prov.kind == "folder" and prov.split_rule == "hash/2" and prov.seed == 3 and prov.modality == "audio"
     again = load_from_provenance(type(prov).from_dict(json.loads(prov.to_json())), "test", spec=train.spec)
     assert again.keys == open_dataset(root, "test", seed=3).keys
     check_disjoint(train.keys, again.keys)
@@ -227,3 +227,98 @@ def test_loading_files_leaves_the_global_rng_alone(tmp_path):
     torch.manual_seed(123)
     open_dataset(root, "all", num_workers=0)
     assert torch.equal(torch.rand(3), expected)
+
+
+def _split_of(source, **kw) -> dict[str, str]:
+    """relative path -> split of every file ``open_dataset`` keeps."""
+    return {r: s for s, d in _splits(source, prepare=False, **kw).items() for r in d.rels}
+
+
+def test_rows_without_a_split_are_hashed_like_a_manifest_without_the_column(tmp_path, caplog):
+    import csv
+    root = tmp_path / "img"
+    write_folder("digits", root, 40)
+    plain = write_manifest(root)
+    hashed = _split_of(plain)
+    rows = list(csv.reader(plain.open()))[1:]
+    given = {rows[i][0]: s for i, s in enumerate(["train"] * 8 + ["val", "test"])}   # 10 of 40 filled
+    partial = root / "partial.csv"
+    with open(partial, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "split"])
+        w.writerows([p, lab, given.get(p, "")] for p, lab in rows)
+    got = _split_of(partial)
+    assert len(got) == 40
+    assert all(got[p] == s for p, s in given.items())                      # filled cells are kept
+    assert all(got[p] == hashed[p] for p in got if p not in given)         # the others: as without the column
+    ds = open_dataset(partial, "val", prepare=False)
+    assert "30 of 40 file(s) have no split given" in ds.split_note and ds.split_note in caplog.text
+    assert ds.provenance.split_rule == "preset+hash/1"
+
+
+def test_split_folders_beside_class_folders_are_refused_with_the_layout(tmp_path):
+    root = tmp_path / "mixed"
+    write_folder("digits", root / "train", 20)
+    write_folder("digits", root / "test", 10, start=20)
+    write_folder("digits", root, 20, start=30)          # class folders at the top as well
+    with pytest.raises(InputFileError, match=r"split folders \(test/, train/\) beside class folders.*move .* into train/"):
+        open_dataset(root, "train")
+
+
+def test_a_tree_without_val_draws_val_from_train_and_says_so(tmp_path):
+    root = tmp_path / "tt"
+    write_folder("digits", root / "train", 40)
+    write_folder("digits", root / "test", 10, start=40)
+    d = _splits(root, prepare=False)
+    assert len(d["val"]) > 0 and len(d["train"]) + len(d["val"]) == 40
+    assert all(r.startswith("train/") for r in d["val"].rels) and all(r.startswith("test/") for r in d["test"].rels)
+    assert "no val files given" in d["val"].split_note
+    # a tree of split folders only (no train/) is still read as splits, not as classes named "test"
+    only_test = tmp_path / "only_test"
+    write_folder("digits", only_test / "test", 10)
+    t = open_dataset(only_test, "test", prepare=False)
+    assert len(t) == 10 and "test" not in t.classes
+
+
+def test_identical_files_under_other_names_share_one_split(tmp_path):
+    root = tmp_path / "img"
+    good = write_folder("digits", root, 30)
+    for k, f in enumerate(good[:10]):        # scraped data: the same bytes under another name
+        shutil.copy(f, f.parent / f"zz_copy{k}.png")
+    d = _splits(root, prepare=False)
+    check_disjoint(d["train"].keys, d["test"].keys)          # raised TrainOverlapError before
+    check_disjoint(d["train"].keys, d["val"].keys)
+    assert sum(len(x) for x in d.values()) == 40             # copies kept, each beside its original
+    assert "10 byte-identical copies kept" in d["test"].split_note
+    # copies the user placed in train/ and test/ stay in train only; the dropped ones are named
+    tree = tmp_path / "tree"
+    files = write_folder("digits", tree / "train", 20)
+    write_folder("digits", tree / "val", 5, start=20)
+    write_folder("digits", tree / "test", 5, start=25)
+    for f in files[:3]:
+        (tree / "test" / f.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, tree / "test" / f.parent.name / f"leak_{f.name}")
+    t = _splits(tree, prepare=False)
+    check_disjoint(t["train"].keys, t["test"].keys)
+    assert len(t["test"]) == 5 and "3 file(s) dropped" in t["test"].split_note
+    assert sum("identical to a file in the train split" in r for _, r in t["test"].skipped) == 3
+
+
+def test_the_tensor_cache_stays_under_its_cap_least_recently_used_out(tmp_path, monkeypatch):
+    import os
+    import time
+    from m2pt_core.data.cache import TensorCache
+    cache = TensorCache(tmp_path / "c", max_bytes=20_000)
+    x = torch.zeros(500)                                   # ~2.1 kB as .npy
+    old = time.time() - 100
+    for i in range(9):                                     # 19 kB: under the cap
+        cache.put(f"k{i:03d}", x)
+        os.utime(cache._path(f"k{i:03d}", ".npy"), (old + i, old + i))
+    assert cache.get("k000") is not None                   # read: now the most recently used
+    cache.put("k009", x)                                   # over the cap: the least recently used go
+    assert cache.has("k000") and cache.has("k009") and not cache.has("k001")
+    for i in range(10, 60):
+        cache.put(f"k{i:03d}", x)
+        assert cache.size_bytes() <= 20_000 + 2_200        # was: growing without bound (126 kB here)
+    monkeypatch.setenv("M2PT_CACHE_MAX_MB", "0.5")
+    assert TensorCache(tmp_path / "d").max_bytes == 2**19

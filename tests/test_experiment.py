@@ -102,3 +102,89 @@ def test_runs_are_reused_only_when_everything_that_affects_them_matches(tmp_path
     same = run_experiment("toy2", [str(copy)], config=config, data_size=60, arms=("m2pt",), seeds=(0,),
                           size="test", out_dir=tmp_path / "exp2", progress=False)
     assert same.aux_sha256.iloc[0] == row.aux_sha256
+
+
+def test_every_option_declares_its_part_in_the_run_identity():
+    """A field added to TrainConfig or RunRequest without a role stops the import; here the check itself."""
+    import dataclasses
+    import pytest
+    from m2pt_core.experiment import RunRequest
+    from m2pt_core.run_identity import Role, check_declared, names_with, run_field
+    from m2pt_core.train.config import RESUME_APPLIED_FIELDS, RESUME_REFUSED_FIELDS, recipe_of
+    for cls in (TrainConfig, RunRequest):
+        assert check_declared(cls) is cls
+        assert all(isinstance(f.metadata["run_role"], Role) for f in dataclasses.fields(cls))
+    undeclared = dataclasses.make_dataclass("Later", [("data_fraction", float, dataclasses.field(default=1.0))],
+                                            bases=(RunRequest,))
+    with pytest.raises(TypeError, match=r"\['data_fraction'\] do not declare whether they affect"):
+        check_declared(undeclared)
+    declared = dataclasses.make_dataclass("Later", [("data_fraction", float, run_field(1.0, Role.RESULT))],
+                                          bases=(RunRequest,))
+    assert check_declared(declared) and "data_fraction" in names_with(declared, Role.RESULT)
+    # the resume policy and the recipe are the declarations, nothing kept by hand
+    assert RESUME_APPLIED_FIELDS == names_with(TrainConfig, Role.APPLIED)
+    assert {"epochs", "batch_size", "seed"} == set(RESUME_REFUSED_FIELDS)
+    assert set(recipe_of(TrainConfig())) == set(RESUME_APPLIED_FIELDS) | set(RESUME_REFUSED_FIELDS)
+
+
+def test_run_id_covers_heads_init_content_threads_and_torch_but_not_paths_or_names(tmp_path, monkeypatch):
+    """Before: --num-heads 6 and 12 shared a run folder, an --init Hugging Face name was hashed by name,
+    thread count and torch version were left out, a moved data folder or renamed aux file was another run."""
+    from m2pt_core.experiment import RunRequest, request_spec, run_id
+    aux = load_aux(create_model("test", "audio", 3))
+    init = tmp_path / "init.safetensors"
+    init.write_bytes(b"weights one")
+    data = {"kind": "folder", "name": "/home/me/data/sounds", "size": 60, "seed": 0, "fingerprint": "abc"}
+
+    def rid(data=data, **kw):
+        req = dict(target_dataset="x", arm="m2pt", aux="aux.safetensors", source=aux, seed=0, size="test",
+                   config=TrainConfig(epochs=1), lambda_init=0.0, out_dir=tmp_path, name="m2pt-aux",
+                   init=str(init), num_heads=6)
+        return run_id(request_spec(RunRequest(**{**req, **kw}), data))
+
+    base = rid()
+    assert rid(num_heads=12) != base
+    assert rid(data={**data, "name": "/mnt/moved/sounds"}) == base                  # same files elsewhere
+    assert rid(data={**data, "fingerprint": "abd"}) != base                          # other files
+    assert rid(aux="renamed copy.safetensors", name="m2pt-renamed") == base         # same W' by content
+    copy = tmp_path / "elsewhere.safetensors"
+    copy.write_bytes(init.read_bytes())
+    assert rid(init=str(copy)) == base
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        assert rid() != base
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(torch, "__version__", "0.0.1")
+    assert rid() != base
+    monkeypatch.undo()
+    # a Hugging Face name is hashed by the content its cached file holds
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    snap = tmp_path / "hub" / "models--timm--vit_x.in1k" / "snapshots" / "0"
+    snap.mkdir(parents=True)
+    (snap / "model.safetensors").write_bytes(b"weights one")
+    assert rid(init="timm/vit_x.in1k") == base
+    (snap / "model.safetensors").write_bytes(b"weights two")
+    assert rid(init="timm/vit_x.in1k") != base
+
+
+def test_summaries_with_a_baseline_listed_twice_or_two_baselines_of_one_seed():
+    """Was InvalidIndexError in both summaries."""
+    import pandas as pd
+    import pytest
+    from m2pt_core.ablation import arm_deltas
+    from m2pt_core.errors import M2PTError
+    rows = [{"arm": "baseline", "aux": "none", "seed": s, "test_acc": a, "test_loss": 0.5, "test_n": 10,
+             "run_id": f"b{s}", "lam_abs_mean": None} for s, a in enumerate([0.8, 0.9])]
+    rows += [{"arm": "m2pt", "aux": "pc", "seed": s, "test_acc": a + 0.01, "test_loss": 0.4, "test_n": 10,
+              "run_id": f"m{s}", "lam_abs_mean": 0.1} for s, a in enumerate([0.8, 0.9])]
+    once = pd.DataFrame(rows)
+    twice = pd.concat([once, once[once.arm == "baseline"]], ignore_index=True)   # two experiments' results
+    a, b = summarize(once.reindex(columns=RESULT_COLUMNS)), summarize(twice.reindex(columns=RESULT_COLUMNS))
+    assert b.delta_vs_baseline_mean.tolist() == a.delta_vs_baseline_mean.tolist()
+    assert arm_deltas(twice).delta_acc_mean.tolist() == arm_deltas(once).delta_acc_mean.tolist()
+    other = pd.concat([once, pd.DataFrame([{**rows[0], "run_id": "b0-other-recipe", "test_acc": 0.7}])], ignore_index=True)
+    for fn in (summarize, arm_deltas):
+        with pytest.raises(M2PTError, match=r"2 different baseline runs share seed\(s\) \[0\] \(b0, b0-other-recipe\)"):
+            fn(other)

@@ -156,6 +156,71 @@ def test_layer_scale_is_folded_exactly():
     assert "layer scale" in report.reshaped["blocks.0.attn.proj.weight"][1]
 
 
+def _deit3(img_size=32, patch_size=8, width=32, depth=2, heads=2):
+    """A timm DeiT III ViT (deit.py deit3_*: no_embed_class=True, layer scale) with random weights."""
+    from timm.models.vision_transformer import VisionTransformer
+    torch.manual_seed(0)
+    ref = VisionTransformer(img_size=img_size, patch_size=patch_size, embed_dim=width, depth=depth, num_heads=heads,
+                            no_embed_class=True, init_values=0.3, num_classes=3).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(0, 0.2)
+    return ref
+
+
+def test_deit3_no_embed_class_target_equals_timm(tmp_path):
+    from safetensors.torch import save_file
+    ref = _deit3()
+    sd = ref.state_dict()
+    assert sd["pos_embed"].shape == (1, 16, 32)                            # patches only: no class slot
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp_path / "deit3.safetensors"))
+    model, report = load_pretrained_target(tmp_path / "deit3.safetensors", 3, num_heads=2)
+    x = torch.randn(2, 3, 32, 32)
+    assert (_pre_logits(model, x) - _pre_logits(ref, x)).abs().max().item() <= 1e-5
+    assert "no_embed_class" in report.reshaped["pos_embed"][1]
+    bigger, _ = load_pretrained_target(sd, 3, input={"img_size": 64}, num_heads=2)   # resampled like the others
+    assert bigger.pos_embed.shape == (1, 65, 32)
+
+
+def test_timm_deit3_small_patch16_224_itself_loads_and_equals_timm():
+    import timm
+    torch.manual_seed(0)
+    ref = timm.create_model("deit3_small_patch16_224", pretrained=False, num_classes=10).eval()   # no download
+    model, report = load_pretrained_target(ref.state_dict(), 10)
+    assert (model.config.embed_dim, model.config.depth, model.config.num_heads) == (384, 12, 6)
+    x = torch.randn(1, 3, 224, 224)
+    assert (_pre_logits(model, x) - _pre_logits(ref, x)).abs().max().item() <= 1e-4
+
+
+def test_models_tab_opens_a_deit3_file_and_names_a_truncated_one(tmp_path):
+    """What the dashboard's Models tab calls (its guard shows the message as one line)."""
+    from safetensors.torch import save_file
+    from m2pt_core.explorer.pretrained import open_pretrained
+    save_file({k: v.contiguous() for k, v in _deit3().state_dict().items()}, str(tmp_path / "deit3.safetensors"))
+    t = open_pretrained(tmp_path / "deit3.safetensors", "digits", num_heads=2)
+    assert t.model.config.num_classes == 10 and "no_embed_class" in t.report.reshaped["pos_embed"][1]
+    torch.save(_deit3().state_dict(), tmp_path / "deit3.pth")
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes((tmp_path / "deit3.pth").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="^cut.pth is truncated or corrupt"):
+        open_pretrained(cut, "digits", num_heads=2)
+
+
+def test_layer_scale_rule_is_the_same_for_auxiliary_and_target():
+    from m2pt_core.pathways import load_aux
+    ref = _deit3()
+    target, _ = load_pretrained_target(ref.state_dict(), 3, num_heads=2)
+    aux = load_aux(ref)
+    for i in range(2):
+        for comp, ls in (("attn.proj", "ls1"), ("mlp.fc2", "ls2")):
+            raw = getattr(ref.blocks[i], comp.split(".")[0]).get_submodule(comp.split(".")[1]).weight.detach()
+            gamma = getattr(ref.blocks[i], ls).gamma.detach()
+            assert torch.allclose(aux.get(i, comp), gamma[:, None] * raw)              # W' = diag(γ) W
+            assert torch.allclose(aux.get(i, comp), target.get_submodule(f"blocks.{i}.{comp}").weight.detach())
+        assert torch.equal(aux.get(i, "attn.qkv"), ref.blocks[i].attn.qkv.weight.detach())   # no γ there
+    assert any("layer scale" in n for n in aux.notes)
+
+
 def test_heads_come_from_names_widths_or_the_argument():
     src = Source({}, "vit_small_patch16_224.augreg_in21k")
     assert heads_for(384, src, None)[0] == 6
@@ -234,6 +299,35 @@ def test_cli_train_from_pretrained_init_then_eval(tmp_path, capsys):
     assert main(["eval", result["model"], "--data-size", "120"]) == 0
     assert main(["train", "--dataset", "digits", "--init", str(tmp_path / "nope.pth"), "--epochs", "1"]) == 2
     assert "neither a file nor a Hugging Face" in capsys.readouterr().err
+
+
+def test_cli_adds_an_auxiliary_to_an_m2pt_checkpoint_and_pairs_chosen_layers(tmp_path, capsys):
+    import json
+    from m2pt_core.cli import main
+    init, aux = _file(tmp_path, "m2pt-official"), _file(tmp_path, "mae")
+    sd = example_checkpoint("m2pt-official")["model"]
+    base = ["train", "--dataset", "digits", "--init", str(init), "--num-heads", "2", "--epochs", "1", "--lr", "1e-12",
+            "--data-size", "60", "--batch-size", "32", "--no-progress", "--threads", "1"]
+    assert main(base + ["--aux", str(aux)]) == 2
+    assert "--existing-pathways merge|replace" in capsys.readouterr().err
+    p = "blocks.1.attn.proj."
+    for how, expected in (("merge", sd[p + "weight"] + sd[p + "cross_modal_scale"] * sd[p + "aux_weight"]),
+                          ("replace", sd[p + "weight"])):
+        out = tmp_path / how
+        assert main(base + ["--aux", str(aux), "--existing-pathways", how, "--out", str(out)]) == 0
+        model = load_checkpoint(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"])
+        assert torch.allclose(model.blocks[1].attn.proj.weight.detach(), expected.float(), atol=1e-6)   # lr ~0: as loaded
+        assert len(pathway_modules(model)) == 8
+    # a 1-block auxiliary: the depth hint names --layers, and --layers 1 --aux-layers 0 follows it
+    shallow = tmp_path / "shallow.pth"
+    torch.save({k: v for k, v in example_checkpoint("mae")["model"].items() if not k.startswith("blocks.1.")}, shallow)
+    timm_init = _file(tmp_path, "timm")
+    small = ["train", "--dataset", "digits", "--init", str(timm_init), "--num-heads", "2", "--epochs", "1",
+             "--data-size", "60", "--batch-size", "32", "--no-progress", "--threads", "1", "--aux", str(shallow)]
+    assert main(small) == 2 and "--layers" in capsys.readouterr().err
+    assert main(small + ["--layers", "1", "--aux-layers", "0", "--out", str(tmp_path / "l1")]) == 0
+    model = load_checkpoint(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"])
+    assert sorted({n.split(".")[1] for n in pathway_modules(model)}) == ["1"]
 
 
 def test_experiment_with_pretrained_init_and_mae_aux(tmp_path):

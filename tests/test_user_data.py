@@ -30,6 +30,8 @@ def data_dir(tmp_path):
     (tmp_path / "secret").mkdir()
     write_folder("digits", tmp_path / "secret" / "x", 12)
     os.symlink(tmp_path / "secret", d / "escape")
+    write_folder("digits", d / "mixed" / "train", 10)      # split folders beside class folders
+    write_folder("digits", d / "mixed", 10, start=10)
     return d
 
 
@@ -86,6 +88,19 @@ def test_score_a_model_on_a_folder_and_an_archive(data_dir):
         score_dataset(create_model("test", "image", 3, class_names=["a", "b", "c"]), ud.resolve("data: digits_png"))
 
 
+def test_the_score_says_how_the_files_were_split_or_why_not(data_dir):
+    import shutil
+    model = create_model("test", "image", 10, class_names=[str(i) for i in range(10)])
+    with pytest.raises(M2PTError, match=r"split folders \(train/\) beside class folders"):
+        score_dataset(model, str(data_dir / "mixed"))
+    dup = data_dir / "dup"
+    shutil.copytree(data_dir / "digits_png", dup)
+    for k, f in enumerate(sorted(dup.glob("*/0*.png"))[:4]):
+        shutil.copy(f, f.parent / f"again{k}.png")
+    s = score_dataset(model, str(dup), "test")
+    assert "byte-identical copies kept in the split of their original" in s.describe()
+
+
 def test_train_a_pair_on_a_folder(data_dir):
     from m2pt_core.explorer import TrainRequest, train_pair
     from m2pt_core.explorer.data import eval_data
@@ -134,6 +149,8 @@ def test_dashboard_scores_a_folder_and_an_upload(data_dir):
         value = choice["value"] if isinstance(choice, dict) else choice
         assert value.startswith("upload: digits.zip")
         assert "n = 50" in client.predict(value, "all", api_name="/score_dataset")[0]
+        with pytest.raises(Exception, match="split folders"):                # the library's one-line message
+            client.predict("data: mixed", "all", api_name="/score_dataset")
         with pytest.raises(Exception, match="not in the list of choices"):   # Gradio refuses it before we do
             client.predict("data: escape/x", "all", api_name="/score_dataset")
         other = Client(f"http://127.0.0.1:{port}/", verbose=False)          # another session: not its upload

@@ -21,6 +21,7 @@ from ..pathways import COMPONENTS, load_aux
 from ..pathways.random_aux import random_aux_like
 from ..sizes import get_size
 from ..train import TrainConfig
+from ..train.config import recipe_of
 from .arms import Arm, build_arms
 
 TABLE_FILE = "ablation.csv"
@@ -177,7 +178,7 @@ def _write_meta(plan: AblationPlan) -> None:
     from ..safe_io import atomic_write_text
     meta = {"target": plan.target, "aux": plan.aux, "size": plan.size, "seeds": plan.seeds,
             "data_size": plan.data_size, "data_seed": plan.data_seed, "lambda_init": plan.lambda_init,
-            "recipe": {k: v for k, v in plan.config.to_dict().items() if k not in ("out_dir", "resume", "progress")},
+            "recipe": recipe_of(plan.config),
             "arms": [_arm_fields(a) | {"pairs": [list(p) for p in a.pairs(plan.depth)]}
                      for a in plan.arms],
             "n": {s: len(d) for s, d in plan.splits.items()}}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.intervals import LEVEL, paired_comparison, seed_interval
+from ..analysis.paired_seeds import baseline_by_seed
 
 DELTA_COLUMNS = ["arm", "by", "subset", "layer", "component", "k", "kind", "n_seeds", "test_n",
                  "delta_acc_mean", "delta_acc_lo", "delta_acc_hi", "delta_acc_std", "distinguishable",
@@ -26,7 +27,7 @@ RUN_DELTA_COLUMNS = ["arm", "seed", "test_n", "delta_acc", "delta_acc_lo", "delt
 
 def _with_deltas(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
-    base = t[t.arm == "baseline"].set_index("seed")
+    base = baseline_by_seed(t)
     t["delta_acc"] = t.test_acc - t.seed.map(base.test_acc)
     t["delta_loss"] = t.test_loss - t.seed.map(base.test_loss)
     return t
@@ -63,7 +64,7 @@ def _items(path) -> Optional[dict]:
 def run_deltas(table: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     """One row per (non-baseline arm, seed) whose run and baseline both kept per-item test results:
     paired bootstrap interval of Δacc and Δloss on the test items and the exact McNemar p."""
-    base = {int(r.seed): _items(r.test_items) for r in table[table.arm == "baseline"].itertuples()}
+    base = {int(seed): _items(path) for seed, path in baseline_by_seed(table).test_items.items()}
     rows = []
     for r in table[table.arm != "baseline"].itertuples():
         a, b = base.get(int(r.seed)), _items(r.test_items)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from ..byte_cache import SharedCache
 
 LEVEL = 0.95
 N_BOOT = 1000
@@ -110,10 +111,30 @@ def _matrix(x: Any, n: int, what: str) -> np.ndarray:
     return a
 
 
-@lru_cache(maxsize=4)
+# Resample counts are float64 (n_boot, N): 76 MiB for 10 000 resamples of 1 000 items. They live in a
+# byte-capped cache: this module's own, or the dashboard's shared one (use_resample_cache).
+RESAMPLE_CACHE_BYTES = 160 * 2**20
+_resample_cache = SharedCache(RESAMPLE_CACHE_BYTES)
+
+
+def use_resample_cache(cache: SharedCache) -> None:
+    """Keep the resample counts in ``cache`` (the dashboard's, so they count against its --cache-mb)."""
+    global _resample_cache
+    _resample_cache = cache
+
+
 def _resample_counts(N: int, n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
     """How often each of N items occurs in each of n_boot resamples, in blocks (b, N) of float64.
-    Cached: a dashboard re-scores the same items on every slider move."""
+    Cached (under a byte cap): a dashboard re-scores the same items on every slider move."""
+    key = ("bootstrap-resamples", N, n_boot, seed)
+    cache = _resample_cache
+    found = cache.get(key)
+    if found is None:
+        found = cache.put(key, _draw_resample_counts(N, n_boot, seed), required=False)
+    return found
+
+
+def _draw_resample_counts(N: int, n_boot: int, seed: int) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     rows = max(1, _BOOT_CHUNK // N)
     out = []

@@ -8,6 +8,9 @@
   content hash, hence a new key: the cache never serves stale tensors.
 
 Writes are atomic (temp file + rename): DataLoader workers and DDP ranks may fill it at once.
+The tensor cache is capped in bytes ($M2PT_CACHE_MAX_MB, default 20 GiB): every tenth of the cap
+written, the least recently used files (a read refreshes a file's time) go until 80% of it is left;
+a tensor that is gone is decoded again when next needed.
 """
 from __future__ import annotations
 
@@ -23,6 +26,14 @@ import numpy as np
 import torch
 
 CACHE_VERSION = "1"   # bump when preprocessing changes what a file decodes to
+DEFAULT_MAX_CACHE_BYTES = 20 * 2**30
+TRIM_TO = 0.8         # a trim leaves this share of the cap, so it does not run again at once
+
+
+def default_max_cache_bytes() -> int:
+    """$M2PT_CACHE_MAX_MB (MiB), else DEFAULT_MAX_CACHE_BYTES."""
+    env = os.environ.get("M2PT_CACHE_MAX_MB")
+    return int(float(env) * 2**20) if env else DEFAULT_MAX_CACHE_BYTES
 
 
 def default_cache_dir() -> Path:
@@ -101,10 +112,45 @@ def content_hashes(root: Path, rels: Sequence[str], stats: Sequence[tuple[int, i
 
 # ---------------------------------------------------------------------------- tensor cache
 class TensorCache:
-    """Preprocessed tensors by key, as ``.npy`` files under ``root/tensors/<ab>/<key>.npy``."""
+    """Preprocessed tensors by key, as ``.npy`` files under ``root/tensors/<ab>/<key>.npy``, at most
+    ``max_bytes`` of them (default ``default_max_cache_bytes()``), least recently used out first."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, max_bytes: Optional[int] = None):
         self.root = Path(root) / "tensors"
+        self.max_bytes = default_max_cache_bytes() if max_bytes is None else int(max_bytes)
+        self._written = 0          # bytes this process wrote since its last trim
+
+    def size_bytes(self) -> int:
+        return sum(st.st_size for _, st in self._files())
+
+    def _files(self) -> list[tuple[Path, os.stat_result]]:
+        out = []
+        if self.root.is_dir():
+            for sub in os.scandir(self.root):
+                if sub.is_dir():
+                    for e in os.scandir(sub.path):
+                        if e.is_file() and not e.name.startswith(".tmp-"):
+                            try:
+                                out.append((Path(e.path), e.stat()))
+                            except OSError:    # removed by another process meanwhile
+                                pass
+        return out
+
+    def trim(self) -> int:
+        """Remove the least recently used files while the cache is over ``max_bytes``, down to
+        TRIM_TO of it; returns the bytes removed."""
+        files = self._files()
+        total = sum(st.st_size for _, st in files)
+        self._written = 0
+        if total <= self.max_bytes:
+            return 0
+        removed = 0
+        for path, st in sorted(files, key=lambda f: f[1].st_mtime_ns):
+            if total - removed <= TRIM_TO * self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            removed += st.st_size
+        return removed
 
     @staticmethod
     def key(content_sha1: str, setting: str) -> str:
@@ -117,9 +163,14 @@ class TensorCache:
     def get(self, key: str) -> Optional[torch.Tensor]:
         p = self._path(key, ".npy")
         try:
-            return torch.from_numpy(np.load(p, allow_pickle=False))
+            x = torch.from_numpy(np.load(p, allow_pickle=False))
         except (OSError, ValueError, EOFError):   # missing, or a partial file from a killed run
             return None
+        try:
+            os.utime(p)                            # recently used: the last to go when trimming
+        except OSError:
+            pass
+        return x
 
     def put(self, key: str, x: torch.Tensor) -> None:
         import io
@@ -127,6 +178,12 @@ class TensorCache:
         buf = io.BytesIO()
         np.save(buf, x.detach().cpu().contiguous().numpy(), allow_pickle=False)
         atomic_write_bytes(self._path(key, ".npy"), buf.getvalue())
+        self._wrote(buf.getbuffer().nbytes)
+
+    def _wrote(self, n: int) -> None:
+        self._written += n
+        if self._written > self.max_bytes // 10:
+            self.trim()
 
     def has(self, key: str) -> bool:
         return self._path(key, ".npy").is_file()
@@ -140,4 +197,6 @@ class TensorCache:
             return None
 
     def put_error(self, key: str, reason: str) -> None:
-        atomic_write_bytes(self._path(key, ".err"), reason.encode("utf-8"))
+        data = reason.encode("utf-8")
+        atomic_write_bytes(self._path(key, ".err"), data)
+        self._wrote(len(data))

@@ -57,13 +57,31 @@ def _class_dirs(folder: Path) -> list[str]:
     return sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
+def _split_layout(root: Path, top: list[str]) -> list[str]:
+    """The top-level split folders (train/ val/ test/ ...) of a tree that is split by folders, [] for
+    a plain class-per-folder tree. A split folder beside class folders is refused: which files
+    are test files would be a guess (and the class folders would be lost or the split ignored)."""
+    split_dirs = [d for d in top if d.lower() in SPLIT_DIRS]
+    nested = [d for d in split_dirs if _class_dirs(root / d)]   # holds class sub-folders: a split
+    if not nested:
+        return []                                              # e.g. a class that is named "test"
+    others = [d for d in top if d not in split_dirs]
+    if others:
+        shown = ", ".join(f"{d}/" for d in others[:5]) + (", ..." if len(others) > 5 else "")
+        raise InputFileError(
+            f"{root}: split folders ({', '.join(d + '/' for d in split_dirs)}) beside class folders ({shown}); "
+            "expected either one folder per class (split by a seeded hash) or only train/ [val/] test/, each "
+            f"with one folder per class: move {shown} into train/ (or into the split folders).")
+    return split_dirs
+
+
 def scan_folder(root: Path) -> FileTable:
     """``root/<class>/**/<file>``, or ``root/{train,val,test}/<class>/**/<file>`` (splits kept)."""
     if not root.is_dir():
         raise InputFileError(f"{root}: not a directory; expected a folder with one sub-folder per class.")
     top = _class_dirs(root)
-    split_dirs = [d for d in top if d.lower() in SPLIT_DIRS]
-    if split_dirs and "train" in {SPLIT_DIRS[d.lower()] for d in split_dirs}:
+    split_dirs = _split_layout(root, top)
+    if split_dirs:
         groups = [(root / d, SPLIT_DIRS[d.lower()]) for d in split_dirs]
         classes = sorted({c for g, _ in groups for c in _class_dirs(g)})
     else:

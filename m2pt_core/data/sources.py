@@ -9,12 +9,14 @@
 Files are listed, not decoded (see lazy.py: decoding streams through DataLoader workers into an
 on-disk cache). An item's split is a seeded hash of its path relative to the dataset's root
 (``hash_split``), so it never moves when files are added elsewhere; a tree or manifest that names
-its splits keeps them. The dataset carries ``.keys`` (sha1 of each file's bytes) and
+its splits keeps them; byte-identical files always share one split (file_splits.py has the rules;
+``.split_note`` says what was done beyond them). The dataset carries ``.keys`` (sha1 of each file's bytes) and
 ``.provenance``; ``load_from_provenance`` rebuilds the same split from it.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -33,9 +35,10 @@ from .load import spec_modality
 from .provenance import DataProvenance, register_provenance_keys, register_provenance_loader
 from .registry import list_datasets, load_dataset
 from .scan import FileTable, guess_modality, modality_filter, scan_folder, scan_manifest
-from .splits import HASH_SPLIT_RULE, hash_split, unit_hash
+from .file_splits import assign_splits
+from .splits import unit_hash
 
-PRESET_SPLIT_RULE = "preset/1"   # the tree's own train/ val/ test/ folders (or the manifest's split column)
+log = logging.getLogger(__name__)
 FILE_KINDS = ("folder", "manifest", "archive")
 
 
@@ -122,21 +125,21 @@ def open_dataset(source: Union[str, os.PathLike], split: str = "train", spec: Op
         keep = _subset([table.rels[i] for i in rows], int(size), seed)
         rows_arr, digests_arr = rows_arr[keep], digests_arr[keep]
     rels = [table.rels[i] for i in rows_arr]
-    if table.has_preset:
-        parts = np.array([SPLITS.index(table.preset[i]) if table.preset[i] else 0 for i in rows_arr])
-        rule = PRESET_SPLIT_RULE
-    else:
-        parts = hash_split(rels, fractions, seed)
-        rule = HASH_SPLIT_RULE
-    sel = np.arange(len(rels)) if split == "all" else np.flatnonzero(parts == SPLITS.index(split))
+    assignment = assign_splits(rels, [table.preset[i] for i in rows_arr], list(digests_arr), fractions, seed)
+    parts = assignment.parts
+    if assignment.note:
+        log.warning("%s: %s", path, assignment.note)
+    dropped = [(str(table.root / rels[j]), reason) for j, reason in assignment.dropped]
+    sel = np.flatnonzero(parts >= 0) if split == "all" else np.flatnonzero(parts == SPLITS.index(split))
     ds = FileDataset(table.root, [rels[j] for j in sel], [table.labels[rows_arr[j]] for j in sel],
                      [digests_arr[j] for j in sel], table.classes, modality, spec, split, str(path),
-                     TensorCache(cache_dir), max_bytes, skipped=list(table.skipped))
+                     TensorCache(cache_dir), max_bytes, skipped=list(table.skipped) + dropped)
     ds.provenance = DataProvenance(
         kind=kind, name=str(path.resolve()), size=len(rels), seed=int(seed), fractions=tuple(fractions),
-        split_rule=rule, modality=modality, fingerprint=fingerprint,
+        split_rule=assignment.rule, modality=modality, fingerprint=fingerprint,
         extra={**extra, "subset": None if size is None else int(size), "files": len(rows)})
     ds.split_counts = {s: int((parts == k).sum()) for k, s in enumerate(SPLITS)}
+    ds.split_note = assignment.note
     if prepare:
         ds.prepare(num_workers)
     elif len(ds) == 0 and split in ("train", "all"):

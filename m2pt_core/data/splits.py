@@ -14,7 +14,8 @@ split-balanced order (sequential Webster allocation over the (class, split) cell
 - every run is stratified by class and split to within one item per cell.
 
 Folders and manifests use ``hash_split`` instead (files come and go, so there is no stable order):
-the split of a file is a seeded hash of its key (e.g. its path), stratified in expectation.
+the split of a file is a seeded hash of its key (e.g. its path), stratified in expectation
+(file_splits.py applies it to a user's files).
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ import numpy as np
 from .dataset import DEFAULT_FRACTIONS, stratified_split
 
 SPLIT_RULE = "blocks/1"       # recorded in provenance; change it when the rule changes
-HASH_SPLIT_RULE = "hash/1"
 
 LabelFn = Callable[[np.ndarray], np.ndarray]   # universe ids (n,) -> labels (n,)
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 from torch import nn
 
 from .. import zoo
-from ..analysis.intervals import wilson_interval
+from ..analysis.intervals import use_resample_cache, wilson_interval
 from ..checkpoint import load_checkpoint
 from ..errors import CheckpointError, M2PTError
 from ..pretrained import describe_weights
@@ -96,12 +96,13 @@ class Catalog:
         self.exposed_dirs = [Path(d) for d in exposed_dirs]   # --models-dir / --data-dir: readable by path
         self.lambda_bound = float(lambda_bound)    # |λ| a user may set, in the page and the API alike
         self._lock = threading.Lock()
-        self._models: dict[str, nn.Module] = {}
-        self._aux: dict[str, AuxWeights] = {}
-        self._pairs: dict[tuple, Any] = {}
         self._pair_lock = threading.Lock()
         self._hashes: dict[tuple, str] = {}
-        self.cache = SharedCache(cache_bytes)      # evaluation states and logits, shared by sessions
+        # Everything shared by sessions lives in this one byte-capped cache: models, auxiliaries and
+        # prepared pairs (read-only; an evicted one is read again on next use), evaluation data,
+        # states, logits, and the bootstrap resample counts.
+        self.cache = SharedCache(cache_bytes)
+        use_resample_cache(self.cache)
 
     # -- what exists --------------------------------------------------------------------------
     def entries(self) -> dict[str, dict[str, Any]]:
@@ -214,9 +215,12 @@ class Catalog:
         if trusted and name not in self.entries():
             return self._read_model(self.resolve_path(name, trusted=True))
         with self._lock:
-            if name not in self._models:
-                self._models[name] = self._read_model(self.resolve_path(name))
-            return self._models[name]
+            return self._shared(("model", name), lambda: self._read_model(self.resolve_path(name)))
+
+    def _shared(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """The cached value of ``key``, else ``build()``, cached when it fits (returned either way)."""
+        value = self.cache.get(key)
+        return value if value is not None else self.cache.put(key, build(), required=False)
 
     @staticmethod
     def _read_model(path: Path) -> nn.Module:
@@ -230,10 +234,8 @@ class Catalog:
         if trusted and name not in self.entries() and name != MINILM_NAME:
             return self._read_aux(name, self.resolve_path(name, trusted=True))
         with self._lock:
-            if name not in self._aux:
-                source: Any = name if name == MINILM_NAME else self.resolve_path(name)
-                self._aux[name] = self._read_aux(name, source)
-            return self._aux[name]
+            return self._shared(("aux", name), lambda: self._read_aux(
+                name, name if name == MINILM_NAME else self.resolve_path(name)))
 
     def _read_aux(self, name: str, source: Any) -> AuxWeights:
         try:
@@ -277,9 +279,7 @@ class Catalog:
         """``build()`` once per key (a zoo target prepared with pathways to a catalog auxiliary), so
         the auxiliary weights W' attached to it exist once however many sessions open the pair."""
         with self._pair_lock:
-            if key not in self._pairs:
-                self._pairs[key] = build()
-            return self._pairs[key]
+            return self._shared(("pair",) + tuple(key), build)
 
 
 def checkpoint_summary(path: Union[str, Path]) -> str:

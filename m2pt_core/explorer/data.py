@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..byte_cache import SharedCache
 from ..modalities import spec_to_dict
 
 DEFAULT_MAX_EVAL = 750     # the whole validation split of mnist5k, when the latency budget allows
@@ -25,8 +26,9 @@ STATE_BUDGET_BYTES = 96 * 2**20
 # on the shared 2-core machine, so < 1 s per move on 2 cores; 500 items: 0.56 s.
 SLIDER_BUDGET = 750 * 6 * 17 * 192 ** 2
 
+EVAL_DATA_BYTES = 256 * 2**20   # cap of the cache used when no (dashboard) cache is passed
 _lock = threading.Lock()
-_cache: dict[tuple, "EvalData"] = {}
+_cache = SharedCache(EVAL_DATA_BYTES)
 
 
 SPLIT_NAMES = {"val": "validation", "test": "test", "train": "training"}
@@ -43,10 +45,14 @@ class EvalData:
     classes: tuple[str, ...]
     data_size: Optional[int]
     total: Optional[int] = None
+    data_seed: int = 0               # the seed the data was generated / split with
+    spec: str = ""                   # the input spec it was preprocessed with (JSON)
 
     @property
     def key(self) -> tuple:
-        return (self.dataset, self.split, len(self.y), self.data_size)
+        """What identifies these items (cached states and baseline logits are keyed by it): two
+        models of one dataset trained on other seeds or input specs see other items."""
+        return (self.dataset, self.split, len(self.y), self.data_size, self.data_seed, self.spec)
 
     @property
     def split_name(self) -> str:
@@ -79,27 +85,32 @@ def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL) -> int:
 
 
 def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optional[int] = DEFAULT_MAX_EVAL,
-              split: str = "val") -> Optional[EvalData]:
+              split: str = "val", cache: Optional[SharedCache] = None) -> Optional[EvalData]:
     """The ``split`` of the data the model was trained on (its recorded provenance, else its
     config's dataset), preprocessed with the model's own input spec: all of it, or a class-stratified,
     seeded subset of ``eval_limit`` items when the split is larger; None if it names none. Items the
     model was trained on are refused (TrainOverlapError). Stratified, not the first n: a split may be
-    ordered by class. max_eval=None: the whole split (no incremental cache)."""
+    ordered by class. max_eval=None: the whole split (no incremental cache). Kept in ``cache`` (the
+    dashboard's shared one) or this module's, both capped in bytes."""
     from ..data import eval_dataset, model_provenance, stratified_split
     config = getattr(model, "config", None)
     prov = model_provenance(model)
     if prov is None:
         return None
     n = eval_limit(model, max_eval) if max_eval is not None else None
-    key = (prov.to_json(), json.dumps(spec_to_dict(config.input), sort_keys=True), data_size, split, n)
+    spec = json.dumps(spec_to_dict(config.input), sort_keys=True)
+    key = ("eval-data", prov.to_json(), spec, data_size, split, n)
+    cache = cache if cache is not None else _cache
     with _lock:
-        if key not in _cache:
-            ds = eval_dataset(model, split, size=data_size).data
-            X, y = (ds if hasattr(ds, "tensors") else ds.to_memory()).tensors()   # files: decoded (cached) now
-            total = len(y)
-            if n is not None and n < total:
-                keep = torch.as_tensor(stratified_split(y.numpy(), (n, total - n), seed=0)[0])
-                X, y = X[keep], y[keep]
-            _cache[key] = EvalData(prov.name, split, X.contiguous(), y.contiguous(),
-                                   tuple(ds.classes), data_size, total)
-        return _cache[key]
+        found = cache.get(key)
+        if found is not None:
+            return found
+        ds = eval_dataset(model, split, size=data_size).data
+        X, y = (ds if hasattr(ds, "tensors") else ds.to_memory()).tensors()   # files: decoded (cached) now
+        total = len(y)
+        if n is not None and n < total:
+            keep = torch.as_tensor(stratified_split(y.numpy(), (n, total - n), seed=0)[0])
+            X, y = X[keep], y[keep]
+        data = EvalData(prov.name, split, X.contiguous(), y.contiguous(), tuple(ds.classes), data_size, total,
+                        prov.seed, spec)
+        return cache.put(key, data, required=False)

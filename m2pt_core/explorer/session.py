@@ -245,7 +245,7 @@ class ExplorerSession:
             self.baseline, self.baseline_name = baseline, baseline_name
             self.learned = get_lambdas(model)
             self.notes = list(notes)
-            self.data, self.data_size = eval_data(model, data_size, self.max_eval), data_size
+            self.data, self.data_size = eval_data(model, data_size, self.max_eval, cache=self.catalog.cache), data_size
             self.evaluator = None
             self.learned_acc = self.baseline_acc = self.last = None
             self.learned_items = self.baseline_items = None
@@ -296,10 +296,12 @@ class ExplorerSession:
         layers = sorted({split_name(n)[0] for n in names})
         return [f"layer {i} · {ALL}" for i in layers] + names
 
+    # λ readers hold the lock: a sweep (or a slider move) changes λ in place while it holds it.
     def current_lambda(self, key: str) -> float:
-        names = self._names_for(key)
-        lams = get_lambdas(self.require_pathways())
-        return sum(lams[n] for n in names) / len(names)
+        with self.lock:
+            names = self._names_for(key)
+            lams = get_lambdas(self.require_pathways())
+            return sum(lams[n] for n in names) / len(names)
 
     def learned_lambda(self, key: str) -> float:
         names = self._names_for(key)
@@ -318,14 +320,16 @@ class ExplorerSession:
 
     def lambda_frame(self) -> pd.DataFrame:
         """λ now as a layer × component table (rows: layers; columns: COMPONENTS)."""
-        t = lambda_table(self.require_pathways())
+        with self.lock:
+            t = lambda_table(self.require_pathways())
         wide = t.pivot(index="layer", columns="component", values="lam")
         wide = wide.reindex(columns=[c for c in COMPONENTS if c in wide.columns])
         return wide.reset_index()
 
     def lambda_long(self) -> pd.DataFrame:
         """λ now, one row per pathway (name, layer, component, lam)."""
-        return lambda_table(self.require_pathways())
+        with self.lock:
+            return lambda_table(self.require_pathways())
 
     def _score(self) -> SessionScore:
         if self.evaluator is None:
@@ -389,7 +393,9 @@ class ExplorerSession:
 
     def sweep_mode(self) -> str:
         """Multiples of the learned λ once they are non-zero; absolute values at λ = 0."""
-        return "scale" if any(abs(v) > 0 for v in get_lambdas(self.require_pathways()).values()) else "absolute"
+        with self.lock:
+            lams = get_lambdas(self.require_pathways())
+        return "scale" if any(abs(v) > 0 for v in lams.values()) else "absolute"
 
     def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None
               ) -> Iterator[tuple[int, int, pd.DataFrame]]:

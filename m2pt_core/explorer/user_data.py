@@ -113,6 +113,7 @@ class DatasetScore:
     pred_names: list[str]                    # the model's classes (its columns)
     confusion: np.ndarray                    # (len(classes), len(pred_names)) counts
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    split_note: str = ""                     # how the files were split beyond the plain rule (file_splits.py)
 
     @property
     def acc(self) -> float:
@@ -136,8 +137,9 @@ class DatasetScore:
     def describe(self) -> str:
         lo, hi = self.interval
         skip = f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""
+        note = f" ({self.split_note.rstrip('.')})" if self.split_note else ""
         return (f"accuracy {100 * self.acc:.2f}% (95% CI {100 * lo:.1f}–{100 * hi:.1f}%) on the {self.split} split "
-                f"of {self.source}, n = {self.n}{skip}")
+                f"of {self.source}, n = {self.n}{skip}{note}")
 
 
 def _class_map(model_names: list[str], data_classes: list[str]) -> list[int]:
@@ -180,4 +182,4 @@ def score_dataset(model: nn.Module, source: str, split: Optional[str] = None, ba
         model.train(was_training)
     correct = int(sum(confusion[i, to_model[i]] for i in range(len(ds.classes))))
     return DatasetScore(str(source), split, int(confusion.sum()), correct, list(ds.classes), names, confusion,
-                        list(ds.skipped))
+                        list(ds.skipped), getattr(ds, "split_note", ""))

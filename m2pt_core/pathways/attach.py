@@ -85,7 +85,8 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
                     f"{spread_layers(depth, aux_w.depth)[:4]}...) or an explicit list of {depth} auxiliary block indices "
                     f"(CLI: --aux-layers spread)")
         else:
-            hint = f"; pass layers= (a subset of target blocks) with aux_layers= to pair only {aux_w.depth} of them"
+            hint = (f"; pass layers= (a subset of target blocks) with aux_layers= to pair only {aux_w.depth} of them "
+                    f"(CLI: --layers I,J,... --aux-layers 0,1,...)")
         problems.append(f"depth mismatch: target has {depth} blocks, auxiliary has {aux_w.depth}{hint}")
     for i in layers:
         if not 0 <= i < depth:

@@ -62,6 +62,12 @@ class AuxWeights:
 # kind: weight; or a pathway's aux_weight with lam (ours) / cross_modal_scale (official M2PT,
 # AILab-CVC/M2PT multimodal_pathway.py CrossModalReparamLinear).
 _VIT = re.compile(r"^(?P<prefix>(?:.*\.)?)blocks\.(?P<i>\d+)\.(?P<comp>attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(?P<kind>weight|aux_weight|lam|cross_modal_scale)$")
+# Layer scale (timm LayerScale ``ls1/ls2.gamma``: DeiT III, CaiT-style; BEiT / VideoMAE ``gamma_1/_2``):
+# the block computes x + γ ⊙ (W h + b), so the layer's effective weight is diag(γ) W. W' is that
+# effective weight, the same rule the pretrained-target loader applies (pretrained/layouts.py):
+# a checkpoint gives the same W for a target as W' for an auxiliary.
+_VIT_GAMMA = re.compile(r"^(?P<prefix>(?:.*\.)?)blocks\.(?P<i>\d+)\.(?P<name>ls1\.gamma|ls2\.gamma|gamma_1|gamma_2)$")
+_GAMMA_TARGET = {"ls1.gamma": "attn.proj", "gamma_1": "attn.proj", "ls2.gamma": "mlp.fc2", "gamma_2": "mlp.fc2"}
 # Separate q/k/v projections (some ViT variants): "<prefix>blocks.<i>.attn.q[_proj].weight"
 _VIT_QKV = re.compile(r"^(?P<prefix>(?:.*\.)?)blocks\.(?P<i>\d+)\.attn\.(?P<part>q|k|v)(?:_proj)?\.weight$")
 # BERT family: "<prefix>layer.<i>.attention.self.query.weight" etc.
@@ -89,6 +95,7 @@ def _choose_prefix(by_prefix: Mapping[str, dict], prefix: Optional[str], notes: 
 
 def _map_vit(sd: Mapping[str, torch.Tensor], prefix: Optional[str], notes: list[str]) -> tuple[dict, str]:
     groups: dict[str, dict] = defaultdict(dict)
+    gammas: dict[str, dict[tuple[int, str], torch.Tensor]] = defaultdict(dict)   # prefix → (block, comp) → γ (out,)
     for key, value in sd.items():
         m = _VIT.match(key)
         if m:
@@ -97,6 +104,10 @@ def _map_vit(sd: Mapping[str, torch.Tensor], prefix: Optional[str], notes: list[
         m = _VIT_QKV.match(key)
         if m:
             groups[m["prefix"]][(int(m["i"]), "attn.qkv", m["part"])] = value
+            continue
+        m = _VIT_GAMMA.match(key)
+        if m:
+            gammas[m["prefix"]][(int(m["i"]), _GAMMA_TARGET[m["name"]])] = value
     by_prefix = {p: {(i, c) for i, c, _ in g} for p, g in groups.items()}
     chosen = _choose_prefix(by_prefix, prefix, notes)
     if chosen is None:
@@ -118,6 +129,11 @@ def _map_vit(sd: Mapping[str, torch.Tensor], prefix: Optional[str], notes: list[
         elif all((i, comp, part) in g for part in "qkv"):
             out[(i, comp)] = torch.cat([g[(i, comp, part)].float() for part in "qkv"], dim=0)
             layout = "vit-split-qkv"
+    for (i, comp), gamma in gammas[chosen].items():
+        if (i, comp) in out:
+            out[(i, comp)] = gamma.float()[:, None] * out[(i, comp)]      # diag(γ) W: (out, in)
+    if gammas[chosen]:
+        notes.append("layer scale γ folded into attn.proj / mlp.fc2: W' = diag(γ)·W, as for a target (exact)")
     return out, layout
 
 

@@ -5,14 +5,16 @@ merge_pathways   – replace every PathwayLinear by a plain nn.Linear holding W 
 unload_pathways  – replace them by the bare target layer (drop the pathway).
 merge_all / unmerge_all – reversible in-place merge that keeps the pathway modules.
 verify_merge     – max absolute output difference of two models on the same inputs.
+settle_existing_pathways – merge or drop a target's pathways before a new auxiliary is attached.
 """
 from __future__ import annotations
 
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 import torch
 from torch import nn
 
+from ..errors import PathwayMismatchError
 from .lambdas import pathway_modules
 
 
@@ -71,3 +73,23 @@ def verify_merge(a: nn.Module, b: nn.Module, inputs: Union[torch.Tensor, Iterabl
         return max(float((a(x).float() - b(x).float()).abs().max()) for x in batches)
     finally:
         a.train(was[0]), b.train(was[1])
+
+
+EXISTING_PATHWAYS = ("merge", "replace")
+
+
+def settle_existing_pathways(model: nn.Module, how: Optional[str]) -> int:
+    """Make room for a new auxiliary on a target that already has pathways (an official M2PT
+    checkpoint, one of ours): ``merge`` folds them in (W ← W + λW', their effect kept), ``replace``
+    drops them (W kept, λW' gone). Returns how many there were; with none, ``how`` is ignored;
+    with some and no ``how``, refuses with the choice."""
+    n = len(pathway_modules(model))
+    if n == 0:
+        return 0
+    if how not in EXISTING_PATHWAYS:
+        raise PathwayMismatchError([
+            f"the target already has {n} pathways (e.g. an M2PT checkpoint); to add a new auxiliary choose "
+            "existing_pathways='merge' (fold W + λW' into W, keeping their effect) or 'replace' (drop them, "
+            "keeping W) (CLI: --existing-pathways merge|replace)"])
+    (merge_pathways if how == "merge" else unload_pathways)(model)
+    return n

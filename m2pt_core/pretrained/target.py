@@ -61,14 +61,14 @@ def _native_spec(c: Canonical, modality: str, w: Optional[torch.Tensor], audio_t
     pos = c.tensors.get("pos_embed")
     if modality == "image":
         C, p = int(w.shape[1]), int(w.shape[-1])
-        n = pos.shape[1] - _num_prefix(c) if pos is not None else 0
+        n = pos.shape[1] - _pos_slots(c) if pos is not None else 0
         side = int(math.isqrt(n)) if n else 14
         mean, std = _IMAGENET if C == 3 else ((0.5,) * C, (0.5,) * C)
         return ImageSpec(img_size=side * p if side * side == n or not n else 224, patch_size=p, in_chans=C,
                          mean=mean, std=std)
     if modality == "audio":
         p = int(w.shape[-1])
-        n = pos.shape[1] - _num_prefix(c) if pos is not None else 0
+        n = pos.shape[1] - _pos_slots(c, audio_tf) if pos is not None else 0
         f = 8 if audio_tf and n and n % 8 == 0 else int(math.isqrt(n)) or 4   # AudioMAE: 128 mel bins / 16
         return AudioSpec(n_mels=f * p, n_frames=(n // f if n else 6) * p, patch_size=p)
     if modality == "video":
@@ -79,10 +79,27 @@ def _native_spec(c: Canonical, modality: str, w: Optional[torch.Tensor], audio_t
 
 
 def _num_prefix(c: Canonical) -> int:
+    """Prefix tokens (cls, distillation, registers) of the checkpoint's model."""
     n = 1 if "cls_token" in c.tensors else 0
     n += 1 if "_dist_token" in c.tensors else 0
     reg = c.tensors.get("_reg_tokens")
     return n + (int(reg.shape[1]) if reg is not None else 0)
+
+
+def _is_grid(n: int, audio_tf: bool) -> bool:
+    """Can ``n`` patch entries be the checkpoint's grid (square image; AudioMAE: 8 frequency rows)?"""
+    return n > 0 and (math.isqrt(n) ** 2 == n or (audio_tf and n % 8 == 0))
+
+
+def _pos_slots(c: Canonical, audio_tf: bool = False) -> int:
+    """Prefix slots the position table holds: one per prefix token (timm's default), or none when
+    the table covers the patches only (timm ``no_embed_class=True``: DeiT III, register models,
+    which add positions to the patches and then prepend the class token)."""
+    pos, P = c.tensors.get("pos_embed"), _num_prefix(c)
+    if pos is None or P == 0:
+        return P
+    n = int(pos.shape[1])
+    return 0 if not _is_grid(n - P, audio_tf) and _is_grid(n, audio_tf) else P
 
 
 def _target_spec(native: InputSpec, modality: str, given: Union[None, InputSpec, dict], notes: list[str]) -> InputSpec:
@@ -162,12 +179,19 @@ def _adapt_pos(c: Canonical, model: MultimodalViT, audio_tf: bool, layout: str) 
             return table, ("VideoMAE's fixed sinusoid table (not stored in its checkpoints), computed for "
                            f"{model.tokenizer.num_tokens} tokens; the cls slot stays at its init")
         return None, ""
-    P = _num_prefix(c)
+    P = _pos_slots(c, audio_tf)
     pos = pos.float()
     prefix, patches = pos[:, :min(P, 1)], pos[:, P:]
     how = []
     if P > 1:
         how.append(f"{P - 1} extra prefix slot(s) (distillation / register tokens) dropped")
+    if P == 0 and "cls_token" in c.tensors:   # timm no_embed_class: the class token gets no position
+        prefix = torch.zeros_like(ours[:, :1])
+        how.append("no class slot in the table (timm no_embed_class, e.g. DeiT III): the cls slot is 0, "
+                   "as timm adds no position to the class token (exact)")
+    elif P == 0:
+        prefix = ours.detach()[:, :1].clone()
+        how.append("no class token in the checkpoint: the cls slot stays at its init")
     n = patches.shape[1]
     if len(grid) == 3:                           # learned video table: only usable at the same length
         if n != model.tokenizer.num_tokens:
@@ -186,9 +210,6 @@ def _adapt_pos(c: Canonical, model: MultimodalViT, audio_tf: bool, layout: str) 
             raise CheckpointError(f"The checkpoint's position table has {n} patch entries, not a square grid; "
                                   f"expected a square image grid (or an AudioMAE spectrogram with modality='audio').")
         old = (side, side)
-    if P == 0:
-        prefix = ours.detach()[:, :1].clone()
-        how.append("no class token in the checkpoint: the cls slot stays at its init")
     if old is not None and tuple(old) != tuple(grid):
         patches = resample_abs_pos_embed(patches, new_size=list(grid), old_size=list(old), num_prefix_tokens=0)
         how.append(f"resampled from {old[0]}×{old[1]} to {grid[0]}×{grid[1]} (bicubic, timm resample_abs_pos_embed)")

@@ -5,34 +5,39 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
 
 from ..pathways.aux_weights import COMPONENTS
+from ..run_identity import Role, check_declared, names_with, run_field, spec_of
 
 AMP_MODES = ("none", "bf16", "fp16")
 
 
+@check_declared
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3                 # peak learning rate (after warmup) of every non-λ parameter
-    warmup_epochs: float = 1.0       # linear warmup, then cosine to min_lr_ratio·lr, per step
-    min_lr_ratio: float = 0.01
-    weight_decay: float = 0.05       # AdamW; never on λ, biases, norms, cls/pos tokens (ndim <= 1)
+    """Every field declares whether it affects the result and what a resume does with it
+    (run_identity.py): the run id, the resume policy and the recipe in result tables follow."""
+    epochs: int = run_field(10, Role.REFUSED, "the schedule's length")
+    batch_size: int = run_field(128, Role.REFUSED, "which items form each step")
+    lr: float = run_field(1e-3, Role.APPLIED, "peak learning rate (after warmup) of every non-λ parameter")
+    warmup_epochs: float = run_field(1.0, Role.APPLIED, "linear warmup, then cosine to min_lr_ratio·lr, per step")
+    min_lr_ratio: float = run_field(0.01, Role.APPLIED)
+    weight_decay: float = run_field(0.05, Role.APPLIED, "AdamW; never on λ, biases, norms, cls/pos tokens (ndim <= 1)")
     # λ learning rate = lambda_lr_scale · lr. λ starts at 0 and Adam moves it by about lr per step,
     # so in a few hundred steps it barely leaves 0 without a boost: measured on mnist5k (demo, 168
     # steps, audio aux) mean |λ| ends at 0.003 (×1), 0.02 (×10), 0.13 (×100) with test accuracy
     # equal within noise. 100 is the one at which the pathway carries a visible share of the layer
     # (see docs/results.md, "λ learning rate").
-    lambda_lr_scale: float = 100.0
-    grad_clip: Optional[float] = 1.0  # max global grad norm; None or 0 disables
-    label_smoothing: float = 0.0
-    seed: int = 0
-    device: Optional[str] = None      # None: CUDA if present, else CPU (M2PT_DEVICE forces)
-    amp: str = "none"                 # "bf16" / "fp16" autocast, on CUDA only (ignored on CPU)
-    out_dir: Optional[str] = None     # checkpoints, train_state.json, log.jsonl, model.safetensors
-    resume: bool = False              # continue from out_dir's last finished epoch
-    num_workers: int = 0
-    eval_batch_size: int = 256
-    progress: bool = True             # tqdm bars in the terminal
+    lambda_lr_scale: float = run_field(100.0, Role.APPLIED)
+    grad_clip: Optional[float] = run_field(1.0, Role.APPLIED, "max global grad norm; None or 0 disables")
+    label_smoothing: float = run_field(0.0, Role.APPLIED)
+    seed: int = run_field(0, Role.REFUSED, "init, data order and everything random")
+    device: Optional[str] = run_field(None, Role.NONE, "None: CUDA if present, else CPU (M2PT_DEVICE forces); "
+                                      "its type enters the spec through run_identity.environment")
+    amp: str = run_field("none", Role.APPLIED, "bf16 / fp16 autocast, on CUDA only (ignored on CPU)")
+    out_dir: Optional[str] = run_field(None, Role.NONE, "checkpoints, train_state.json, log.jsonl, model.safetensors")
+    resume: bool = run_field(False, Role.NONE, "continue from out_dir's last finished epoch")
+    num_workers: int = run_field(0, Role.NONE, "DataLoader workers: items are the same, in the same order")
+    eval_batch_size: int = run_field(256, Role.NONE)
+    progress: bool = run_field(True, Role.NONE, "tqdm bars in the terminal")
 
     def __post_init__(self) -> None:
         problems = []
@@ -60,14 +65,19 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# What a resume (resume=True over a run with a different recipe) does with each changed field.
-# Applied from the resumed step on, and logged as a change at that step: the optimizer's param
-# groups are rebuilt from the new config (lr, weight decay, λ lr scale), the schedule and the loss
-# read the new values. Refused: fields that fix which items form which step and how many steps
-# there are (the data order, the schedule's length), so a resume could never mean what it says.
-RESUME_APPLIED_FIELDS = ("lr", "warmup_epochs", "min_lr_ratio", "weight_decay", "lambda_lr_scale",
-                         "grad_clip", "label_smoothing", "amp")
-RESUME_REFUSED_FIELDS = ("epochs", "batch_size", "seed")
+# What a resume (resume=True over a run with a different recipe) does with each changed field,
+# from the declarations above. Applied from the resumed step on, and logged as a change at that
+# step: the optimizer's param groups are rebuilt from the new config (lr, weight decay, λ lr scale),
+# the schedule and the loss read the new values. Refused: fields that fix which items form which
+# step and how many steps there are (the data order, the schedule's length), so a resume could
+# never mean what it says.
+RESUME_APPLIED_FIELDS = names_with(TrainConfig, Role.APPLIED)
+RESUME_REFUSED_FIELDS = names_with(TrainConfig, Role.REFUSED)
+
+
+def recipe_of(config: TrainConfig) -> dict[str, Any]:
+    """The fields of ``config`` that affect the result (the recipe of run specs and ablation metadata)."""
+    return spec_of(config)
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,17 @@ def pretrained_target_for(init: Any, dataset: str, splits: dict[str, Any], data_
 
 
 def init_fingerprint(init: Any) -> dict[str, Any]:
-    """What identifies pretrained starting weights in a run's spec: the name and, for a file, its sha256."""
-    path = Path(str(init))
+    """What identifies pretrained starting weights in a run's spec: the sha256 of the weight file (a
+    path, or the file a Hugging Face name resolves to in the local cache), never its name or path,
+    so the same weights anywhere are the same init and other weights under one name are not."""
+    from ..hf_cache import resolve_hf_weights
+    path = Path(str(init)).expanduser()
+    if not path.is_file():
+        path = resolve_hf_weights(str(init)) or path
     if path.is_file():
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        return {"init": str(init), "sha256": h.hexdigest()}
+        return {"sha256": h.hexdigest()}
     return {"init": str(init)}
