@@ -161,3 +161,31 @@ def test_frozen_aux_in_bf16_halves_its_memory_and_survives_float_and_checkpoints
     torch.testing.assert_close(back(x), target.eval()(x), rtol=1e-6, atol=1e-6)
     with pytest.raises(Exception, match="frozen"):
         attach_pathways(create_model("demo", "image", 10), aux, aux_trainable=True, aux_dtype=torch.bfloat16)
+
+
+def test_pretrained_target_adopts_file_tensors_but_never_a_callers(tmp_path):
+    """Loading a target from a file uses the file's tensors as parameters (one copy in memory);
+    training them never writes into the file, and tensors a caller passed in are always copied."""
+    import hashlib
+
+    from m2pt_core.pretrained import load_pretrained_target
+    from m2pt_core.pretrained.examples import example_checkpoint, write_example_checkpoint
+    path = write_example_checkpoint("timm", tmp_path / "t.safetensors")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    model, _ = load_pretrained_target(str(path), 3, num_heads=2)
+    before = model(torch.randn(1, 3, 32, 32)).detach()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    again, _ = load_pretrained_target(str(path), 3, num_heads=2)
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 32, 32)
+    assert not torch.equal(model(x), again(x)) and before.shape == again(x).shape
+    sd = example_checkpoint("timm")
+    kept = {k: v.clone() for k, v in sd.items()}
+    from_dict, _ = load_pretrained_target(sd, 3, num_heads=2)
+    with torch.no_grad():
+        for p in from_dict.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(sd[k], kept[k]) for k in sd)

@@ -122,14 +122,18 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
 
     added = 0
     used = [id(w) for _, _, w in plan]      # one auxiliary block paired twice must not share one W'
-    for name, mod, w in plan:
-        parent, _, child = name.rpartition(".")
+    names, described, notes = [n for n, _, _ in plan], aux_w.describe(), list(aux_w.notes)
+    if private:
+        aux_w.weights.clear()                # from here on `plan` holds the only references
+    for k in range(len(plan)):
+        (name, mod, w), plan[k] = plan[k], None   # dropped as we go: a converted (bf16) W' never
+        parent, _, child = name.rpartition(".")  # coexists with more than one fp32 block of the file
         layer = PathwayLinear(mod, w, lambda_init=lambda_init, aux_trainable=aux_trainable, aux_dtype=aux_dtype,
                               adopt_aux=private and used.count(id(w)) == 1)
         setattr(target.get_submodule(parent), child, layer)
         added += 1 + (w.numel() if aux_trainable else 0)
-    names, described, notes = [n for n, _, _ in plan], aux_w.describe(), list(aux_w.notes)
-    del aux_w, plan                          # the adopted W' are the only copies left
+        del w
+    del aux_w
     target.pathway_info = {**described, "aux_trainable": aux_trainable, "lambda_init": lambda_init,
                            "aux_layers": dict(zip(map(str, layers), aux_layers))}
     return AttachReport(names, layers, components, described, aux_trainable, lambda_init, added, notes=notes)
