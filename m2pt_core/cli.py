@@ -170,6 +170,33 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand("export")
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="merge a checkpoint's pathways and write it for other tools (timm)",
+                       description="Fold W + λW' into plain linear layers and write the model: image targets as a "
+                                   "timm VisionTransformer folder (config.json + model.safetensors, loads with "
+                                   "timm.create_model('local-dir:OUT', pretrained=True)); audio, video and point-cloud "
+                                   "targets in this project's layout. Prints what was written and how to load it.")
+    p.add_argument("checkpoint", help="our .safetensors checkpoint, or a zoo model name")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=("auto", "timm", "m2pt"), default="auto",
+                   help="timm (image targets), m2pt (ours), auto: timm for images, else ours (default auto)")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from . import zoo
+    from .checkpoint import load_checkpoint
+    from .timm_export import export_target
+    path = Path(args.checkpoint)
+    if not path.exists():
+        path = zoo.model_path(args.checkpoint)
+    result = export_target(load_checkpoint(path), Path(args.out), args.format, stem=path.stem)
+    print(json.dumps({"checkpoint": str(path), **result}, indent=1))
+    return 0
+
+
 @subcommand("experiment")
 def _register_experiment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="arms × auxiliaries × seeds on one target dataset, one table",
