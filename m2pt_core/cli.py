@@ -256,6 +256,10 @@ def _register_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--estimate", action="store_true",
                    help="also write estimate.csv: the first-order effect of each pathway (−∂L/∂λ at λ = 0) on "
                         "each seed's trained baseline")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="pretrained starting weights of every arm's target (as in m2pt train --init); --size is then "
+                        "ignored and the arms are sized from the checkpoint's depth")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_ablate)
 
@@ -267,7 +271,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     plan = plan_ablation(args.target, args.aux, by=args.by, seeds=args.seeds, config=_config(args), size=args.size,
                          out_dir=args.out, data_size=args.data_size, lambda_init=_recipe(args).lambda_init,
                          controls=args.control, shuffle_seed=args.shuffle_seed, arms=args.arms,
-                         modality=args.modality)
+                         modality=args.modality, init=args.init, num_heads=args.num_heads,
+                         progress=not args.no_progress)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         if args.dry_run:
             table = dry_run(plan)
