@@ -109,6 +109,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write TensorBoard events to DIR: loss, accuracy and every λ per step (log.jsonl is "
+                        "written either way; the run's identity does not change)")
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_train)
 
@@ -117,7 +120,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train import ddp
     from .run import train_on_dataset
     _threads(args)
-    cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
+    cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume, tensorboard=args.tensorboard)
     recipe = _recipe(args)
     run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=recipe.aux_trainable,
                            lambda_init=recipe.lambda_init, data_size=args.data_size, components=recipe.components,

@@ -36,7 +36,7 @@ RUN_FORMAT = "m2pt-run/2"
 RUN_FILE = "run.json"
 TEST_ITEMS_FILE = "test_items.json"
 # Options that do not change what a run computes (where it writes, how it reports).
-_NOT_RECIPE = ("out_dir", "resume", "progress", "device", "num_workers", "eval_batch_size")
+_NOT_RECIPE = ("out_dir", "resume", "progress", "device", "num_workers", "eval_batch_size", "tensorboard")
 
 
 def _lambda_stats(lams: dict[str, float]) -> dict[str, Optional[float]]:

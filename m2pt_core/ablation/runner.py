@@ -193,7 +193,7 @@ def _write_meta(plan: AblationPlan) -> None:
     meta = {"target": plan.target, "aux": plan.aux, "size": plan.size, "depth": plan.depth, "init": plan.init,
             "seeds": plan.seeds,
             "data_size": plan.data_size, "data_seed": plan.data_seed, "lambda_init": plan.lambda_init,
-            "recipe": {k: v for k, v in plan.config.to_dict().items() if k not in ("out_dir", "resume", "progress")},
+            "recipe": {k: v for k, v in plan.config.to_dict().items() if k not in ("out_dir", "resume", "progress", "tensorboard")},
             "arms": [_arm_fields(a) | {"pairs": [list(p) for p in a.pairs(plan.depth)]}
                      for a in plan.arms],
             "n": {s: len(d) for s, d in plan.splits.items()}}

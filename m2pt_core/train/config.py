@@ -33,6 +33,7 @@ class TrainConfig:
     num_workers: int = 0
     eval_batch_size: int = 256
     progress: bool = True             # tqdm bars in the terminal
+    tensorboard: Optional[str] = None # also write TensorBoard events here (loss, accuracy, every λ per step); not a recipe field
 
     def __post_init__(self) -> None:
         problems = []
