@@ -135,6 +135,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_path(text: str):
+    """A checkpoint file, or the file of a zoo model of that name."""
+    from pathlib import Path
+    from . import zoo
+    path = Path(text)
+    return path if path.exists() else zoo.model_path(text)
+
+
 @subcommand("eval")
 def _register_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="accuracy and loss of a checkpoint on a dataset split",
@@ -155,15 +163,11 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-    from . import zoo
     from .checkpoint import load_checkpoint
     from .data import eval_dataset
     from .device import pick_device
     from .train import evaluate
-    path = Path(args.checkpoint)
-    if not path.exists():
-        path = zoo.model_path(args.checkpoint)
+    path = _checkpoint_path(args.checkpoint)
     model = load_checkpoint(path, device=pick_device(args.device))
     choice = eval_dataset(model, args.split, dataset=args.dataset, seed=args.data_seed, size=args.data_size,
                           allow_train_overlap=args.allow_train_overlap)
@@ -189,12 +193,9 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
-    from . import zoo
     from .checkpoint import load_checkpoint
     from .timm_export import export_target
-    path = Path(args.checkpoint)
-    if not path.exists():
-        path = zoo.model_path(args.checkpoint)
+    path = _checkpoint_path(args.checkpoint)
     result = export_target(load_checkpoint(path), Path(args.out), args.format, stem=path.stem)
     print(json.dumps({"checkpoint": str(path), **result}, indent=1))
     return 0
