@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pathway_overhead import infer_fn, interleaved_medians  # noqa: E402  (the shared timing helpers)
+from pathway_overhead import infer_fn  # noqa: E402  (the shared timing helpers)
 
 from m2pt_core import attach_pathways, merge_pathways, set_lambdas  # noqa: E402
 from m2pt_core.pretrained import load_pretrained_target  # noqa: E402
@@ -170,22 +170,44 @@ def memory_part(args: argparse.Namespace, target_path: Path, aux_path: Path) -> 
     return out
 
 
+def interleaved_wall_cpu(fns: dict[str, Callable[[], None]], steps: int, warmup: int = 1) -> dict[str, dict[str, float]]:
+    """Median wall and process-CPU seconds per call, the variants taking turns (CPU only). On a
+    shared machine the wall time also counts the time other jobs hold the cores; the CPU time of
+    this process does not, so the two ratios bracket the cost."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(steps):
+        for k, fn in fns.items():
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            wall[k].append(time.perf_counter() - w)
+            cpu[k].append(time.process_time() - c)
+    return {k: {"wall": statistics.median(wall[k]), "cpu": statistics.median(cpu[k])} for k in fns}
+
+
 def time_part(args: argparse.Namespace, target_path: Path, aux_path: Path) -> dict[str, float]:
-    """Interleaved medians in one process: training-step and merged-inference ratios."""
+    """Interleaved medians in one process: training-step and merged-inference ratios (wall and CPU)."""
     models = {v: build(v, target_path, aux_path)[0] for v in ("baseline", "trainable", "frozen")}
     torch.manual_seed(0)
     x = torch.randn(args.batch, *models["baseline"].config.input.input_shape)
     y = torch.randint(0, 10, (args.batch,))
-    cpu = torch.device("cpu")
-    train = interleaved_medians({v: train_step(m.train(), x, y) for v, m in models.items()}, args.steps, cpu, warmup=1)
+    train = interleaved_wall_cpu({v: train_step(m.train(), x, y) for v, m in models.items()}, args.steps)
     merged = merge_pathways(copy.deepcopy(models["trainable"]))
     for v in ("trainable", "frozen"):
         del models[v]
-    infer = interleaved_medians({"baseline": infer_fn(models["baseline"], x), "merged": infer_fn(merged, x)},
-                                args.steps, cpu, warmup=1)
-    return {"train_baseline_s": train["baseline"], "train_trainable_ratio": train["trainable"] / train["baseline"],
-            "train_frozen_ratio": train["frozen"] / train["baseline"], "infer_baseline_s": infer["baseline"],
-            "infer_merged_ratio": infer["merged"] / infer["baseline"]}
+    infer = interleaved_wall_cpu({"baseline": infer_fn(models["baseline"], x), "merged": infer_fn(merged, x)},
+                                 args.steps)
+    out = {"load_average": os.getloadavg()[0]}
+    for clock in ("wall", "cpu"):
+        out.update({f"train_baseline_{clock}_s": train["baseline"][clock],
+                    f"train_trainable_{clock}_ratio": train["trainable"][clock] / train["baseline"][clock],
+                    f"train_frozen_{clock}_ratio": train["frozen"][clock] / train["baseline"][clock],
+                    f"infer_baseline_{clock}_s": infer["baseline"][clock],
+                    f"infer_merged_{clock}_ratio": infer["merged"][clock] / infer["baseline"][clock]})
+    return out
 
 
 def accelerator_part(target_path: Path, aux_path: Path, device: torch.device, batch: int, steps: int,
@@ -247,9 +269,22 @@ def _timed(fn: Callable[[], None], steps: int, device: torch.device, warmup: int
 
 
 def print_report(result: dict) -> None:
-    mem, tm = result["memory"], result["time"]
     print(f"\nViT-B/16 target + ViT-B/16 auxiliary, CPU, {result['threads']} threads, batch {result['batch']}, "
           f"AdamW fp32, {result['steps']} steps")
+    if "memory" in result:
+        _print_memory(result["memory"])
+    if "time" in result:
+        tm = result["time"]
+        for clock in ("wall", "cpu"):
+            print(f"{clock:4}: train step (baseline) {tm[f'train_baseline_{clock}_s']:.2f} s; ratio trainable "
+                  f"{tm[f'train_trainable_{clock}_ratio']:.3f}, frozen {tm[f'train_frozen_{clock}_ratio']:.3f}; merged "
+                  f"inference ratio {tm[f'infer_merged_{clock}_ratio']:.3f} (baseline {tm[f'infer_baseline_{clock}_s']:.2f} s)")
+        print(f"load average at the end {tm['load_average']:.1f} (2 cores)")
+    for row in result.get("cuda", []):
+        print("cuda", row)
+
+
+def _print_memory(mem: dict) -> None:
     b = mem["baseline"]
     print(f"load target: {b['load_s']:.2f} s, peak {b['load_peak_mb']:.0f} MB for a {b['target_file_mb']:.0f} MB file "
           f"(×{b['load_peak_over_file']:.2f})")
@@ -259,11 +294,7 @@ def print_report(result: dict) -> None:
         r = mem[v]
         print(f"{v:12} {r['attach_s']:8.2f} {r['attach_peak_over_file']:16.2f} {r['aux_mb']:8.0f} "
               f"{r['extra_peak_mb']:13.0f} {r['minimum_mb']:10.0f} {r['extra_over_minimum']:9.2f}")
-    print(f"baseline peak {b['peak_mb']:.0f} MB; train step {tm['train_baseline_s']:.2f} s; ratio trainable "
-          f"{tm['train_trainable_ratio']:.3f}, frozen {tm['train_frozen_ratio']:.3f}; merged inference ratio "
-          f"{tm['infer_merged_ratio']:.3f} (baseline {tm['infer_baseline_s']:.2f} s)")
-    for row in result.get("cuda", []):
-        print("cuda", row)
+    print(f"baseline peak {b['peak_mb']:.0f} MB")
 
 
 def main() -> None:
@@ -276,6 +307,8 @@ def main() -> None:
     ap.add_argument("--cuda-steps", type=int, default=20)
     ap.add_argument("--no-cuda", action="store_true", help="skip the CUDA part even when a GPU is present")
     ap.add_argument("--out", type=Path, default=None, help="write all numbers as JSON here")
+    ap.add_argument("--parts", nargs="+", default=["memory", "time", "cuda"], choices=["memory", "time", "cuda"],
+                    help="which parts to run (default all; cuda only when a GPU is present)")
     ap.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -285,9 +318,11 @@ def main() -> None:
         return
     result: dict[str, Any] = {"threads": args.threads, "batch": args.batch, "steps": args.steps,
                               "torch": torch.__version__}
-    result["memory"] = memory_part(args, target_path, aux_path)
-    result["time"] = time_part(args, target_path, aux_path)
-    if torch.cuda.is_available() and not args.no_cuda:
+    if "memory" in args.parts:
+        result["memory"] = memory_part(args, target_path, aux_path)
+    if "time" in args.parts:
+        result["time"] = time_part(args, target_path, aux_path)
+    if torch.cuda.is_available() and not args.no_cuda and "cuda" in args.parts:
         result["cuda_device"] = torch.cuda.get_device_name(0)
         result["cuda"] = accelerator_part(target_path, aux_path, torch.device("cuda"), args.cuda_batch, args.cuda_steps)
     print_report(result)
