@@ -194,7 +194,7 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
     from .checkpoint import load_checkpoint
-    from .timm_export import export_target
+    from .explorer.timm_export import export_target
     path = _checkpoint_path(args.checkpoint)
     result = export_target(load_checkpoint(path), Path(args.out), args.format, stem=path.stem)
     print(json.dumps({"checkpoint": str(path), **result}, indent=1))

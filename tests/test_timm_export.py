@@ -10,7 +10,7 @@ import torch
 from m2pt_core import attach_pathways, create_model, save_checkpoint, set_lambdas
 from m2pt_core.cli import main
 from m2pt_core.errors import M2PTError
-from m2pt_core.timm_export import export_target, export_timm, timm_architecture
+from m2pt_core.explorer.timm_export import export_target, export_timm, timm_architecture
 
 
 def _m2pt_image(global_pool: str = "token", fc_norm: bool = False, class_names=None):

@@ -29,8 +29,8 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .errors import M2PTError
-from .pathways import merge_pathways, pathway_modules
+from ..errors import M2PTError
+from ..pathways import merge_pathways, pathway_modules
 
 # (embed_dim, depth, num_heads) → timm's size name, so a standard shape exports under its own name.
 _TIMM_SIZES = {(192, 12, 3): "tiny", (384, 12, 6): "small", (768, 12, 12): "base", (1024, 24, 16): "large",
@@ -151,7 +151,7 @@ def export_target(model: nn.Module, out_dir: Path, fmt: str = "auto", stem: str 
         return {"layout": "timm", "path": str(res.path), "architecture": res.architecture,
                 "model_args": res.model_args, "max_abs_diff": res.max_abs_diff, "load": res.load_commands(),
                 "notes": res.notes}
-    from .explorer.export import export_merged
+    from .export import export_merged
     res = export_merged(model, Path(out_dir), stem, provenance=provenance)
     why = "requested" if fmt == "m2pt" else _OWN_LAYOUT_REASON.get(modality, f"no other layout for {modality!r}")
     return {"layout": "m2pt", "path": str(res["path"]), "config_path": str(res["config_path"]),
