@@ -1,7 +1,8 @@
 """M2PT at the paper's scale: a ViT-B/16 target with a ViT-B/16 auxiliary, baseline vs M2PT.
 
     python benchmarks/scale.py [--threads 2] [--batch 4] [--steps 4] [--workdir DIR] [--out JSON]
-                               [--cuda-batch 64] [--cuda-steps 20] [--no-cuda]
+                               [--cuda-batch 64] [--cuda-steps 20] [--cuda-compile off|on|both] [--no-cuda]
+                               [--parts memory time cuda]
 
 Weights: two timm ``vit_base_patch16_224`` models with random weights (seeds 0 and 1), written once
 as timm-layout .safetensors files into --workdir (nothing is downloaded; real pretrained files of the
@@ -306,6 +307,8 @@ def main() -> None:
     ap.add_argument("--cuda-batch", type=int, default=64)
     ap.add_argument("--cuda-steps", type=int, default=20)
     ap.add_argument("--no-cuda", action="store_true", help="skip the CUDA part even when a GPU is present")
+    ap.add_argument("--cuda-compile", choices=("off", "on", "both"), default="both",
+                    help="torch.compile in the CUDA part (default both; each compiled variant adds a compile, ~1 min)")
     ap.add_argument("--out", type=Path, default=None, help="write all numbers as JSON here")
     ap.add_argument("--parts", nargs="+", default=["memory", "time", "cuda"], choices=["memory", "time", "cuda"],
                     help="which parts to run (default all; cuda only when a GPU is present)")
@@ -324,7 +327,9 @@ def main() -> None:
         result["time"] = time_part(args, target_path, aux_path)
     if torch.cuda.is_available() and not args.no_cuda and "cuda" in args.parts:
         result["cuda_device"] = torch.cuda.get_device_name(0)
-        result["cuda"] = accelerator_part(target_path, aux_path, torch.device("cuda"), args.cuda_batch, args.cuda_steps)
+        modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.cuda_compile]
+        result["cuda"] = accelerator_part(target_path, aux_path, torch.device("cuda"), args.cuda_batch, args.cuda_steps,
+                                          compile_modes=modes)
     print_report(result)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
