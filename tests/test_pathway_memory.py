@@ -189,3 +189,10 @@ def test_pretrained_target_adopts_file_tensors_but_never_a_callers(tmp_path):
         for p in from_dict.parameters():
             p.add_(1.0)
     assert all(torch.equal(sd[k], kept[k]) for k in sd)
+
+
+def test_second_derivatives_refuse_rather_than_come_out_wrong():
+    x, w, aux, lam, b = _inputs(trainable_aux=False)
+    (gx,) = torch.autograd.grad(pathway_linear(x, w, aux, lam, b).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        gx.sum().backward()

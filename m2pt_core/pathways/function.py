@@ -17,6 +17,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 def combine(weight: torch.Tensor, aux: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
@@ -51,6 +52,7 @@ class PathwayLinearFunction(torch.autograd.Function):
         return y
 
     @staticmethod
+    @once_differentiable          # second derivatives are not implemented: asking for them raises
     def backward(ctx, grad_y: torch.Tensor):
         x, weight, aux, lam = ctx.saved_tensors
         need_x, need_w, need_aux, need_lam, need_b = ctx.needs_input_grad
