@@ -45,7 +45,7 @@ class TimmExport:
     path: Path                        # the folder (config.json + model.safetensors)
     architecture: str                 # timm model name to create
     model_args: dict[str, Any]        # keyword arguments that rebuild this shape from `architecture`
-    max_abs_diff: float               # timm output vs ours on the check inputs
+    max_abs_diff: float               # timm's output vs the exported (unmerged) model's, on the check inputs
     input_size: tuple[int, int, int]  # (C, H, W)
     notes: list[str] = field(default_factory=list)
 
@@ -102,8 +102,13 @@ def export_timm(model: nn.Module, out_dir: Path, inputs: Optional[torch.Tensor] 
     ref.load_state_dict(timm_state_dict(merged), strict=True)
     if inputs is None:
         inputs = torch.randn(2, *config.input.input_shape, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        diff = float((ref(inputs) - merged(inputs)).abs().max())
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():      # timm's output against the model as the user has it (pathways, λ as now)
+            diff = float((ref(inputs) - model(inputs).float()).abs().max())
+    finally:
+        model.train(was_training)
     if not diff <= tolerance:
         raise M2PTError(f"timm's VisionTransformer differs from the merged model by {diff:.3g} (> {tolerance:g}); "
                         f"nothing written")
