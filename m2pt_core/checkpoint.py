@@ -22,9 +22,17 @@ FORMAT = "m2pt/1"
 
 
 def pathway_settings(model: nn.Module) -> dict[str, dict[str, Any]]:
-    """{module name: {aux_trainable}} for every pathway layer in the model."""
-    return {name: {"aux_trainable": m.aux_trainable} for name, m in model.named_modules()
+    """{module name: {aux_trainable[, aux_dtype]}} for every pathway layer in the model (aux_dtype
+    only for a W' stored narrower on request, e.g. "bfloat16")."""
+    return {name: {"aux_trainable": m.aux_trainable, **_aux_dtype_setting(m)} for name, m in model.named_modules()
             if isinstance(m, PathwayLinear)}
+
+
+_AUX_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _aux_dtype_setting(m: PathwayLinear) -> dict[str, str]:
+    return {} if m.aux_dtype is None else {"aux_dtype": str(m.aux_dtype).removeprefix("torch.")}
 
 
 def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConfig] = None,
@@ -88,9 +96,14 @@ def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] =
         aux = tensors.get(f"{name}.aux_weight")
         if aux is None:
             raise CheckpointError(f"{Path(path).name}: pathway {name} has no aux_weight tensor.")
+        aux_dtype = s.get("aux_dtype")
+        if aux_dtype is not None and aux_dtype not in _AUX_DTYPES:
+            raise CheckpointError(f"{Path(path).name}: pathway {name} has aux_dtype {aux_dtype!r}; expected one of {sorted(_AUX_DTYPES)}.")
         parent_name, _, child = name.rpartition(".")
+        # The file's tensor is ours alone: adopted without a second copy.
         setattr(model.get_submodule(parent_name), child,
-                PathwayLinear(base, aux.float(), aux_trainable=s.get("aux_trainable", True)))
+                PathwayLinear(base, aux.float(), aux_trainable=s.get("aux_trainable", True),
+                              aux_dtype=_AUX_DTYPES.get(aux_dtype), adopt_aux=True))
     if "pathway_info" in meta:
         model.pathway_info = json.loads(meta["pathway_info"])
     if "init" in meta:

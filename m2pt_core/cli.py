@@ -116,6 +116,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write TensorBoard events to DIR: loss, accuracy and every λ per step (log.jsonl is "
+                        "written either way; the run's identity does not change)")
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_train)
 
@@ -124,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train import ddp
     from .run import train_on_dataset
     _threads(args)
-    cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume)
+    cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume, tensorboard=args.tensorboard)
     recipe = _recipe(args)
     run = train_on_dataset(args.dataset, args.size, args.aux, cfg, aux_trainable=recipe.aux_trainable,
                            lambda_init=recipe.lambda_init, data_size=args.data_size, components=recipe.components,
@@ -137,6 +140,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                           "cancelled": run.fit.cancelled}))
     ddp.cleanup()
     return 0
+
+
+def _checkpoint_path(text: str):
+    """A checkpoint file, or the file of a zoo model of that name."""
+    from pathlib import Path
+    from . import zoo
+    path = Path(text)
+    return path if path.exists() else zoo.model_path(text)
 
 
 @subcommand("eval")
@@ -159,21 +170,41 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-    from . import zoo
     from .checkpoint import load_checkpoint
     from .data import eval_dataset
     from .device import pick_device
     from .train import evaluate
-    path = Path(args.checkpoint)
-    if not path.exists():
-        path = zoo.model_path(args.checkpoint)
+    path = _checkpoint_path(args.checkpoint)
     model = load_checkpoint(path, device=pick_device(args.device))
     choice = eval_dataset(model, args.split, dataset=args.dataset, seed=args.data_seed, size=args.data_size,
                           allow_train_overlap=args.allow_train_overlap)
     print(json.dumps({"checkpoint": str(path), "dataset": getattr(choice.data, "name", None), "split": args.split,
                       "n": len(choice.data), "data": choice.describe(), "train_overlap": choice.train_overlap,
                       **evaluate(model, choice.data, args.batch_size)}))
+    return 0
+
+
+@subcommand("export")
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="merge a checkpoint's pathways and write it for other tools (timm)",
+                       description="Fold W + λW' into plain linear layers and write the model: image targets as a "
+                                   "timm VisionTransformer folder (config.json + model.safetensors, loads with "
+                                   "timm.create_model('local-dir:OUT', pretrained=True)); audio, video and point-cloud "
+                                   "targets in this project's layout. Prints what was written and how to load it.")
+    p.add_argument("checkpoint", help="our .safetensors checkpoint, or a zoo model name")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=("auto", "timm", "m2pt"), default="auto",
+                   help="timm (image targets), m2pt (ours), auto: timm for images, else ours (default auto)")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from .checkpoint import load_checkpoint
+    from .explorer.timm_export import export_target
+    path = _checkpoint_path(args.checkpoint)
+    result = export_target(load_checkpoint(path), Path(args.out), args.format, stem=path.stem)
+    print(json.dumps({"checkpoint": str(path), **result}, indent=1))
     return 0
 
 
@@ -236,6 +267,10 @@ def _register_ablate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--estimate", action="store_true",
                    help="also write estimate.csv: the first-order effect of each pathway (−∂L/∂λ at λ = 0) on "
                         "each seed's trained baseline")
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
+                   help="pretrained starting weights of every arm's target (as in m2pt train --init); --size is then "
+                        "ignored and the arms are sized from the checkpoint's depth")
+    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_ablate)
 
@@ -247,7 +282,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     plan = plan_ablation(args.target, args.aux, by=args.by, seeds=args.seeds, config=_config(args), size=args.size,
                          out_dir=args.out, data_size=args.data_size, lambda_init=_recipe(args).lambda_init,
                          controls=args.control, shuffle_seed=args.shuffle_seed, arms=args.arms,
-                         modality=args.modality)
+                         modality=args.modality, init=args.init, num_heads=args.num_heads,
+                         progress=not args.no_progress)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         if args.dry_run:
             table = dry_run(plan)

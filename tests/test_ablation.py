@@ -244,3 +244,39 @@ def test_cli_ablate_dry_run_and_run(tmp_path, capsys):
     assert (tmp_path / "abl" / "command.txt").read_text().startswith("m2pt ablate --target toy2")
     est = pd.read_csv(tmp_path / "abl" / "estimate.csv")
     assert est.arm.tolist() == ["all", "order=reversed", "order=shuffled"] and (est.pathways == 8).all()
+
+
+def test_ablate_from_init_sizes_the_arms_from_the_checkpoint(tmp_path, capsys):
+    """--init: every arm starts from the pretrained weights, and the arms follow its depth (3 here,
+    not the --size default's)."""
+    import json as _json
+
+    from m2pt_core.cli import main
+    from safetensors.torch import save_file
+    from timm.models.vision_transformer import VisionTransformer
+
+    from m2pt_core.sizes import get_size
+    _register_toy()
+    paths = []
+    for name, seed in (("init", 0), ("aux", 1)):     # timm ViTs of the toy data's shape (1×28×28), 3 blocks
+        torch.manual_seed(seed)
+        vit = VisionTransformer(img_size=28, patch_size=7, in_chans=1, embed_dim=32, depth=3, num_heads=2, mlp_ratio=2)
+        paths.append(tmp_path / f"{name}.safetensors")
+        save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(paths[-1]))
+    init, aux = paths
+    assert get_size("demo").depth != 3
+    base = ["ablate", "--target", "toy2", "--aux", str(aux), "--init", str(init), "--num-heads", "2", "--by", "layer",
+            "--seeds", "0", "--epochs", "1", "--batch-size", "32", "--data-size", "60", "--out", str(tmp_path / "abl"),
+            "--no-progress"]
+    assert main(base + ["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "layer=2" in out and "layer=3" not in out and "5 runs" in out
+    assert main(base + ["--arms", "baseline", "layer=2"]) == 0
+    meta = _json.loads((tmp_path / "abl" / "ablation.json").read_text())
+    assert meta["depth"] == 3 and meta["init"] == str(init)
+    plan = plan_ablation("toy2", str(aux), by=["layer"], seeds=[0], config=TrainConfig(epochs=1, batch_size=32),
+                         out_dir=tmp_path / "abl", data_size=60, init=str(init), num_heads=2, progress=False)
+    assert plan.depth == 3 and plan.finished(plan.arms[0], 0)
+    model = build_model(plan.request(plan.arms[0], 0), plan.splits["train"], plan.splits)
+    from safetensors.torch import load_file
+    assert torch.equal(model.blocks[2].mlp.fc1.weight.detach(), load_file(str(init))["blocks.2.mlp.fc1.weight"])

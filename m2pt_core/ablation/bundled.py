@@ -49,6 +49,8 @@ class AblationResult:
     @property
     def depth(self) -> Optional[int]:
         from ..sizes import get_size
+        if self.meta.get("depth") is not None:      # recorded since ablations can start from --init weights
+            return int(self.meta["depth"])
         return get_size(self.meta["size"]).depth if self.meta.get("size") else None
 
     def agreement(self) -> Optional[dict[str, Any]]:

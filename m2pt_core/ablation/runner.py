@@ -44,10 +44,13 @@ class AblationPlan:
     data_seed: int
     splits: dict[str, Any]
     aux_weights: Any
+    init: Optional[str] = None          # pretrained target weights of every arm (m2pt ablate --init)
+    num_heads: Optional[int] = None
+    init_depth: Optional[int] = None    # the loaded checkpoint's depth: the arms are sized from it
 
     @property
     def depth(self) -> int:
-        return get_size(self.size).depth
+        return self.init_depth if self.init_depth is not None else get_size(self.size).depth
 
     def request(self, arm: Arm, seed: int) -> RunRequest:
         source = None
@@ -58,7 +61,8 @@ class AblationPlan:
         label = Path(self.aux).stem if Path(self.aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else self.aux
         return RunRequest(self.target, arm.kind, None if arm.kind == "baseline" else self.aux, source, seed,
                           self.size, self.config, self.lambda_init, self.out_dir,
-                          f"{arm.name}-{label}".replace(",", "_").replace("=", ""), arm.pathways())
+                          f"{arm.name}-{label}".replace(",", "_").replace("=", ""), arm.pathways(),
+                          init=self.init, data_seed=self.data_seed, data_size=self.data_size, num_heads=self.num_heads)
 
     def run_dir(self, arm: Arm, seed: int) -> Path:
         req = self.request(arm, seed)
@@ -74,22 +78,32 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
                   lambda_init: float = 0.0, data_seed: int = 0, controls: Iterable[str] = (),
                   components: Sequence[str] = COMPONENTS, shuffle_seed: int = 0,
                   arms: Optional[Sequence[str]] = None, aux_weights: Optional[Any] = None,
-                  modality: Optional[str] = None) -> AblationPlan:
+                  modality: Optional[str] = None, init: Optional[str] = None,
+                  num_heads: Optional[int] = None, progress: bool = True) -> AblationPlan:
     """Load the data (``target``: whatever ``data.open_dataset`` opens, as for experiments) and the
     auxiliary (``aux_weights``: already loaded weights of ``aux``) and list the arms (``arms``: keep
-    only these names)."""
+    only these names). init: pretrained starting weights of every arm's target (as for experiments;
+    size and depth, hence the arms, follow the checkpoint)."""
     from ..data import open_dataset  # the data package registers its datasets on import
     splits = {s: open_dataset(target, s, seed=data_seed, size=data_size, modality=modality)
               for s in ("train", "val", "test")}
+    depth = None
+    if init is not None:   # its input spec may re-read the splits; its throwaway head leaves the RNG alone
+        from ..train.init import pretrained_target_for
+        from ..train.rng import seeded
+        with seeded(data_seed):
+            first, splits, _ = pretrained_target_for(init, target, splits, data_seed, data_size, num_heads, progress)
+        size, depth = first.config.size, first.config.depth
+        del first
     aux_w = aux_weights if aux_weights is not None else load_aux(aux, resolve=zoo.resolve)
-    chosen = build_arms(by, get_size(size).depth, components, shuffle_seed, controls)
+    chosen = build_arms(by, depth if depth is not None else get_size(size).depth, components, shuffle_seed, controls)
     if arms is not None:
         unknown = sorted(set(arms) - {a.name for a in chosen})
         if unknown:
             raise ValueError(f"Unknown arm(s) {unknown}; this ablation has {[a.name for a in chosen]}.")
         chosen = [a for a in chosen if a.name in set(arms)]
     return AblationPlan(target, aux, chosen, list(seeds), size, config or TrainConfig(), Path(out_dir), data_size,
-                        lambda_init, data_seed, splits, aux_w)
+                        lambda_init, data_seed, splits, aux_w, init, num_heads, depth)
 
 
 def _arm_fields(arm: Arm) -> dict[str, Any]:
@@ -104,7 +118,8 @@ def measure_step_time(plan: AblationPlan, steps: int = 3) -> dict[str, float]:
     from ..device import pick_device
     train = plan.splits["train"]
     device = pick_device(plan.config.device)
-    model = build_model(plan.request(Arm("all", "all", "all"), plan.seeds[0] if plan.seeds else 0), train).to(device)
+    model = build_model(plan.request(Arm("all", "all", "all"), plan.seeds[0] if plan.seeds else 0), train,
+                        plan.splits).to(device)
     opt = build_optimizer(model, plan.config)
     X, y = train.tensors()
     bs = min(plan.config.batch_size, len(y))
@@ -176,7 +191,8 @@ def run_ablation(plan: AblationPlan, progress: bool = True,
 
 def _write_meta(plan: AblationPlan) -> None:
     from ..safe_io import atomic_write_text
-    meta = {"target": plan.target, "aux": plan.aux, "size": plan.size, "seeds": plan.seeds,
+    meta = {"target": plan.target, "aux": plan.aux, "size": plan.size, "depth": plan.depth, "init": plan.init,
+            "seeds": plan.seeds,
             "data_size": plan.data_size, "data_seed": plan.data_seed, "lambda_init": plan.lambda_init,
             "recipe": recipe_of(plan.config),
             "arms": [_arm_fields(a) | {"pairs": [list(p) for p in a.pairs(plan.depth)]}

@@ -5,9 +5,11 @@ every mismatch (depth, each layer's shapes, missing modules) and the target is l
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence, Union
 
+import torch
 from torch import nn
 
 from ..errors import PathwayMismatchError
@@ -52,13 +54,21 @@ def spread_layers(target_depth: int, aux_depth: int) -> list[int]:
 def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COMPONENTS,
                     layers: Optional[Iterable[int]] = None, lambda_init: float = 0.0,
                     aux_trainable: bool = True, aux_layers: Union[None, str, Iterable[int]] = None,
-                    prefix: Optional[str] = None) -> AttachReport:
+                    prefix: Optional[str] = None, aux_dtype: Optional[torch.dtype] = None) -> AttachReport:
     """Give the target's linear layers cross-modal pathways, in place.
 
     aux: anything ``load_aux`` accepts. layers: target block indices (default all).
     aux_layers: the auxiliary block paired with each target layer (default the same index; e.g.
     reversed order for the paper's ablation), or "spread" to pair a deeper auxiliary's blocks
-    evenly over the target (see spread_layers)."""
+    evenly over the target (see spread_layers). aux_dtype: storage dtype of a frozen W'
+    (torch.bfloat16 halves its memory; W + λ·W' is still summed in fp32).
+
+    W' from a path or name is read privately here and adopted without a copy; W' from a module,
+    state dict or AuxWeights the caller holds is copied (a trainable W' must not train their tensor)."""
+    if aux_dtype is not None and aux_trainable:
+        raise PathwayMismatchError([f"aux_dtype={aux_dtype} is for a frozen W' (aux_trainable=False); "
+                                    f"a trainable W' keeps the weights' dtype"])
+    private = isinstance(aux, (str, os.PathLike))
     aux_w: AuxWeights = load_aux(aux, prefix=prefix)
     blocks = find_blocks(target)
     components = list(components)
@@ -112,12 +122,19 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
         raise PathwayMismatchError(problems)
 
     added = 0
-    for name, mod, w in plan:
-        parent, _, child = name.rpartition(".")
-        layer = PathwayLinear(mod, w, lambda_init=lambda_init, aux_trainable=aux_trainable)
+    used = [id(w) for _, _, w in plan]      # one auxiliary block paired twice must not share one W'
+    names, described, notes = [n for n, _, _ in plan], aux_w.describe(), list(aux_w.notes)
+    if private:
+        aux_w.weights.clear()                # from here on `plan` holds the only references
+    for k in range(len(plan)):
+        (name, mod, w), plan[k] = plan[k], None   # dropped as we go: a converted (bf16) W' never
+        parent, _, child = name.rpartition(".")  # coexists with more than one fp32 block of the file
+        layer = PathwayLinear(mod, w, lambda_init=lambda_init, aux_trainable=aux_trainable, aux_dtype=aux_dtype,
+                              adopt_aux=private and used.count(id(w)) == 1)
         setattr(target.get_submodule(parent), child, layer)
         added += 1 + (w.numel() if aux_trainable else 0)
-    target.pathway_info = {**aux_w.describe(), "aux_trainable": aux_trainable, "lambda_init": lambda_init,
+        del w
+    del aux_w
+    target.pathway_info = {**described, "aux_trainable": aux_trainable, "lambda_init": lambda_init,
                            "aux_layers": dict(zip(map(str, layers), aux_layers))}
-    return AttachReport([n for n, _, _ in plan], layers, components, aux_w.describe(), aux_trainable,
-                        lambda_init, added, notes=list(aux_w.notes))
+    return AttachReport(names, layers, components, described, aux_trainable, lambda_init, added, notes=notes)

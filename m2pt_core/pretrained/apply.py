@@ -8,10 +8,17 @@ from .layouts import Canonical
 from .report import LoadReport
 
 
-def fill_model(model: MultimodalViT, mapped: dict, report: LoadReport, canon: Canonical, name: str) -> None:
-    """Copy ``mapped`` into the model; report every model key as loaded / reshaped / left at init."""
+def fill_model(model: MultimodalViT, mapped: dict, report: LoadReport, canon: Canonical, name: str,
+               adopt: bool = False) -> None:
+    """Copy ``mapped`` into the model; report every model key as loaded / reshaped / left at init.
+
+    adopt: the tensors were read from a file here and nobody else holds them, so they become the
+    model's parameters without a copy (the freshly initialised ones are freed): loading then peaks
+    at about one copy of the weights instead of two (safetensors files are memory-mapped, their
+    pages copied on write, so training never writes into the file)."""
     own = model.state_dict()
     state = {}
+    seen: set[int] = set()
     for k, target in own.items():
         if k not in mapped:
             report.left_at_init[k] = _init_reason(k, canon, model)
@@ -19,12 +26,16 @@ def fill_model(model: MultimodalViT, mapped: dict, report: LoadReport, canon: Ca
         t, src_key, how = mapped[k]
         if tuple(t.shape) != tuple(target.shape):
             raise CheckpointError(f"{name}: {src_key} has shape {tuple(t.shape)} but {k} needs {tuple(target.shape)}.")
-        state[k] = t.to(target.dtype)
+        t = t.to(target.dtype)
+        if adopt and t.untyped_storage().data_ptr() in seen:
+            t = t.clone()                          # one file tensor feeding two parameters: no tying
+        seen.add(t.untyped_storage().data_ptr())
+        state[k] = t
         if how:
             report.reshaped[k] = (src_key, how)
         else:
             report.loaded[k] = src_key
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict(state, strict=False, assign=adopt)
 
 
 def _init_reason(k: str, canon: Canonical, model: MultimodalViT) -> str:

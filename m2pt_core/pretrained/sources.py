@@ -33,6 +33,7 @@ class Source:
     config: Optional[dict[str, Any]] = None      # our own ModelConfig, if the file is ours
     num_heads: Optional[int] = None              # known from the module itself
     notes: list[str] = field(default_factory=list)
+    private: bool = False                        # read from a file here: nobody else holds its tensors
 
 
 def _args_dict(obj: Any) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def read_source(source: Any, container: Optional[str] = None) -> Source:
         obj, meta = read_checkpoint_object(path)
         sd = unwrap_state_dict(obj, container=container, notes=notes)
         config = json.loads(meta["config"]) if "config" in meta else None
-        return Source(sd, name, _args_dict(obj), config, notes=notes)
+        return Source(sd, name, _args_dict(obj), config, notes=notes, private=True)
     raise CheckpointError(f"Cannot read pretrained weights from a {type(source).__name__}; expected a path, a "
                           f"Hugging Face name, a state dict or an nn.Module.")
 

@@ -276,7 +276,7 @@ def load_pretrained_target(source: Any, num_classes: int, modality: Optional[str
         k = f"blocks.{i}.attn.qkv.bias"
         if k not in mapped:
             mapped[k] = (torch.zeros(3 * D), "(none)", "zeros: the checkpoint's attention has no qkv bias (exact)")
-    fill_model(model, mapped, report, canon, src.name)
+    fill_model(model, mapped, report, canon, src.name, adopt=src.private)
     for k, key in ((k, canon.origin.get(k, k)) for k in canon.tensors if not k.startswith("_") and k not in used):
         report.skipped[key] = "not used by this target (e.g. norm vs fc_norm)"
     report.skipped.update(canon.skipped)

@@ -38,6 +38,8 @@ class TrainConfig:
     num_workers: int = run_field(0, Role.NONE, "DataLoader workers: items are the same, in the same order")
     eval_batch_size: int = run_field(256, Role.NONE)
     progress: bool = run_field(True, Role.NONE, "tqdm bars in the terminal")
+    tensorboard: Optional[str] = run_field(None, Role.NONE, "also write TensorBoard events here (loss, accuracy, "
+                                           "every λ per step); where it logs, not what it computes")
 
     def __post_init__(self) -> None:
         problems = []

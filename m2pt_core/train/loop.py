@@ -29,6 +29,7 @@ from .config import RESUME_APPLIED_FIELDS, RESUME_REFUSED_FIELDS, TrainConfig
 from .optim import build_optimizer, lr_factor, set_lr
 from .rng import draws_random, seeded
 from .runlog import JsonlLog
+from .tensorboard import open_tensorboard
 from .state import STATE_FILE, load_train_state, restore_train_state, save_train_state
 
 FINAL_MODEL = "model.safetensors"
@@ -163,6 +164,7 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
         log.truncate_after(start_epoch + 1)   # a fresh run (start 0) starts an empty log
         if change:
             log.write(change)
+    tb = open_tensorboard(config.tensorboard, model, main)
     ddp.barrier()
 
     cancelled = False
@@ -198,14 +200,17 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
                 scaler.update()
                 step += 1
                 loss_val = float(loss.detach())
+                batch_correct = float((logits.detach().argmax(-1) == y).sum())
                 loss_sum += loss_val * len(y)
-                correct += float((logits.detach().argmax(-1) == y).sum())
+                correct += batch_correct
                 count += len(y)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_val:.3f}")
                 event = {"event": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": i + 1,
                          "steps_per_epoch": steps_per_epoch, "global_step": step, "total_steps": total_steps,
-                         "loss": loss_val, "lr": optimizer.param_groups[0]["lr"]}
+                         "loss": loss_val, "batch_acc": batch_correct / len(y), "lr": optimizer.param_groups[0]["lr"]}
+                if tb is not None:
+                    tb.step(event)
                 if progress_callback is not None and _stop_everywhere(not notify(progress_callback, event), device):
                     cancelled = True
                     break
@@ -227,6 +232,8 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
                      "recipe_changes": changes, "train_time_s": prev_time + time.perf_counter() - session_start}
             save_train_state(out, model, optimizer, state, scaler)
             log.write(record)
+        if tb is not None:
+            tb.epoch(record, step)
         if main and config.progress:
             tqdm.write(_summary(record))
         ddp.barrier()
@@ -235,6 +242,8 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
             cancelled = True
             break
 
+    if tb is not None:
+        tb.close()
     train_time = prev_time + time.perf_counter() - session_start
     model_path = None
     finished_before = start_epoch >= config.epochs and out is not None and (out / FINAL_MODEL).is_file()

@@ -1,0 +1,42 @@
+"""--tensorboard DIR: loss, accuracy and every λ per step as TensorBoard events, beside log.jsonl,
+without changing the run's identity."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from m2pt_core.cli import main
+from m2pt_core.experiment import run_spec
+from m2pt_core.safe_io import read_jsonl
+from m2pt_core.train import TrainConfig
+
+from .test_train import _register_toy
+
+
+def test_cli_train_writes_tensorboard_events_beside_the_jsonl_log(tmp_path, capsys):
+    _register_toy()
+    out, tb = tmp_path / "run", tmp_path / "tb"
+    assert main(["train", "--dataset", "toy2", "--size", "test", "--epochs", "2", "--batch-size", "32",
+                 "--aux", "random", "--out", str(out), "--tensorboard", str(tb), "--no-progress"]) == 0
+    json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    events = EventAccumulator(str(tb))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    lambdas = [t for t in tags if t.startswith("lambda/")]
+    assert len(lambdas) == 8 and "lambda/blocks.0.attn.qkv" in lambdas          # 2 blocks × 4 components
+    steps = [e.step for e in events.Scalars("train/loss")]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 2
+    assert len(events.Scalars("lambda/blocks.1.mlp.fc2")) == len(steps)
+    assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("train/batch_acc"))
+    log = read_jsonl(out / "log.jsonl")
+    val = [e.value for e in events.Scalars("epoch/val_acc")]
+    assert val == pytest.approx([r["val_acc"] for r in log], abs=1e-6)
+    last = events.Scalars("lambda/blocks.0.attn.qkv")[-1].value
+    assert abs(last - log[-1]["lambdas"]["blocks.0.attn.qkv"]) < 1e-6
+
+
+def test_tensorboard_is_not_part_of_a_runs_identity():
+    args = ("m2pt", "aux", "sha", 0, "test", {"d": 1})
+    assert run_spec(*args, TrainConfig(tensorboard="/tmp/tb"), 0.0) == run_spec(*args, TrainConfig(), 0.0)
