@@ -198,3 +198,57 @@ def test_refused_pair_keeps_the_open_model_everywhere(url):
         page.locator("#models-status").get_by_text("Opened", exact=False).wait_for(timeout=60_000)
         assert _wait(page, lambda: page.locator(TOASTS).count() == 0, 15), "the refusal's toast stayed"
         browser.close()
+
+
+def _choose(page, elem_id: str, value: str) -> None:
+    """Pick ``value`` in a Gradio dropdown as a user does: type to filter, click the option."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(value)
+    page.get_by_role("option", name=value, exact=True).click()
+
+
+def _set_number(page, elem_id: str, value: float) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def _session_where(predicate):
+    import gc
+    from m2pt_core.explorer import ExplorerSession
+    return next((o for o in gc.get_objects() if isinstance(o, ExplorerSession) and predicate(o)), None)
+
+
+def test_train_then_open_opens_what_was_trained(url):
+    """Train with an auxiliary other than the open pair's, then Open in the Models tab: the pair
+    opened (and exported) is the trained one, with its auxiliary and its learned λ."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from m2pt_core.pathways import get_lambdas
+    with sync_api.sync_playwright() as p:
+        browser, page = _open_page(p, url)
+        assert page.locator("#aux-dropdown input").input_value() == "audio-sounds"   # the page's default pair
+        page.get_by_role("tab", name="Train").click()
+        _choose(page, "train-dataset", "sounds")
+        _choose(page, "train-aux", "image-digits")
+        _set_number(page, "train-epochs", 1)
+        _set_number(page, "train-size", 200)
+        page.get_by_role("button", name="Train baseline + M2PT").click()
+        page.locator("#train-status").get_by_text("Done.", exact=True).wait_for(timeout=180_000)
+        page.get_by_role("tab", name="Models").click()
+        trained = "trained #1 sounds+image-digits · M2PT"
+        assert _wait(page, lambda: page.locator("#target-dropdown input").input_value() == trained)
+        assert page.locator("#aux-dropdown input").input_value() == "image-digits"
+        page.get_by_role("button", name="Open", exact=True).click()
+        page.locator("#models-status").get_by_text(trained, exact=False).wait_for(timeout=60_000)
+        status = page.locator("#models-status").inner_text()
+        assert "with auxiliary image-digits" in status and "merged" not in status, status
+        session = _session_where(lambda s: s.target_name == trained)
+        learned = get_lambdas(session.trained["trained #1 sounds+image-digits"].m2pt)
+        assert any(v != 0 for v in learned.values())
+        assert get_lambdas(session.model) == learned == session.learned
+        prov = session.provenance()
+        assert prov["auxiliary"] == "image-digits" and prov["lambdas"] == learned and not prov["lambdas_edited"]
+        assert prov["opened_with"] == []
+        page.screenshot(path=str(SHOTS / "9-train-then-open.png"), full_page=True)
+        browser.close()

@@ -476,6 +476,7 @@ class ExplorerSession:
                 "auxiliary": aux, "auxiliary_sha256": self._sha256(aux) if aux else None,
                 "lambdas": get_lambdas(model), "learned_lambdas": dict(self.learned),
                 "lambdas_edited": self.lambdas_edited(),
+                "opened_with": list(self.notes),   # e.g. "the target's own pathways were merged into its weights"
                 "data_provenance": prov.to_dict() if prov is not None else None,
                 "app": "M2PT Explorer", "app_version": __version__}
 
