@@ -201,3 +201,16 @@ def test_uploads_are_size_limited(tmp_path):
         assert re.search(r"size|large|exceed", str(err.value), re.I), str(err.value)
     finally:
         demo.close()
+
+
+def test_split_all_with_training_items_is_refused_or_labelled_as_in_the_cli(url):
+    """Your data, split "all" of the data the open model was trained on: refused like `m2pt eval
+    --split all`; with the overlap box ticked it is scored and says how many items were trained on."""
+    client = Client(url, verbose=False)
+    client.predict("image-digits", "(none)", api_name="/select_models")
+    with pytest.raises(Exception, match="items the model was trained on"):
+        client.predict("digits", "all", False, api_name="/score_dataset")
+    status = client.predict("digits", "all", True, api_name="/score_dataset")[0]
+    assert re.search(r"n = 1797\b", status) and "420 of the 1797 items are items this model was trained on" in status
+    status = client.predict("digits", "default", False, api_name="/score_dataset")[0]
+    assert "none of them is a training item" in status

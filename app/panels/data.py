@@ -30,6 +30,8 @@ def build(ctx: AppContext) -> None:
         dataset = gr.Dropdown(label="Dataset", choices=ctx.user_data.choices() + list_datasets(), scale=3)
         refresh = gr.Button("↻ Refresh list", scale=1)
         split = gr.Dropdown(label="Split", choices=SPLITS, value="default", scale=1)
+    overlap_ok = gr.Checkbox(value=False, label="score items the model was trained on too (the result says how many)",
+                             info="off: a split with training items is refused, as `m2pt eval` does")
     upload = gr.File(label="…or upload a .zip / .tar.gz", file_types=[".zip", ".gz", ".tgz"], elem_id="data-upload")
     with gr.Row():
         score_btn = gr.Button("Score the open model", variant="primary")
@@ -53,12 +55,13 @@ def build(ctx: AppContext) -> None:
         return mine, _choices(mine, choice), f"Added **{choice}**."
 
     @guard
-    def score(state, choice, split_name):
+    def score(state, choice, split_name, allow_overlap=False):
         session = ctx.session(state)
         if not choice:
             raise gr.Error("Choose a dataset first.")
         model = session.require_model()
-        s = score_dataset(model, ctx.user_data.resolve(choice), None if split_name == "default" else split_name)
+        s = score_dataset(model, ctx.user_data.resolve(choice), None if split_name == "default" else split_name,
+                          allow_train_overlap=bool(allow_overlap))
         table = s.per_class()
         for col in ("acc", "acc_low", "acc_high"):
             table[col] = (100 * table[col]).round(1)
@@ -78,7 +81,7 @@ def build(ctx: AppContext) -> None:
 
     refresh.click(lambda mine, d: _choices(mine, d), [uploads, dataset], [dataset], api_visibility="private")
     upload.upload(on_upload, [uploads, upload], [uploads, dataset, status], api_name="add_dataset")
-    score_btn.click(score, [ctx.state, dataset, split], [ctx.state, status, per_class, confusion, skipped],
+    score_btn.click(score, [ctx.state, dataset, split, overlap_ok], [ctx.state, status, per_class, confusion, skipped],
                     api_name="score_dataset")
     train_target = ctx.c.get("train_dataset")
     if train_target is not None:

@@ -113,6 +113,7 @@ class DatasetScore:
     pred_names: list[str]                    # the model's classes (its columns)
     confusion: np.ndarray                    # (len(classes), len(pred_names)) counts
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    train_overlap: Optional[int] = None      # items that are training items of the model (None: not known)
 
     @property
     def acc(self) -> float:
@@ -136,8 +137,12 @@ class DatasetScore:
     def describe(self) -> str:
         lo, hi = self.interval
         skip = f"; {len(self.skipped)} file(s) skipped" if self.skipped else ""
+        overlap = ("; training items of this model not known (no training data recorded), so not checked"
+                   if self.train_overlap is None else
+                   f"; ⚠️ {self.train_overlap} of the {self.n} items are items this model was trained on, so this "
+                   "accuracy is inflated" if self.train_overlap else "; none of them is a training item of this model")
         return (f"accuracy {100 * self.acc:.2f}% (95% CI {100 * lo:.1f}–{100 * hi:.1f}%) on the {self.split} split "
-                f"of {self.source}, n = {self.n}{skip}")
+                f"of {self.source}, n = {self.n}{skip}{overlap}")
 
 
 def _class_map(model_names: list[str], data_classes: list[str]) -> list[int]:
@@ -159,13 +164,24 @@ def default_split(model: nn.Module, source: str) -> str:
 
 @torch.no_grad()
 def score_dataset(model: nn.Module, source: str, split: Optional[str] = None, batch_size: int = 128,
-                  **open_kw) -> DatasetScore:
-    """Score ``model`` on a split (default: ``default_split``) of ``source`` (``open_dataset``)."""
+                  allow_train_overlap: bool = False, **open_kw) -> DatasetScore:
+    """Score ``model`` on a split (default: ``default_split``) of ``source`` (``open_dataset``).
+
+    The rule of ``m2pt eval``: items the model was trained on (its recorded training split, matched
+    by content) are refused (TrainOverlapError) unless ``allow_train_overlap``; the score then says
+    how many there were."""
     from ..data import open_dataset
+    from ..data.provenance import check_disjoint, model_provenance, overlap_count, split_keys
     from ..train.batches import iterate
     config = model.config
     split = split or default_split(model, source)
     ds = open_dataset(source, split, spec=config.input, **open_kw)
+    prov, overlap = model_provenance(model), None
+    if prov is not None and getattr(ds, "keys", None) is not None:
+        train_keys = split_keys(prov, "train")
+        overlap = overlap_count(train_keys, ds.keys)
+        if overlap and not allow_train_overlap:
+            check_disjoint(train_keys, ds.keys, f"the {split} split of {Path(str(source)).name}")
     names = list(config.class_names or [str(i) for i in range(config.num_classes)])
     to_model = torch.as_tensor(_class_map(names, list(ds.classes)))
     device = next(model.parameters()).device
@@ -180,4 +196,4 @@ def score_dataset(model: nn.Module, source: str, split: Optional[str] = None, ba
         model.train(was_training)
     correct = int(sum(confusion[i, to_model[i]] for i in range(len(ds.classes))))
     return DatasetScore(str(source), split, int(confusion.sum()), correct, list(ds.classes), names, confusion,
-                        list(ds.skipped))
+                        list(ds.skipped), overlap)
