@@ -252,3 +252,30 @@ def test_train_then_open_opens_what_was_trained(url):
         assert prov["opened_with"] == []
         page.screenshot(path=str(SHOTS / "9-train-then-open.png"), full_page=True)
         browser.close()
+
+
+def test_refused_upload_clears_the_previous_result(url, tmp_path):
+    """A photo, then a WAV on the image model: the toast says why, and nothing of the photo stays
+    on screen beside the WAV's name (status, plots, table)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import soundfile as sf
+    from PIL import Image
+    photo, wav = tmp_path / "photo.png", tmp_path / "speech.wav"
+    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(photo)
+    sf.write(wav, (0.2 * np.sin(np.linspace(0, 900, 16000))).astype(np.float32), 16000)
+    with sync_api.sync_playwright() as p:
+        browser, page = _open_page(p, url)
+        page.get_by_role("tab", name="Try a sample").click()
+        status = page.locator("#sample-status")
+        page.locator("#sample-upload input[type=file]").set_input_files(str(photo))
+        status.get_by_text("photo.png", exact=False).wait_for(timeout=60_000)
+        plots = page.locator("#sample-plots .js-plotly-plot")
+        assert _wait(page, lambda: plots.count() == 2), plots.count()
+        page.locator("#sample-upload button[aria-label='Clear']").click()
+        page.locator("#sample-upload input[type=file]").set_input_files(str(wav))
+        status.get_by_text("speech.wav", exact=False).wait_for(timeout=60_000)
+        assert "This model takes images" in status.inner_text() and "photo" not in status.inner_text()
+        assert _wait(page, lambda: plots.count() == 0), "the photo's plots stayed"
+        page.screenshot(path=str(SHOTS / "10-refused-upload.png"), full_page=True)
+        assert page.locator("#sample-plots").get_by_text("Error", exact=True).count() == 0
+        browser.close()

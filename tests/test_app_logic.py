@@ -132,8 +132,9 @@ def test_predict_and_wrong_modality(session, tmp_path):
     p = session.predict(tmp_path / "x.png", k=3)
     assert p.modality == "image" and set(p.table["model"]) == {"baseline (image-digits)", "M2PT (λ as set)"}
     sf.write(tmp_path / "s.wav", np.sin(np.linspace(0, 400, 16000)).astype("float32"), 16000)
-    with pytest.raises(InputFileError, match="This model takes images; this file is audio"):
+    with pytest.raises(InputFileError, match="This model takes images; s.wav is an audio file") as err:
         session.predict(tmp_path / "s.wav")
+    assert "open an audio model" in str(err.value) and "this file is" not in str(err.value)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.raises(InputFileError):
         session.predict(tmp_path / "bad.png")

@@ -453,9 +453,9 @@ class ExplorerSession:
         want = model.config.modality
         if modality != want:
             raise InputFileError(
-                f"This model takes {_PLURAL.get(want, want)}; this file is {_PLURAL.get(modality, modality)} "
-                f"({path.name} is {_a(modality)} {modality} file, and {self.target_name} is {_a(want)} {want} model). "
-                f"Upload {_a(want)} {want} file, or open a {modality} model in the Models tab.")
+                f"This model takes {_PLURAL.get(want, want)}; {path.name} is {_a(modality)} {modality} file "
+                f"({self.target_name} is {_a(want)} {want} model). "
+                f"Upload {_a(want)} {want} file, or open {_a(modality)} {modality} model in the Models tab.")
         x = load_file(path, spec=model.config.input)
         with self.lock:
             models = {"M2PT (λ as set)" if pathway_modules(model) else self.target_name: model}
