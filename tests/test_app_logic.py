@@ -393,3 +393,18 @@ def test_train_pair_fine_tunes_a_pretrained_target(catalog, tmp_path):
     assert base.config.input.patch_size == 8 and base.init_info["layout"] == "timm"
     assert m2pt.config == base.config and len(m2pt.pathway_info["aux_layers"]) == 2   # same pretrained target, + pathways
     assert res["settings"]["init"] == str(init) and len(res["histories"]["m2pt"]) == 1
+
+
+def test_card_and_status_agree_on_the_validation_split():
+    """The bundled audio-sounds model: its card's validation accuracy is the one the Models tab
+    measures on the same (whole) validation split, with the same n (it was 301/444 vs 310/456)."""
+    from m2pt_core.explorer import Catalog, ExplorerSession
+    from m2pt_core.zoo import zoo_dir
+    if not (zoo_dir(None) / "audio-sounds.safetensors").is_file():
+        pytest.skip("bundled zoo not built")
+    session = ExplorerSession(Catalog())
+    session.select("audio-sounds", "(none)")
+    card = session.card("audio-sounds")
+    assert not session.data.is_subset and card.val_items == len(session.data.y)
+    assert card.val_accuracy == session.learned_acc
+    assert "67.98%" in card.as_markdown()
