@@ -214,3 +214,22 @@ def test_split_all_with_training_items_is_refused_or_labelled_as_in_the_cli(url)
     assert re.search(r"n = 1797\b", status) and "420 of the 1797 items are items this model was trained on" in status
     status = client.predict("digits", "default", False, api_name="/score_dataset")[0]
     assert "none of them is a training item" in status
+
+
+def test_huge_image_is_refused_from_its_header_and_photos_are_drawn_small(url, tmp_path):
+    """A 8000×8000 PNG (a few hundred KB) is refused before it is decoded, and the server keeps
+    its memory; a 640×480 photo is drawn at a bounded size (not sent pixel by pixel)."""
+    import psutil
+    from PIL import Image
+    huge, photo = tmp_path / "huge.png", tmp_path / "photo.jpg"
+    Image.new("L", (8000, 8000), 128).save(huge)
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((480, 640, 3)) * 255).astype(np.uint8)).save(photo, quality=90)
+    client = Client(url, verbose=False)
+    _open(client)
+    rss = psutil.Process().memory_info().rss
+    with pytest.raises(Exception, match="8000×8000 = 64.0 million pixels"):
+        client.predict(handle_file(str(huge)), 3, api_name="/predict_sample")
+    assert psutil.Process().memory_info().rss - rss < 64 * 2**20
+    status, shown, _, _ = client.predict(handle_file(str(photo)), 3, api_name="/predict_sample")
+    assert "Detected image" in status and len(str(shown)) < 400_000, len(str(shown))

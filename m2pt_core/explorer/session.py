@@ -456,6 +456,9 @@ class ExplorerSession:
                 f"This model takes {_PLURAL.get(want, want)}; {path.name} is {_a(modality)} {modality} file "
                 f"({self.target_name} is {_a(want)} {want} model). "
                 f"Upload {_a(want)} {want} file, or open {_a(modality)} {modality} model in the Models tab.")
+        if modality in ("image", "video"):
+            from .samples import check_image_pixels
+            check_image_pixels(path)                   # from the header, before anything is decoded
         x = load_file(path, spec=model.config.input)
         with self.lock:
             models = {"M2PT (λ as set)" if pathway_modules(model) else self.target_name: model}
