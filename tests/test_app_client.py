@@ -233,3 +233,14 @@ def test_huge_image_is_refused_from_its_header_and_photos_are_drawn_small(url, t
     assert psutil.Process().memory_info().rss - rss < 64 * 2**20
     status, shown, _, _ = client.predict(handle_file(str(photo)), 3, api_name="/predict_sample")
     assert "Detected image" in status and len(str(shown)) < 400_000, len(str(shown))
+
+
+def test_archive_with_a_path_traversal_member_is_refused_on_arrival(url, tmp_path):
+    import zipfile
+    bad = tmp_path / "evil.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("digits/0/a.png", b"\x89PNG")
+        z.writestr("../../escape.png", b"\x89PNG")
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception, match="points outside the archive's folder"):
+        client.predict(handle_file(str(bad)), api_name="/add_dataset")

@@ -82,6 +82,11 @@ class UserData:
         if size > self.max_upload_bytes:
             raise M2PTError(f"{p.name} is {size / 2**20:.1f} MB; uploads are limited to "
                             f"{self.max_upload_bytes / 2**20:.0f} MB (start the app with --data-dir for larger data).")
+        from ..data import open_dataset
+        # Checked on arrival, not when first scored: unpacking it here refuses a member that points
+        # outside the archive, links, too many files or bytes, and a tree with no classes (the
+        # unpacked copy is cached by content, so scoring and training reuse it).
+        open_dataset(str(p), "all", seed=0, prepare=False)
         choice = f"{UPLOAD_PREFIX}{p.name} ({secrets.token_hex(6)})"
         with self._lock:
             self._uploads[choice] = p
