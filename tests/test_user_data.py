@@ -142,3 +142,30 @@ def test_dashboard_scores_a_folder_and_an_upload(data_dir):
             other.predict(value, "all", api_name="/score_dataset")
     finally:
         demo.close()
+
+
+def test_no_server_path_on_the_page(data_dir):
+    """Train on a --data-dir folder, open the pair, score the folder: the model's name, the Models
+    status and card, the score and the skipped-file list name the folder as the user chose it."""
+    import socket
+    from gradio_client import Client
+    from app.main import build_app, launch
+    from m2pt_core.explorer import Catalog
+    from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
+    demo = build_app(Catalog(cached_tiny_zoo()), data_dir=data_dir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        out = client.predict("data: digits_png", "audio-sounds", 1, 200, 30.0, False, "random", api_name="/train")
+        name = out[3]["value"] if isinstance(out[3], dict) else out[3]
+        assert name == "trained #1 digits_png+audio-sounds · M2PT"
+        shown = [str(x) for x in client.predict(name, "audio-sounds", api_name="/select_models")]
+        shown += [str(x) for x in client.predict("data: digits_png", "all", True, api_name="/score_dataset")]
+        assert "bad" in shown[-1]                                            # the skipped files are listed...
+        root = str(data_dir.resolve())
+        assert not [s for s in shown if root in s or "/tmp" in s], [s for s in shown if root in s][:1]   # ...by name
+    finally:
+        demo.close()

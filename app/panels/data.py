@@ -67,8 +67,9 @@ def build(ctx: AppContext) -> None:
             table[col] = (100 * table[col]).round(1)
         table = table.rename(columns={"acc": "acc %", "acc_low": "low %", "acc_high": "high %"})
         title = f"{session.target_name} on {choice} ({s.split}, n = {s.n})"
-        rows = [[p, r] for p, r in s.skipped[:500]]
-        return (session, f"**{session.target_name}** (λ as set now): {s.describe()}.", table,
+        shown = ctx.user_data.display                   # no server path on the page
+        rows = [[shown(p), shown(r)] for p, r in s.skipped[:500]]
+        return (session, shown(f"**{session.target_name}** (λ as set now): {s.describe()}."), table,
                 confusion_heatmap(s.confusion, s.classes, s.pred_names, title), rows)
 
     @guard

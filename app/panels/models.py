@@ -93,7 +93,7 @@ def build(ctx: AppContext) -> None:
         return state if state is not None else session, gr.update(value=session.default_aux(target_name))
 
     def _cards(session, target_name, aux_name):
-        return (session.card(target_name).as_markdown() if target_name else "",
+        return (ctx.user_data.display(session.card(target_name).as_markdown()) if target_name else "",
                 session.card(aux_name).as_markdown() if aux_name and aux_name != NO_AUX else "No auxiliary: no pathways.")
 
     def _refused(session, target_name, aux_name, why, table, summary):
@@ -130,7 +130,7 @@ def build(ctx: AppContext) -> None:
             return _refused(session, target_name, aux_name, str(e), None, "")
         table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
         summary = compatibility_summary(session.compat) if session.compat is not None else "No auxiliary chosen."
-        return (session, _status_md(session, score), summary, table, _params_md(session),
+        return (session, ctx.user_data.display(_status_md(session, score)), summary, table, _params_md(session),
                 *_cards(session, target_name, aux_name), gr.update(value=target_name), gr.update(value=aux_name))
 
     @guard

@@ -121,8 +121,9 @@ def build(ctx: AppContext) -> None:
             yield session, msg, _curves(res["histories"]), caveat.strip(), keep, gr.update(visible=True), keep
             return
         session.pending_train = None
-        label = session.next_train_label(req.dataset, req.aux)
-        pair = TrainedPair(label, req.dataset, req.aux, res["data_size"], res["baseline"], res["m2pt"],
+        shown = ctx.user_data.display(req.dataset)      # the folder as the user named it, not its server path
+        label = session.next_train_label(shown, req.aux)
+        pair = TrainedPair(label, shown, req.aux, res["data_size"], res["baseline"], res["m2pt"],
                            res["histories"], res["test"], res["settings"])
         name = session.add_trained(pair)
         b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]

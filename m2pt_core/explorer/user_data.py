@@ -92,6 +92,20 @@ class UserData:
             self._uploads[choice] = p
         return choice
 
+    def display(self, text: str) -> str:
+        """``text`` with every server path this object knows replaced by what the user named: a
+        --data-dir path by its path relative to that folder, an upload by its file name, a file
+        inside an unpacked archive by its path inside the archive. Messages, names and tables
+        shown on the page go through it, so they never reveal where the server keeps files."""
+        import re
+        with self._lock:
+            uploads = {str(p): p.name for p in self._uploads.values()}
+        for path, name in sorted(uploads.items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(path, name)
+        if self.data_dir is not None:
+            text = text.replace(str(self.data_dir) + os.sep, "").replace(str(self.data_dir), "the data folder")
+        return re.sub(r"/\S*/archives/[0-9a-f]{24}/", "archive:", text)   # extract_archive's cache folders
+
     def resolve(self, choice: str) -> str:
         """The dataset a choice names: a built-in name, or a path this app may read."""
         if is_builtin(choice):
