@@ -244,3 +244,13 @@ def test_archive_with_a_path_traversal_member_is_refused_on_arrival(url, tmp_pat
     client = Client(url, verbose=False)
     with pytest.raises(Exception, match="points outside the archive's folder"):
         client.predict(handle_file(str(bad)), api_name="/add_dataset")
+
+
+def test_train_result_has_n_intervals_and_says_one_seed(url):
+    client = Client(url, verbose=False)
+    out = client.predict("digits", "audio-sounds", 1, 200, 30.0, False, "random", api_name="/train")
+    result = out[2]
+    n = re.search(r"test accuracy \(95% CI\), (\d+) test items", result)
+    assert n and int(n.group(1)) > 0, result
+    assert re.search(r"\| baseline \| [\d.]+% \([\d.]+–[\d.]+%\) \|", result), result
+    assert re.search(r"M2PT − baseline: [+-][\d.]+ points \(95% CI .* items\)", result) and "One seed" in result, result

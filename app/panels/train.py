@@ -11,7 +11,7 @@ import pandas as pd
 from m2pt_core.data import list_datasets
 from m2pt_core import figures
 from m2pt_core.explorer import TrainedPair, TrainRequest, train_pair
-from m2pt_core.explorer.training import at_chance
+from m2pt_core.explorer.training import at_chance, result_markdown
 from m2pt_core.explorer.session import NO_AUX
 
 from ..common import AppContext, guard, pct, warn
@@ -126,15 +126,13 @@ def build(ctx: AppContext) -> None:
         pair = TrainedPair(label, shown, req.aux, res["data_size"], res["baseline"], res["m2pt"],
                            res["histories"], res["test"], res["settings"])
         name = session.add_trained(pair)
-        b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]
         lams = list(res["histories"]["m2pt"][-1]["lambdas"].values())
         finals = [res["histories"][arm][-1].get("val_acc") for arm in ("baseline", "m2pt")]
         chance = ""
         if all(at_chance(a, res["val_items"], res["num_classes"]) for a in finals):
             chance = (f"\n\n⚠️ Both validation accuracies are within the noise of chance level "
                       f"({100 / res['num_classes']:.0f}% on {res['val_items']} items): this run measured nothing.")
-        summary = (f"### Result ({time.perf_counter() - t0:.0f} s)\n| | test accuracy |\n|---|---|\n"
-                   f"| baseline | {pct(b)} |\n| M2PT ({req.aux}) | {pct(m)} ({100 * (m - b):+.2f} pts) |\n\n"
+        summary = (result_markdown(res, req.aux, time.perf_counter() - t0) + "\n\n"
                    f"Learned λ: mean {sum(lams) / len(lams):+.4f}, range [{min(lams):+.4f}, {max(lams):+.4f}]. "
                    f"Open **{name}** in the Models tab to explore it.{chance}{caveat}")
         yield (session, "Done.", _curves(res["histories"]), summary,

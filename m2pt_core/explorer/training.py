@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import torch
+from torch import nn
+
+from ..analysis.intervals import PairedComparison, paired_comparison
 from ..errors import M2PTError
 from ..model import create_model
 from ..pathways import attach_pathways
@@ -68,6 +72,28 @@ def measurement_warning(n_val: int, n_classes: int) -> Optional[str]:
 def at_chance(acc: Optional[float], n: int, n_classes: int) -> bool:
     """Whether an accuracy on n items is within its 95% interval of chance (1 / classes)."""
     return acc is not None and abs(acc - 1 / max(n_classes, 1)) <= accuracy_halfwidth(n)
+
+
+def paired_test(baseline: nn.Module, m2pt: nn.Module, test: Any) -> PairedComparison:
+    """M2PT against the baseline on the same test items: each accuracy's Wilson interval, the
+    paired bootstrap interval of the difference, McNemar's p (one seed: item noise only)."""
+    from ..analysis.evaluate import predict_logits
+    y = torch.as_tensor(test.tensors()[1]).long()                                  # (N,)
+    correct = [(predict_logits(m, test).argmax(-1) == y).float() for m in (baseline, m2pt)]   # (N,) each
+    return paired_comparison(*correct)
+
+
+def result_markdown(res: dict[str, Any], aux: str, elapsed_s: float) -> str:
+    """The Train tab's result: both test accuracies with n and 95% intervals, and the paired
+    difference with its interval, labelled as one seed."""
+    c: PairedComparison = res["comparison"]
+
+    def cell(i) -> str:
+        return f"{100 * i.estimate:.2f}% ({100 * i.lo:.1f}–{100 * i.hi:.1f}%)"
+    return (f"### Result ({elapsed_s:.0f} s)\n| | test accuracy (95% CI), {c.n} test items |\n|---|---|\n"
+            f"| baseline | {cell(c.acc_a)} |\n| M2PT ({aux}) | {cell(c.acc_b)} |\n\n"
+            f"{c.describe('M2PT − baseline:')}. One seed: this interval covers the choice of test items, "
+            "not training noise (the Ablation tab repeats runs over seeds).")
 
 
 def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[Event], None]] = None,
@@ -133,5 +159,6 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         for p in model.parameters():
             p.requires_grad_(False)
     return {**models, "histories": histories, "test": test, "data_size": size, "stopped": False,
+            "comparison": paired_test(models["baseline"], models["m2pt"], splits["test"]),
             "val_items": len(splits["val"]), "num_classes": len(train.classes),
             "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}
