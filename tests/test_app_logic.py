@@ -408,3 +408,18 @@ def test_card_and_status_agree_on_the_validation_split():
     assert not session.data.is_subset and card.val_items == len(session.data.y)
     assert card.val_accuracy == session.learned_acc
     assert "67.98%" in card.as_markdown()
+
+
+def test_stopped_sweep_names_the_layers_it_did_not_sweep(session):
+    from m2pt_core import figures
+    layers = sorted({int(n.split(".")[1]) for n in session.pathway_names()})
+    assert len(layers) >= 2
+    sweep = session.sweep(grid=[0.0, 1.0])
+    done, total, rows = next(sweep)
+    session.sweep_stop.set()                                  # the Stop button, between layers
+    assert list(sweep) == [] and done == 1 and total == len(layers)
+    title = figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference()).layout.title.text
+    missing = ", ".join(map(str, layers[1:]))
+    assert f"stopped after 1 of {len(layers)} layers" in title and f"{missing} not swept" in title, title
+    *_, (_, _, rows) = list(session.sweep(grid=[0.0, 1.0]))   # a new sweep runs to the end: no note
+    assert "not swept" not in figures.sweep_curves(rows, all_layers=layers).layout.title.text

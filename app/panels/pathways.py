@@ -121,11 +121,19 @@ def build(ctx: AppContext) -> None:
     @guard
     def sweep(state, progress=gr.Progress()):
         session = ctx.session(state)
-        fig = None
+        layers = sorted({int(n.split(".")[1]) for n in session.pathway_names()})   # names: blocks.<i>.<component>
+        rows = None
         for done, total, rows in session.sweep():
             progress(done / total, desc=f"λ sweep: layer {done} of {total}")
-            fig = figures.sweep_curves(rows, **session.sweep_reference())
-            yield fig
+            yield figures.sweep_curves(rows, all_layers=layers, **session.sweep_reference())
+        if session.sweep_stop.is_set():       # Stop: the last figure says which layers were not swept
+            yield (figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference())
+                   if rows is not None else figures.empty("λ sweep", "stopped before the first layer"))
+
+    def stop_jobs(state):
+        """The sweep stops after its current layer and says so; the knockout map is cancelled."""
+        if state is not None:
+            state.sweep_stop.set()
 
     @guard
     def score_test(state):
@@ -149,5 +157,5 @@ def build(ctx: AppContext) -> None:
                              api_name="reset_lambdas"))
     k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
     s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
-    stop.click(None, None, None, cancels=[k_ev, s_ev])
+    stop.click(stop_jobs, [ctx.state], None, cancels=[k_ev], queue=False, api_name="stop_sweep")
     test_btn.click(score_test, [ctx.state], [test_md], api_name="score_test")

@@ -66,6 +66,7 @@ class ExplorerSession:
         self.compat: Optional[pd.DataFrame] = None
         self.notes: list[str] = []
         self.train_stop = threading.Event()             # set by the Train tab's Stop
+        self.sweep_stop = threading.Event()             # set by the Pathways tab's Stop (between layers)
         self.training = False                           # a training run of this session is going on
         self.pending_train: Optional[Any] = None       # the TrainRequest of a stopped run (to resume)
         self._train_root: Optional[Path] = None          # stopped runs' last finished epochs, on disk
@@ -393,13 +394,17 @@ class ExplorerSession:
 
     def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None
               ) -> Iterator[tuple[int, int, pd.DataFrame]]:
-        """λ sweep one layer at a time: yields (layers done, depth, rows so far)."""
+        """λ sweep one layer at a time: yields (layers done, depth, rows so far). ``sweep_stop``
+        (the Pathways tab's Stop) ends it between layers; the rows then cover the layers done."""
         model = self.require_pathways()
         d = self._require_data()
         mode = mode or self.sweep_mode()
         layers = sorted({split_name(n)[0] for n in self.pathway_names()})
         parts: list[pd.DataFrame] = []
+        self.sweep_stop.clear()
         for k, i in enumerate(layers):
+            if self.sweep_stop.is_set():
+                return
             with self.lock:
                 parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode))
             yield k + 1, len(layers), pd.concat(parts, ignore_index=True)
