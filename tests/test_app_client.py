@@ -254,3 +254,9 @@ def test_train_result_has_n_intervals_and_says_one_seed(url):
     assert n and int(n.group(1)) > 0, result
     assert re.search(r"\| baseline \| [\d.]+% \([\d.]+–[\d.]+%\) \|", result), result
     assert re.search(r"M2PT − baseline: [+-][\d.]+ points \(95% CI .* items\)", result) and "One seed" in result, result
+
+
+def test_status_words_for_a_plain_target(url):
+    status = Client(url, verbose=False).predict("audio-sounds", "(none)", api_name="/select_models")[0]
+    assert "Opened **audio-sounds** with no auxiliary (no pathways)." in status, status
+    assert "n/a" not in status and "(none)" not in status and "accuracy " in status

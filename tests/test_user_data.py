@@ -169,3 +169,15 @@ def test_no_server_path_on_the_page(data_dir):
         assert not [s for s in shown if root in s or "/tmp" in s], [s for s in shown if root in s][:1]   # ...by name
     finally:
         demo.close()
+
+
+def test_a_folder_of_another_modality_gets_one_sentence(tmp_path):
+    from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
+    from m2pt_core.explorer import Catalog
+    write_folder("sounds", tmp_path / "spoken", 12)
+    model = Catalog(cached_tiny_zoo()).load_model("image-digits")
+    with pytest.raises(M2PTError) as err:
+        score_dataset(model, str(tmp_path / "spoken"), "all")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("This model takes image files and spoken holds audio files"), msg
+    assert "Open an audio model" in msg and "Train tab" in msg

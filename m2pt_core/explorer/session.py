@@ -30,6 +30,7 @@ from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .evaluation import SharedEvaluator, shared_logits
 from .pretrained import PretrainedTarget, open_pretrained
 from .results import Prediction, SessionScore, TrainedPair
+from .user_data import article
 from .scoring import Items, evidence_markdown, item_results, make_score, test_split_report
 
 NO_AUX = "(none)"
@@ -458,9 +459,9 @@ class ExplorerSession:
         want = model.config.modality
         if modality != want:
             raise InputFileError(
-                f"This model takes {_PLURAL.get(want, want)}; {path.name} is {_a(modality)} {modality} file "
-                f"({self.target_name} is {_a(want)} {want} model). "
-                f"Upload {_a(want)} {want} file, or open {_a(modality)} {modality} model in the Models tab.")
+                f"This model takes {_PLURAL.get(want, want)}; {path.name} is {article(modality)} {modality} file "
+                f"({self.target_name} is {article(want)} {want} model). "
+                f"Upload {article(want)} {want} file, or open {article(modality)} {modality} model in the Models tab.")
         if modality in ("image", "video"):
             from .samples import check_image_pixels
             check_image_pixels(path)                   # from the header, before anything is decoded
@@ -561,8 +562,3 @@ class ExplorerSession:
 
 
 _PLURAL = {"image": "images", "audio": "audio", "pointcloud": "point clouds", "video": "video"}
-
-
-def _a(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
-

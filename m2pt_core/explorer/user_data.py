@@ -25,7 +25,7 @@ from torch import nn
 from ..analysis.intervals import wilson_interval as _wilson
 from ..data.archives import is_archive
 from ..data.sources import is_builtin
-from ..errors import M2PTError
+from ..errors import InputFileError, M2PTError
 
 DATA_PREFIX = "data: "
 UPLOAD_PREFIX = "upload: "
@@ -194,6 +194,12 @@ def score_dataset(model: nn.Module, source: str, split: Optional[str] = None, ba
     from ..train.batches import iterate
     config = model.config
     split = split or default_split(model, source)
+    if not is_builtin(source):   # one sentence, not one line per file, when the whole folder is another modality
+        found = open_dataset(source, "all", seed=0, prepare=False).provenance.modality   # lists files, decodes none
+        if found and found != config.modality:
+            raise InputFileError(
+                f"This model takes {config.modality} files and {Path(str(source)).name} holds {found} files. Open "
+                f"{article(found)} {found} model in the Models tab, or train one on this data in the Train tab.")
     ds = open_dataset(source, split, spec=config.input, **open_kw)
     prov, overlap = model_provenance(model), None
     if prov is not None and getattr(ds, "keys", None) is not None:
@@ -216,3 +222,8 @@ def score_dataset(model: nn.Module, source: str, split: Optional[str] = None, ba
     correct = int(sum(confusion[i, to_model[i]] for i in range(len(ds.classes))))
     return DatasetScore(str(source), split, int(confusion.sum()), correct, list(ds.classes), names, confusion,
                         list(ds.skipped), overlap)
+
+
+def article(word: str) -> str:
+    """'an' before a vowel ('an audio model'), else 'a'."""
+    return "an" if word[:1] in "aeiou" else "a"
