@@ -29,8 +29,21 @@ DEFAULT_MAX_UPLOAD_MB = 200     # the largest auxiliary people bring (MiniLM-L6)
 
 TITLE = "M2PT Explorer"
 CSS = """
-.gradio-container {max-width: 1280px !important; margin: auto;}
+.gradio-container {max-width: min(1280px, 100vw) !important; margin: auto;}
 #m2pt-header h1 {margin-bottom: 0;}
+/* Narrow screens (a phone, a projector-zoomed laptop): side-by-side rows stack, nothing is wider
+   than the screen, and table labels break between words only. (Gradio prefixes every rule with
+   its own container class, so no .gradio-container here.) */
+@media (max-width: 640px) {
+  .row {flex-direction: column !important; flex-wrap: nowrap !important;}
+  .row > *, .column {width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important;}
+  .prose table {display: block; overflow-x: auto; max-width: 100%;}
+  .prose td:first-child, .prose th {word-break: keep-all; overflow-wrap: normal; hyphens: none; white-space: nowrap;}
+  .prose td {overflow-wrap: anywhere;}
+  .js-plotly-plot, .plot-container {max-width: 100%; overflow-x: auto;}
+  .block:has(table) {max-width: 100%; overflow-x: auto;}   /* wide tables scroll inside their box */
+  .tabitem, .column {max-width: 100%;}
+}
 """
 
 

@@ -279,3 +279,45 @@ def test_refused_upload_clears_the_previous_result(url, tmp_path):
         page.screenshot(path=str(SHOTS / "10-refused-upload.png"), full_page=True)
         assert page.locator("#sample-plots").get_by_text("Error", exact=True).count() == 0
         browser.close()
+
+
+TABS = ["Models", "Pathways", "Weights", "Try a sample", "Train", "Ablation", "Your data", "Export"]
+
+
+def _go_to_tab(page, name: str) -> None:
+    """Click a tab, through the "more tabs" menu when the screen is too narrow to show it."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.is_visible():
+        tab.click()
+        return
+    more = page.get_by_role("button", name="More tabs")
+    box = more.bounding_box()
+    assert box and box["x"] + box["width"] <= page.viewport_size["width"], box   # the menu is on screen
+    more.click()
+    page.locator(".overflow-dropdown button", has_text=name).click()
+
+
+def test_every_tab_fits_a_400_px_screen(url):
+    """A phone (or a projector-zoomed laptop): no tab is wider than the screen, Open and the
+    more-tabs menu are on screen, card labels are not broken mid-word."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 400, "height": 800})
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        page.get_by_text("Opened", exact=False).first.wait_for(timeout=90_000)
+        width = "() => document.documentElement.scrollWidth"
+        open_box = page.get_by_role("button", name="Open", exact=True).bounding_box()
+        assert open_box["x"] >= 0 and open_box["x"] + open_box["width"] <= 400, open_box
+        # Card labels on one line each: "validation accuracy", not "validati / on accuracy".
+        lines = page.evaluate("""() => [...document.querySelectorAll('#target-card td:first-child')].map(td => {
+            const r = document.createRange(); r.selectNodeContents(td);
+            return [td.innerText, new Set([...r.getClientRects()].map(q => Math.round(q.top))).size]; })""")
+        assert len(lines) > 5 and all(n == 1 for _, n in lines), lines
+        page.screenshot(path=str(SHOTS / "400px-models.png"), full_page=True)
+        for name in TABS:
+            _go_to_tab(page, name)
+            page.wait_for_timeout(600)
+            assert page.evaluate(width) <= 400, (name, page.evaluate(width))
+            page.screenshot(path=str(SHOTS / f"400px-{name.replace(' ', '-').lower()}.png"), full_page=True)
+        browser.close()
