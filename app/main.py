@@ -62,7 +62,8 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
         if not catalog.zoo_names():
             gr.Markdown(f"⚠️ No zoo models found in `{catalog.zoo_path}`. Build them with `m2pt zoo build`, or "
                         "train a pair in the **Train** tab.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            ctx.c["tabs"] = tabs
             with gr.Tab("Models", id="models"):
                 models.build(ctx)
             with gr.Tab("Pathways", id="pathways"):

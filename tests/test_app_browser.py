@@ -321,3 +321,40 @@ def test_every_tab_fits_a_400_px_screen(url):
             assert page.evaluate(width) <= 400, (name, page.evaluate(width))
             page.screenshot(path=str(SHOTS / f"400px-{name.replace(' ', '-').lower()}.png"), full_page=True)
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def url_with_data(tmp_path_factory):
+    """The app with a --data-dir holding a folder of recordings no bundled model can score."""
+    from app.main import build_app, launch
+    from m2pt_core.data.make_folder import write_folder
+    from m2pt_core.explorer import Catalog
+    from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
+    data = tmp_path_factory.mktemp("data")
+    demo = build_app(Catalog(cached_tiny_zoo()), data_dir=data)
+    write_folder("sounds", data / "recordings", 60)          # added after the app started
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_own_data_no_model_can_score_offers_training_in_one_click(url_with_data):
+    """A newcomer's folder of recordings on the default (image) model: the Your-data tab says why
+    nothing is scored and offers training with a time estimate; one click trains on it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser, page = _open_page(p, url_with_data)
+        page.get_by_role("tab", name="Your data").click()
+        _choose(page, "data-dataset", "data: recordings")
+        page.get_by_role("button", name="Score the open model").click()
+        status = page.locator("#data-status")
+        status.get_by_text("Next step", exact=False).wait_for(timeout=60_000)
+        assert "cannot score" in status.inner_text() and "on this machine" in status.inner_text()
+        page.screenshot(path=str(SHOTS / "11-own-data-next-step.png"), full_page=True)
+        page.locator("#data-train-next").click()
+        page.locator("#train-status").get_by_text("Done.", exact=True).wait_for(timeout=240_000)
+        assert page.locator("#train-dataset input").input_value() == "data: recordings"
+        assert page.locator("#train-aux input").input_value() == "image-digits"
+        assert "test items" in page.locator("#train-result").inner_text()
+        browser.close()

@@ -177,7 +177,10 @@ def build(ctx: AppContext) -> None:
 
     init.focus(init_choices, [ctx.state], [ctx.state, init], api_visibility="private")
     outputs = [ctx.state, status, curves, result, ctx.c["target"], resume, ctx.c["aux"]]
-    start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init], outputs, api_name="train")
+    inputs = [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init]
+    start.click(train, inputs, outputs, api_name="train")
+    ctx.c["train_start"] = (train, inputs, outputs)     # the Your-data tab's one-click next step
+    ctx.c["train_aux"] = aux
     resume.click(resume_training, [ctx.state], outputs, api_name="resume_training")
     # Not a cancel: the run must finish its step and report what it kept. Runs outside the queue,
     # so it is not stuck behind the training it stops.

@@ -25,7 +25,7 @@ from torch import nn
 from ..analysis.intervals import wilson_interval as _wilson
 from ..data.archives import is_archive
 from ..data.sources import is_builtin
-from ..errors import InputFileError, M2PTError
+from ..errors import M2PTError
 
 DATA_PREFIX = "data: "
 UPLOAD_PREFIX = "upload: "
@@ -164,10 +164,15 @@ class DatasetScore:
                 f"of {self.source}, n = {self.n}{skip}{overlap}")
 
 
+class ModelDataMismatch(M2PTError):
+    """The open model cannot score this data (another modality, or classes it does not have):
+    the next step is to train a model on the data."""
+
+
 def _class_map(model_names: list[str], data_classes: list[str]) -> list[int]:
     missing = [c for c in data_classes if c not in model_names]
     if missing:
-        raise M2PTError(f"The dataset's classes {missing} are not among the model's classes {model_names}; expected "
+        raise ModelDataMismatch(f"The dataset's classes {missing} are not among the model's classes {model_names}; expected "
                         "a dataset whose class folders (or labels) are named like the model's classes.")
     return [model_names.index(c) for c in data_classes]
 
@@ -197,7 +202,7 @@ def score_dataset(model: nn.Module, source: str, split: Optional[str] = None, ba
     if not is_builtin(source):   # one sentence, not one line per file, when the whole folder is another modality
         found = open_dataset(source, "all", seed=0, prepare=False).provenance.modality   # lists files, decodes none
         if found and found != config.modality:
-            raise InputFileError(
+            raise ModelDataMismatch(
                 f"This model takes {config.modality} files and {Path(str(source)).name} holds {found} files. Open "
                 f"{article(found)} {found} model in the Models tab, or train one on this data in the Train tab.")
     ds = open_dataset(source, split, spec=config.input, **open_kw)
@@ -227,3 +232,41 @@ def score_dataset(model: nn.Module, source: str, split: Optional[str] = None, ba
 def article(word: str) -> str:
     """'an' before a vowel ('an audio model'), else 'a'."""
     return "an" if word[:1] in "aeiou" else "a"
+
+
+def duration(seconds: float) -> str:
+    """'3 min', '40 s', '2 s' (never '0 s')."""
+    return f"{max(1, round(seconds / 60))} min" if seconds >= 90 else f"{max(1, round(seconds))} s"
+
+
+@dataclass
+class TrainOffer:
+    """The next step for data no open model can score: train a pair on it, and how long that takes here."""
+    choice: str            # the dataset as the page names it
+    modality: str
+    files: int
+    aux: str               # an auxiliary of another modality
+    request: "object"      # TrainRequest with the Train tab's defaults
+    seconds: float
+
+    def describe(self) -> str:
+        r = self.request
+        minutes = f"about {duration(self.seconds)}"
+        return (f"**Next step:** train a model on it: a baseline and an M2PT model ({self.modality}, "
+                f"{min(self.files, r.data_size):,} of its {self.files:,} files, {r.epochs} epochs, auxiliary "
+                f"{self.aux}) take {minutes} on this machine (measured here).")
+
+
+def training_offer(choice: str, source: str, aux_modalities: dict[str, Optional[str]], size_for) -> Optional[TrainOffer]:
+    """A TrainOffer for ``source`` (what ``choice`` names), pairing it with the first auxiliary of
+    ``aux_modalities`` (name → modality) of another modality; None when there is none.
+    ``size_for(aux)``: the model size that pairs with that auxiliary (ExplorerSession.aux_size)."""
+    from ..data import open_dataset
+    from .training import TrainRequest, estimate_train_seconds
+    probe = open_dataset(source, "all", seed=0, prepare=False)          # lists the files, decodes none
+    modality, files = probe.provenance.modality, int(probe.provenance.extra.get("files") or len(probe))
+    aux = next((a for a, m in aux_modalities.items() if m and m != modality), None)
+    if aux is None or modality is None:
+        return None
+    req = TrainRequest(dataset=source, aux=aux, size=size_for(aux))
+    return TrainOffer(choice, modality, files, aux, req, estimate_train_seconds(req, modality, files))
