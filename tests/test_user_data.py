@@ -125,7 +125,7 @@ def test_dashboard_scores_a_folder_and_an_upload(data_dir):
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         client.predict("m2pt-digits-audio", "audio-sounds", api_name="/select_models")
-        status, table, _, skipped, _ = client.predict("data: digits_png", "all", api_name="/score_dataset")
+        status, table, _, skipped = client.predict("data: digits_png", "all", api_name="/score_dataset")
         assert "n = 50" in status and "95% CI" in status
         rows = table["data"] if isinstance(table, dict) else table
         assert sum(int(r[1]) for r in rows) == 50
