@@ -88,6 +88,7 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     """After a model is opened (on page load or by the Open button) redraw the other panels."""
     pw_fn, pw_in, pw_out = ctx.c["pathways_refresh"]
     wt_fn, wt_in, wt_out = ctx.c["weights_refresh"]
+    sm_fn, sm_in, sm_out = ctx.c["sample_refresh"]
     select_fn, outputs = ctx.c["select_fn"], ctx.c["select_outputs"]
 
     def open_default(state, request: gr.Request):
@@ -102,7 +103,8 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
     demo.unload(ctx.page_closed)
     for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
-        event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
+        (event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
+         .then(sm_fn, sm_in, sm_out, api_visibility="private"))
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:

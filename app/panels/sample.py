@@ -25,7 +25,7 @@ def build(ctx: AppContext) -> None:
                 "detected from the file's content; the **baseline** and the **M2PT model (with λ as set in "
                 "Pathways)** then predict side by side." + missing)
     with gr.Row():
-        bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2)
+        bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2, elem_id="sample-bundled")
         upload = gr.File(label="…or upload a file", file_types=ACCEPTED, scale=2, elem_id="sample-upload")
         k = gr.Slider(1, 10, value=5, step=1, label="top-k", scale=1)
     status = gr.Markdown(label="detected input", elem_id="sample-status")
@@ -76,6 +76,14 @@ def build(ctx: AppContext) -> None:
         text = f"**{name or 'The file'}** was not used" + (f": {why}" if why else " (see the message).")
         return text, None, None, None
 
+    def matching(state):
+        """Bundled samples of the open model's modality only (the others would only be refused)."""
+        model = getattr(state, "model", None)
+        modality = getattr(getattr(model, "config", None), "modality", None)
+        return gr.update(choices=[n for n, s in samples.items() if modality is None or s.modality == modality],
+                         value=None)
+
+    ctx.c["sample_refresh"] = (matching, [ctx.state], [bundled])
     outputs = [ctx.state, status, shown, bars, table]
     upload.upload(predict_sample, [ctx.state, upload, k], outputs, api_name="predict_sample").failure(
         cleared, [ctx.state, upload], outputs[1:], api_visibility="private")
