@@ -145,6 +145,7 @@ def test_keyboard_number_box_and_clamped_values_rescore_and_close_toasts(url):
         number = page.locator("#lambda-slider input[type=number]")
         rng = page.locator("#lambda-slider input[type=range]")
         page.wait_for_timeout(1000)
+        assert len(number.input_value().split(".")[-1]) <= 4, number.input_value()   # not 16 digits
 
         rng.focus()
         for _ in range(6):
