@@ -363,3 +363,44 @@ def test_own_data_no_model_can_score_offers_training_in_one_click(url_with_data)
         assert page.locator("#train-aux input").input_value() == "image-digits"
         assert "test items" in page.locator("#train-result").inner_text()
         browser.close()
+
+
+_TEXT_CLASHES = """() => { const sel = '.gtitle, .xtitle, .ytitle, .annotation-text, .xtick text, .ytick text';
+  const boxes = [...document.querySelectorAll(sel)].filter(e => e.textContent.trim())
+    .map(e => [e.textContent.trim().slice(0, 30), e.getBoundingClientRect()]);
+  const out = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i][1], b = boxes[j][1];
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
+      out.push(boxes[i][0] + ' × ' + boxes[j][0]); }
+  const W = document.documentElement.clientWidth;
+  return out.concat(boxes.filter(([t, r]) => r.left < -1 || r.right > W + 1).map(([t]) => 'cut off: ' + t)); }"""
+
+
+def test_figure_labels_neither_overlap_nor_get_cut(tmp_path):
+    """The audio input, the confusion matrix (a long title) and the prediction bars (two models),
+    drawn by Plotly in Chromium at 640 and 400 px: no title, axis title or tick label overlaps
+    another or is cut off."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import pandas as pd
+    import torch
+    from m2pt_core import figures
+    from m2pt_core.figures.inputs import audio_figure
+    topk = pd.DataFrame([{"model": m, "rank": r, "class": f"class_{r}_long_name", "prob": 0.5 / r}
+                         for m in ["baseline (image-mnist5k)", "M2PT (λ as set)"] for r in range(1, 6)])
+    figs = {"audio": audio_figure(torch.rand(1, 16000) - 0.5, 16000, torch.rand(1, 64, 100), title="speech.wav"),
+            "confusion": figures.confusion_heatmap(np.random.default_rng(0).integers(0, 20, (10, 10)),
+                                                   list("0123456789"), list("0123456789"),
+                                                   "m2pt-mnist5k-audio on data: spoken_digits_3000 (all, n = 3000)"),
+            "bars": figures.prediction_bars(topk)}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for width in (640, 400):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            for name, fig in figs.items():
+                path = tmp_path / f"{name}.html"
+                fig.write_html(path, include_plotlyjs=True, default_width="100%")
+                page.goto(path.as_uri())
+                page.wait_for_selector(".main-svg")
+                assert page.evaluate(_TEXT_CLASHES) == [], (name, width)
+        browser.close()

@@ -65,7 +65,7 @@ def audio_figure(waveform: Any, sample_rate: int, spectrogram: Optional[Any] = N
     wave = _np(waveform)
     wave = wave.mean(axis=0) if wave.ndim == 2 else wave                 # (samples,)
     rows = 2 if spectrogram is not None else 1
-    fig = make_subplots(rows=rows, cols=1, vertical_spacing=0.14,
+    fig = make_subplots(rows=rows, cols=1, vertical_spacing=0.24,   # room for row 1's axis title below it
                         subplot_titles=["waveform", "log-mel spectrogram (model input)"][:rows])
     step = max(1, len(wave) // 4000)                                     # keep the plot light
     t = np.arange(0, len(wave), step) / sample_rate
