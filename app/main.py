@@ -168,8 +168,15 @@ def main(argv: Optional[list[str]] = None) -> None:
     from m2pt_core.data.threads import pin_threads
     # Jobs run two at a time in this process: the thread count is set once here and never per job.
     pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    from m2pt_core.explorer.data import measure_slider_budget
+    # The page's rule (the whole validation split only when a λ move over it fits < 1 s), measured
+    # on this machine with the threads it serves with.
+    budget = measure_slider_budget(seconds=1.0)
     catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20, lambda_bound=args.lambda_bound,
-                      exposed_dirs=[*args.models_dir, *([args.data_dir] if args.data_dir else [])])
+                      exposed_dirs=[*args.models_dir, *([args.data_dir] if args.data_dir else [])],
+                      slider_budget=budget)
+    print(f"λ moves: {budget // (6 * 17 * 192 ** 2)} items of a demo-size model fit the 1 s budget per move here.",
+          flush=True)
     note = exposure_note(args.host, catalog)
     if note:
         print(note, flush=True)

@@ -423,3 +423,22 @@ def test_stopped_sweep_names_the_layers_it_did_not_sweep(session):
     assert f"stopped after 1 of {len(layers)} layers" in title and f"{missing} not swept" in title, title
     *_, (_, _, rows) = list(session.sweep(grid=[0.0, 1.0]))   # a new sweep runs to the end: no note
     assert "not swept" not in figures.sweep_curves(rows, all_layers=layers).layout.title.text
+
+
+def test_validation_subset_follows_the_budget_measured_on_the_serving_machine():
+    """A slower server (a smaller measured budget) scores λ moves on a named stratified subset,
+    not the whole split; the budget is measured, and a faster run gives a larger one."""
+    from m2pt_core.explorer import Catalog, ExplorerSession
+    from m2pt_core.explorer.data import eval_limit, measure_slider_budget
+    from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
+    measured = measure_slider_budget(seconds=1.0)
+    assert 0 < measure_slider_budget(seconds=0.01) < measured
+    catalog = Catalog(cached_tiny_zoo())
+    model = catalog.load_model("m2pt-digits-audio")
+    per_move = model.config.depth * (model.tokenizer.num_tokens + 1) * model.config.embed_dim ** 2
+    slow = Catalog(cached_tiny_zoo(), slider_budget=50 * per_move)
+    assert eval_limit(model, 750, slow.slider_budget) == 50
+    session = ExplorerSession(slow)
+    session.select("m2pt-digits-audio")
+    assert session.data.is_subset and len(session.data.y) == 50
+    assert "subset of 50" in session.data.describe()

@@ -247,7 +247,8 @@ class ExplorerSession:
             self.baseline, self.baseline_name = baseline, baseline_name
             self.learned = get_lambdas(model)
             self.notes = list(notes)
-            self.data, self.data_size = eval_data(model, data_size, self.max_eval), data_size
+            self.data = eval_data(model, data_size, self.max_eval, slider_budget=self.catalog.slider_budget)
+            self.data_size = data_size
             self.evaluator = None
             self.learned_acc = self.baseline_acc = self.last = None
             self.learned_items = self.baseline_items = None
