@@ -102,14 +102,16 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 TOASTS = "[data-testid='toast-close']"
 
 
-def _sessions_lambda(key_prefix: str = "blocks.0.") -> set[float]:
-    """λ of layer 0 in every live explorer session of this (in-process) server."""
+def _sessions_lambda(key_prefix: str = "blocks.0.", since: int = 0) -> set[float]:
+    """λ of layer 0 in every live explorer session of this (in-process) server made after session
+    id ``since`` (sessions of other test files in the same process are not this page's)."""
     import gc
     from m2pt_core.explorer import ExplorerSession
     from m2pt_core.pathways import get_lambdas
     out = set()
     for o in gc.get_objects():
-        if isinstance(o, ExplorerSession) and o.model is not None and o.pathway_names() and o.lambdas_edited():
+        if (isinstance(o, ExplorerSession) and o.uid > since and o.model is not None and o.pathway_names()
+                and o.lambdas_edited()):
             out |= {round(v, 5) for n, v in get_lambdas(o.model).items() if n.startswith(key_prefix)}
     return out
 
@@ -137,6 +139,8 @@ def test_keyboard_number_box_and_clamped_values_rescore_and_close_toasts(url):
     always the one on the page; a typed value beyond the slider is refused (a toast), clamped on
     blur and re-scored, and the toast does not outlive the change."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    from m2pt_core.explorer.session import _SESSION_IDS
+    first = next(_SESSION_IDS)                 # sessions made from now on are this page's
     with sync_api.sync_playwright() as p:
         browser, page = _open_page(p, url)
         page.get_by_role("tab", name="Pathways").click()
@@ -151,16 +155,16 @@ def test_keyboard_number_box_and_clamped_values_rescore_and_close_toasts(url):
         for _ in range(6):
             rng.press("ArrowRight")
         shown = round(float(number.input_value()), 5)
-        assert _wait(page, lambda: _sessions_lambda() == {shown}), (shown, _sessions_lambda())
+        assert _wait(page, lambda: _sessions_lambda(since=first) == {shown}), (shown, _sessions_lambda(since=first))
 
         number.fill("0.0123")
-        assert _wait(page, lambda: _sessions_lambda() == {0.0123}), _sessions_lambda()
+        assert _wait(page, lambda: _sessions_lambda(since=first) == {0.0123}), _sessions_lambda(since=first)
 
         top = float(rng.get_attribute("max"))
         number.fill(str(round(top * 3, 3)))                    # beyond the slider: refused...
         page.locator(".toast-body, [data-testid='toast-body']").first.wait_for(timeout=20_000)
         number.press("Tab")                                    # ...clamped on blur, and re-scored
-        assert _wait(page, lambda: _sessions_lambda() == {round(top, 5)}), (top, _sessions_lambda())
+        assert _wait(page, lambda: _sessions_lambda(since=first) == {round(top, 5)}), (top, _sessions_lambda(since=first))
         assert _wait(page, lambda: page.locator(TOASTS).count() == 0, 15), "a stale toast stayed on screen"
         page.screenshot(path=str(SHOTS / "7-keyboard-lambda.png"), full_page=True)
         browser.close()

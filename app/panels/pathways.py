@@ -163,5 +163,5 @@ def build(ctx: AppContext) -> None:
                              api_name="reset_lambdas"))
     k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
     s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
-    stop.click(stop_jobs, [ctx.state], None, cancels=[k_ev], queue=False, api_name="stop_sweep")
+    stop.click(stop_jobs, [ctx.state], None, cancels=[k_ev], queue=False, api_visibility="private")
     test_btn.click(score_test, [ctx.state], [test_md], api_name="score_test")
