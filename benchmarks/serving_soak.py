@@ -85,7 +85,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--rounds", type=int, default=6, help="rounds of ~10 minutes of use (6: an hour)")
     p.add_argument("--zoo", default=None)
     p.add_argument("--cache-mb", type=int, default=512)
-    p.add_argument("--session-ttl", type=float, default=30.0)
+    p.add_argument("--session-ttl", type=float, default=120.0,
+                   help="seconds a session outlives its last state update (a round takes ~1 min)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     from m2pt_core.explorer import Catalog
