@@ -29,8 +29,21 @@ DEFAULT_MAX_UPLOAD_MB = 200     # the largest auxiliary people bring (MiniLM-L6)
 
 TITLE = "M2PT Explorer"
 CSS = """
-.gradio-container {max-width: 1280px !important; margin: auto;}
+.gradio-container {max-width: min(1280px, 100vw) !important; margin: auto;}
 #m2pt-header h1 {margin-bottom: 0;}
+/* Narrow screens (a phone, a projector-zoomed laptop): side-by-side rows stack, nothing is wider
+   than the screen, and table labels break between words only. (Gradio prefixes every rule with
+   its own container class, so no .gradio-container here.) */
+@media (max-width: 640px) {
+  .row {flex-direction: column !important; flex-wrap: nowrap !important;}
+  .row > *, .column {width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important;}
+  .prose table {display: block; overflow-x: auto; max-width: 100%;}
+  .prose td:first-child, .prose th {word-break: keep-all; overflow-wrap: normal; hyphens: none; white-space: nowrap;}
+  .prose td {overflow-wrap: anywhere;}
+  .js-plotly-plot, .plot-container {max-width: 100%; overflow-x: auto;}
+  .block:has(table) {max-width: 100%; overflow-x: auto;}   /* wide tables scroll inside their box */
+  .tabitem, .column {max-width: 100%;}
+}
 """
 
 
@@ -49,7 +62,8 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
         if not catalog.zoo_names():
             gr.Markdown(f"⚠️ No zoo models found in `{catalog.zoo_path}`. Build them with `m2pt zoo build`, or "
                         "train a pair in the **Train** tab.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            ctx.c["tabs"] = tabs
             with gr.Tab("Models", id="models"):
                 models.build(ctx)
             with gr.Tab("Pathways", id="pathways"):
@@ -74,6 +88,7 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     """After a model is opened (on page load or by the Open button) redraw the other panels."""
     pw_fn, pw_in, pw_out = ctx.c["pathways_refresh"]
     wt_fn, wt_in, wt_out = ctx.c["weights_refresh"]
+    sm_fn, sm_in, sm_out = ctx.c["sample_refresh"]
     select_fn, outputs = ctx.c["select_fn"], ctx.c["select_outputs"]
 
     def open_default(state, request: gr.Request):
@@ -88,7 +103,8 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
     demo.unload(ctx.page_closed)
     for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
-        event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
+        (event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
+         .then(sm_fn, sm_in, sm_out, api_visibility="private"))
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -152,8 +168,15 @@ def main(argv: Optional[list[str]] = None) -> None:
     from m2pt_core.data.threads import pin_threads
     # Jobs run two at a time in this process: the thread count is set once here and never per job.
     pin_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    from m2pt_core.explorer.data import measure_slider_budget
+    # The page's rule (the whole validation split only when a λ move over it fits < 1 s), measured
+    # on this machine with the threads it serves with.
+    budget = measure_slider_budget(seconds=1.0)
     catalog = Catalog(args.zoo, cache_bytes=args.cache_mb * 2**20, lambda_bound=args.lambda_bound,
-                      exposed_dirs=[*args.models_dir, *([args.data_dir] if args.data_dir else [])])
+                      exposed_dirs=[*args.models_dir, *([args.data_dir] if args.data_dir else [])],
+                      slider_budget=budget)
+    print(f"λ moves: {budget // (6 * 17 * 192 ** 2)} items of a demo-size model fit the 1 s budget per move here.",
+          flush=True)
     note = exposure_note(args.host, catalog)
     if note:
         print(note, flush=True)

@@ -201,3 +201,62 @@ def test_uploads_are_size_limited(tmp_path):
         assert re.search(r"size|large|exceed", str(err.value), re.I), str(err.value)
     finally:
         demo.close()
+
+
+def test_split_all_with_training_items_is_refused_or_labelled_as_in_the_cli(url):
+    """Your data, split "all" of the data the open model was trained on: refused like `m2pt eval
+    --split all`; with the overlap box ticked it is scored and says how many items were trained on."""
+    client = Client(url, verbose=False)
+    client.predict("image-digits", "(none)", api_name="/select_models")
+    with pytest.raises(Exception, match="items the model was trained on"):
+        client.predict("digits", "all", False, api_name="/score_dataset")
+    status = client.predict("digits", "all", True, api_name="/score_dataset")[0]
+    assert re.search(r"n = 1797\b", status) and "420 of the 1797 items are items this model was trained on" in status
+    status = client.predict("digits", "default", False, api_name="/score_dataset")[0]
+    assert "none of them is a training item" in status
+
+
+def test_huge_image_is_refused_from_its_header_and_photos_are_drawn_small(url, tmp_path):
+    """A 8000×8000 PNG (a few hundred KB) is refused before it is decoded, and the server keeps
+    its memory; a 640×480 photo is drawn at a bounded size (not sent pixel by pixel)."""
+    import psutil
+    from PIL import Image
+    huge, photo = tmp_path / "huge.png", tmp_path / "photo.jpg"
+    Image.new("L", (8000, 8000), 128).save(huge)
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((480, 640, 3)) * 255).astype(np.uint8)).save(photo, quality=90)
+    client = Client(url, verbose=False)
+    _open(client)
+    rss = psutil.Process().memory_info().rss
+    with pytest.raises(Exception, match="8000×8000 = 64.0 million pixels"):
+        client.predict(handle_file(str(huge)), 3, api_name="/predict_sample")
+    assert psutil.Process().memory_info().rss - rss < 64 * 2**20
+    status, shown, _, _ = client.predict(handle_file(str(photo)), 3, api_name="/predict_sample")
+    assert "Detected image" in status and len(str(shown)) < 400_000, len(str(shown))
+
+
+def test_archive_with_a_path_traversal_member_is_refused_on_arrival(url, tmp_path):
+    import zipfile
+    bad = tmp_path / "evil.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("digits/0/a.png", b"\x89PNG")
+        z.writestr("../../escape.png", b"\x89PNG")
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception, match="points outside the archive's folder"):
+        client.predict(handle_file(str(bad)), api_name="/add_dataset")
+
+
+def test_train_result_has_n_intervals_and_says_one_seed(url):
+    client = Client(url, verbose=False)
+    out = client.predict("digits", "audio-sounds", 1, 200, 30.0, False, "random", api_name="/train")
+    result = out[2]
+    n = re.search(r"test accuracy \(95% CI\), (\d+) test items", result)
+    assert n and int(n.group(1)) > 0, result
+    assert re.search(r"\| baseline \| [\d.]+% \([\d.]+–[\d.]+%\) \|", result), result
+    assert re.search(r"M2PT − baseline: [+-][\d.]+ points \(95% CI .* items\)", result) and "One seed" in result, result
+
+
+def test_status_words_for_a_plain_target(url):
+    status = Client(url, verbose=False).predict("audio-sounds", "(none)", api_name="/select_models")[0]
+    assert "Opened **audio-sounds** with no auxiliary (no pathways)." in status, status
+    assert "n/a" not in status and "(none)" not in status and "accuracy " in status

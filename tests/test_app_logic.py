@@ -132,8 +132,9 @@ def test_predict_and_wrong_modality(session, tmp_path):
     p = session.predict(tmp_path / "x.png", k=3)
     assert p.modality == "image" and set(p.table["model"]) == {"baseline (image-digits)", "M2PT (λ as set)"}
     sf.write(tmp_path / "s.wav", np.sin(np.linspace(0, 400, 16000)).astype("float32"), 16000)
-    with pytest.raises(InputFileError, match="This model takes images; this file is audio"):
+    with pytest.raises(InputFileError, match="This model takes images; s.wav is an audio file") as err:
         session.predict(tmp_path / "s.wav")
+    assert "open an audio model" in str(err.value) and "this file is" not in str(err.value)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     with pytest.raises(InputFileError):
         session.predict(tmp_path / "bad.png")
@@ -430,3 +431,52 @@ def test_lambda_readers_wait_for_a_sweep_in_progress(session, monkeypatch):
             t.join(5)
         assert waited, "a λ reader did not wait for the sweep"
         assert seen["cur"] == pytest.approx(learned) and 99.0 not in seen["frame"].drop(columns="layer").values
+
+
+def test_card_and_status_agree_on_the_validation_split():
+    """The bundled audio-sounds model: its card's validation accuracy is the one the Models tab
+    measures on the same (whole) validation split, with the same n (it was 301/444 vs 310/456)."""
+    from m2pt_core.explorer import Catalog, ExplorerSession
+    from m2pt_core.zoo import zoo_dir
+    if not (zoo_dir(None) / "audio-sounds.safetensors").is_file():
+        pytest.skip("bundled zoo not built")
+    session = ExplorerSession(Catalog())
+    session.select("audio-sounds", "(none)")
+    card = session.card("audio-sounds")
+    assert not session.data.is_subset and card.val_items == len(session.data.y)
+    assert card.val_accuracy == session.learned_acc
+    assert "67.98%" in card.as_markdown()
+
+
+def test_stopped_sweep_names_the_layers_it_did_not_sweep(session):
+    from m2pt_core import figures
+    layers = sorted({int(n.split(".")[1]) for n in session.pathway_names()})
+    assert len(layers) >= 2
+    sweep = session.sweep(grid=[0.0, 1.0])
+    done, total, rows = next(sweep)
+    session.sweep_stop.set()                                  # the Stop button, between layers
+    assert list(sweep) == [] and done == 1 and total == len(layers)
+    title = figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference()).layout.title.text
+    missing = ", ".join(map(str, layers[1:]))
+    assert f"stopped after 1 of {len(layers)} layers" in title and f"{missing} not swept" in title, title
+    *_, (_, _, rows) = list(session.sweep(grid=[0.0, 1.0]))   # a new sweep runs to the end: no note
+    assert "not swept" not in figures.sweep_curves(rows, all_layers=layers).layout.title.text
+
+
+def test_validation_subset_follows_the_budget_measured_on_the_serving_machine():
+    """A slower server (a smaller measured budget) scores λ moves on a named stratified subset,
+    not the whole split; the budget is measured, and a faster run gives a larger one."""
+    from m2pt_core.explorer import Catalog, ExplorerSession
+    from m2pt_core.explorer.data import eval_limit, measure_slider_budget
+    from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
+    measured = measure_slider_budget(seconds=1.0)
+    assert 0 < measure_slider_budget(seconds=0.01) < measured
+    catalog = Catalog(cached_tiny_zoo())
+    model = catalog.load_model("m2pt-digits-audio")
+    per_move = model.config.depth * (model.tokenizer.num_tokens + 1) * model.config.embed_dim ** 2
+    slow = Catalog(cached_tiny_zoo(), slider_budget=50 * per_move)
+    assert eval_limit(model, 750, slow.slider_budget) == 50
+    session = ExplorerSession(slow)
+    session.select("m2pt-digits-audio")
+    assert session.data.is_subset and len(session.data.y) == 50
+    assert "subset of 50" in session.data.describe()

@@ -2,6 +2,7 @@
 archive (Wilson interval, per class, confusion), training a pair on a folder."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -125,10 +126,10 @@ def test_app_has_the_data_tab(data_dir):
     assert parse_args(["--data-dir", str(data_dir)]).data_dir == str(data_dir)
 
 
-def test_dashboard_scores_a_folder_and_an_upload(data_dir):
-    """Through the launched app: a --data-dir folder and an uploaded zip, scored on the open model."""
+@contextlib.contextmanager
+def _served(data_dir):
+    """The dashboard on the tiny zoo with ``data_dir`` as --data-dir, launched here; yields its URL."""
     import socket
-    from gradio_client import Client, handle_file
     from app.main import build_app, launch
     from m2pt_core.explorer import Catalog
     from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
@@ -138,7 +139,16 @@ def test_dashboard_scores_a_folder_and_an_upload(data_dir):
         port = s.getsockname()[1]
     launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_dashboard_scores_a_folder_and_an_upload(data_dir):
+    """Through the launched app: a --data-dir folder and an uploaded zip, scored on the open model."""
+    from gradio_client import Client, handle_file
+    with _served(data_dir) as url:
+        client = Client(url, verbose=False)
         client.predict("m2pt-digits-audio", "audio-sounds", api_name="/select_models")
         status, table, _, skipped = client.predict("data: digits_png", "all", api_name="/score_dataset")
         assert "n = 50" in status and "95% CI" in status
@@ -153,9 +163,35 @@ def test_dashboard_scores_a_folder_and_an_upload(data_dir):
             client.predict("data: mixed", "all", api_name="/score_dataset")
         with pytest.raises(Exception, match="not in the list of choices"):   # Gradio refuses it before we do
             client.predict("data: escape/x", "all", api_name="/score_dataset")
-        other = Client(f"http://127.0.0.1:{port}/", verbose=False)          # another session: not its upload
+        other = Client(url, verbose=False)                                  # another session: not its upload
         other.predict("m2pt-digits-audio", "audio-sounds", api_name="/select_models")
         with pytest.raises(Exception, match="not in the list of choices"):
             other.predict(value, "all", api_name="/score_dataset")
-    finally:
-        demo.close()
+
+
+def test_no_server_path_on_the_page(data_dir):
+    """Train on a --data-dir folder, open the pair, score the folder: the model's name, the Models
+    status and card, the score and the skipped-file list name the folder as the user chose it."""
+    from gradio_client import Client
+    with _served(data_dir) as url:
+        client = Client(url, verbose=False)
+        out = client.predict("data: digits_png", "audio-sounds", 1, 200, 30.0, False, "random", api_name="/train")
+        name = out[3]["value"] if isinstance(out[3], dict) else out[3]
+        assert name == "trained #1 digits_png+audio-sounds · M2PT"
+        shown = [str(x) for x in client.predict(name, "audio-sounds", api_name="/select_models")]
+        shown += [str(x) for x in client.predict("data: digits_png", "all", True, api_name="/score_dataset")]
+        assert "bad" in shown[-1]                                            # the skipped files are listed...
+        root = str(data_dir.resolve())
+        assert not [s for s in shown if root in s or "/tmp" in s], [s for s in shown if root in s][:1]   # ...by name
+
+
+def test_a_folder_of_another_modality_gets_one_sentence(tmp_path):
+    from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
+    from m2pt_core.explorer import Catalog
+    write_folder("sounds", tmp_path / "spoken", 12)
+    model = Catalog(cached_tiny_zoo()).load_model("image-digits")
+    with pytest.raises(M2PTError) as err:
+        score_dataset(model, str(tmp_path / "spoken"), "all")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("This model takes image files and spoken holds audio files"), msg
+    assert "Open an audio model" in msg and "Train tab" in msg

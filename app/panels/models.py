@@ -41,12 +41,16 @@ def _params_md(session) -> str:
 
 
 def _status_md(session, score) -> str:
-    parts = [f"Opened **{session.target_name}** with auxiliary **{session.aux_name}**."]
+    aux = (f"with auxiliary **{session.aux_name}**" if session.aux_name not in (None, NO_AUX)
+           else "with no auxiliary (no pathways)")
+    parts = [f"Opened **{session.target_name}** {aux}."]
     parts += [f"Note: {n}." for n in session.notes]
     if score is not None:
         vs = f" {score.vs_baseline.describe('Δ')} (one run)." if score.vs_baseline is not None else ""
-        parts.append(f"Validation split, {score.data}: with λ as learned {pct(session.learned_acc)}; "
-                     f"baseline {session.baseline_name or 'n/a'}: {pct(session.baseline_acc)}.{vs}")
+        acc = (f"with λ as learned {pct(session.learned_acc)}" if pathway_modules(session.model)
+               else f"accuracy {pct(session.learned_acc)}")
+        base = f"; baseline {session.baseline_name}: {pct(session.baseline_acc)}" if session.baseline_name else ""
+        parts.append(f"Validation split, {score.data}: {acc}{base}.{vs}")
         parts.append("\n" + session.evidence())
     else:
         parts.append("This model names no dataset, so accuracy cannot be measured (predictions still work).")
@@ -93,7 +97,7 @@ def build(ctx: AppContext) -> None:
         return state if state is not None else session, gr.update(value=session.default_aux(target_name))
 
     def _cards(session, target_name, aux_name):
-        return (session.card(target_name).as_markdown() if target_name else "",
+        return (ctx.user_data.display(session.card(target_name).as_markdown()) if target_name else "",
                 session.card(aux_name).as_markdown() if aux_name and aux_name != NO_AUX else "No auxiliary: no pathways.")
 
     def _refused(session, target_name, aux_name, why, table, summary):
@@ -130,7 +134,7 @@ def build(ctx: AppContext) -> None:
             return _refused(session, target_name, aux_name, str(e), None, "")
         table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
         summary = compatibility_summary(session.compat) if session.compat is not None else "No auxiliary chosen."
-        return (session, _status_md(session, score), summary, table, _params_md(session),
+        return (session, ctx.user_data.display(_status_md(session, score)), summary, table, _params_md(session),
                 *_cards(session, target_name, aux_name), gr.update(value=target_name), gr.update(value=aux_name))
 
     @guard

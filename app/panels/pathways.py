@@ -14,14 +14,20 @@ HELP = ("Move a λ (one pathway, or all four of a layer) or edit the table: the 
         "scored only when you ask.")
 LAMBDA_TITLE = "λ per layer and component (as set now)"
 TABLE_DECIMALS = 6
+SLIDER_DECIMALS = 4     # the number box shows λ to 4 decimals; that rounded value stands for the λ in force
 
 
 def _slider_range(session, key: str) -> dict:
     """±4× the largest learned |λ| (at least ±0.25), never beyond the library's bound."""
     learned = max((abs(v) for v in session.learned.values()), default=0.0)
-    value = session.current_lambda(key)     # exact: a rounded value would come back as an edit
+    value = session.current_lambda(key)
     bound = min(session.catalog.lambda_bound, max(0.25, round(4 * learned, 2), abs(value)))
-    return dict(minimum=-bound, maximum=bound, step=bound / 200, value=value)
+    return dict(minimum=-bound, maximum=bound, step=bound / 200, value=round(value, SLIDER_DECIMALS))
+
+
+def _is_shown(now: float, value: float) -> bool:
+    """``value`` is the λ in force as the slider shows it (exact, or rounded to SLIDER_DECIMALS)."""
+    return abs(now - value) <= 1e-7 * max(1.0, abs(value)) or round(now, SLIDER_DECIMALS) == value
 
 
 def view(session):
@@ -92,7 +98,7 @@ def build(ctx: AppContext) -> None:
         session = ctx.session(state)
         if not k or session.model is None or not session.pathway_names() or value is None:
             return session, gr.update(), gr.update(), gr.update()
-        if k in session.lambda_keys() and abs(session.current_lambda(k) - float(value)) <= 1e-7 * max(1.0, abs(float(value))):
+        if k in session.lambda_keys() and _is_shown(session.current_lambda(k), float(value)):
             return session, gr.update(), gr.update(), gr.update()
         return set_lambda(session, k, value)
 
@@ -106,7 +112,7 @@ def build(ctx: AppContext) -> None:
     def reset_lambdas(state, k):
         session = ctx.session(state)
         s = session.reset_lambdas()
-        slider_upd = gr.update(value=session.current_lambda(k)) if k else gr.update()
+        slider_upd = gr.update(value=round(session.current_lambda(k), SLIDER_DECIMALS)) if k else gr.update()
         return (session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE),
                 session.lambda_frame().round(TABLE_DECIMALS), slider_upd)
 
@@ -121,11 +127,19 @@ def build(ctx: AppContext) -> None:
     @guard
     def sweep(state, progress=gr.Progress()):
         session = ctx.session(state)
-        fig = None
+        layers = sorted({int(n.split(".")[1]) for n in session.pathway_names()})   # names: blocks.<i>.<component>
+        rows = None
         for done, total, rows in session.sweep():
             progress(done / total, desc=f"λ sweep: layer {done} of {total}")
-            fig = figures.sweep_curves(rows, **session.sweep_reference())
-            yield fig
+            yield figures.sweep_curves(rows, all_layers=layers, **session.sweep_reference())
+        if session.sweep_stop.is_set():       # Stop: the last figure says which layers were not swept
+            yield (figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference())
+                   if rows is not None else figures.empty("λ sweep", "stopped before the first layer"))
+
+    def stop_jobs(state):
+        """The sweep stops after its current layer and says so; the knockout map is cancelled."""
+        if state is not None:
+            state.sweep_stop.set()
 
     @guard
     def score_test(state):
@@ -149,5 +163,5 @@ def build(ctx: AppContext) -> None:
                              api_name="reset_lambdas"))
     k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
     s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
-    stop.click(None, None, None, cancels=[k_ev, s_ev])
+    stop.click(stop_jobs, [ctx.state], None, cancels=[k_ev], queue=False, api_visibility="private")
     test_btn.click(score_test, [ctx.state], [test_md], api_name="score_test")

@@ -1,6 +1,9 @@
 """Try-a-sample tab: upload any file (or pick a bundled one), see it, and compare top-k predictions."""
 from __future__ import annotations
 
+import weakref
+from pathlib import Path
+
 import gradio as gr
 
 from m2pt_core import figures
@@ -22,19 +25,28 @@ def build(ctx: AppContext) -> None:
                 "detected from the file's content; the **baseline** and the **M2PT model (with λ as set in "
                 "Pathways)** then predict side by side." + missing)
     with gr.Row():
-        bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2)
+        bundled = gr.Dropdown(label="Bundled sample", choices=list(samples), value=None, scale=2, elem_id="sample-bundled")
         upload = gr.File(label="…or upload a file", file_types=ACCEPTED, scale=2, elem_id="sample-upload")
         k = gr.Slider(1, 10, value=5, step=1, label="top-k", scale=1)
-    status = gr.Markdown(label="detected input")
-    with gr.Row():
+    status = gr.Markdown(label="detected input", elem_id="sample-status")
+    with gr.Row(elem_id="sample-plots"):
         shown = gr.Plot(label="Input")
         bars = gr.Plot(label="Predictions")
     table = gr.Dataframe(label="Top-k predictions", headers=["model", "rank", "class_index", "class", "prob %"],
                          interactive=False)
 
+    # Why a session's last file was refused, for the status line the failure handler writes
+    # (the toast closes by itself; the status stays until the next file).
+    refusals: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
     def _run(state, path, k):
         session = ctx.session(state)
-        p = session.predict(path, int(k))
+        refusals.pop(session, None)
+        try:
+            p = session.predict(path, int(k))
+        except M2PTError as e:
+            refusals[session] = str(e)
+            raise
         top = p.table.copy()
         top["prob"] = (100 * top["prob"]).round(2)
         top = top.rename(columns={"prob": "prob %"})
@@ -57,6 +69,23 @@ def build(ctx: AppContext) -> None:
             raise gr.Error(f"Unknown bundled sample {name!r}.")
         return _run(state, samples[name].path, k)
 
+    def cleared(state, file_or_name):
+        """After a refused file: nothing of the previous file stays on screen beside the new name."""
+        name = Path(file_or_name).name if file_or_name and Path(str(file_or_name)).exists() else file_or_name
+        why = refusals.get(state) if state is not None else None
+        text = f"**{name or 'The file'}** was not used" + (f": {why}" if why else " (see the message).")
+        return text, None, None, None
+
+    def matching(state):
+        """Bundled samples of the open model's modality only (the others would only be refused)."""
+        model = getattr(state, "model", None)
+        modality = getattr(getattr(model, "config", None), "modality", None)
+        return gr.update(choices=[n for n, s in samples.items() if modality is None or s.modality == modality],
+                         value=None)
+
+    ctx.c["sample_refresh"] = (matching, [ctx.state], [bundled])
     outputs = [ctx.state, status, shown, bars, table]
-    upload.upload(predict_sample, [ctx.state, upload, k], outputs, api_name="predict_sample")
-    bundled.input(predict_bundled, [ctx.state, bundled, k], outputs, api_name="predict_bundled")
+    upload.upload(predict_sample, [ctx.state, upload, k], outputs, api_name="predict_sample").failure(
+        cleared, [ctx.state, upload], outputs[1:], api_visibility="private")
+    bundled.input(predict_bundled, [ctx.state, bundled, k], outputs, api_name="predict_bundled").failure(
+        cleared, [ctx.state, bundled], outputs[1:], api_visibility="private")

@@ -11,7 +11,7 @@ import pandas as pd
 from m2pt_core.data import list_datasets
 from m2pt_core import figures
 from m2pt_core.explorer import TrainedPair, TrainRequest, train_pair
-from m2pt_core.explorer.training import at_chance
+from m2pt_core.explorer.training import at_chance, result_markdown
 from m2pt_core.explorer.session import NO_AUX
 
 from ..common import AppContext, guard, pct, warn
@@ -36,28 +36,30 @@ def build(ctx: AppContext) -> None:
     d = TrainRequest()
     gr.Markdown(NOTE)
     with gr.Row():
-        dataset = gr.Dropdown(label="Target dataset", choices=list_datasets() + ctx.user_data.choices(), value=d.dataset)
+        dataset = gr.Dropdown(label="Target dataset", choices=list_datasets() + ctx.user_data.choices(), value=d.dataset,
+                              elem_id="train-dataset")
         aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
-                          value=d.aux if d.aux in ctx.catalog.aux_names() else None)
+                          value=d.aux if d.aux in ctx.catalog.aux_names() else None, elem_id="train-aux")
         init = gr.Dropdown(label="Target starting weights", choices=[RANDOM_INIT], value=RANDOM_INIT,
                            allow_custom_value=True,
                            info="random, or a pretrained checkpoint opened in the Models tab (or a path / HF name)")
     with gr.Row():
-        epochs = gr.Slider(1, 20, value=d.epochs, step=1, label="Epochs")
-        size = gr.Slider(200, 5000, value=d.data_size, step=100, label="Subset size (items, all splits)")
+        epochs = gr.Slider(1, 20, value=d.epochs, step=1, label="Epochs", elem_id="train-epochs")
+        size = gr.Slider(200, 5000, value=d.data_size, step=100, label="Subset size (items, all splits)", elem_id="train-size")
         lam_lr = gr.Number(value=d.lambda_lr_scale, label="λ learning-rate scale (× lr)")
         aux_trainable = gr.Checkbox(value=d.aux_trainable, label="Auxiliary weights trainable (paper)")
     with gr.Row():
         start = gr.Button("Train baseline + M2PT", variant="primary")
         stop = gr.Button("Stop", variant="stop")
         resume = gr.Button("Resume", visible=False)
-    status = gr.Markdown(label="training status")
+    status = gr.Markdown(label="training status", elem_id="train-status")
     ctx.c["train_dataset"] = dataset   # the Your-data tab sets it
     curves = gr.Plot(label="Training curves")
-    result = gr.Markdown(label="training result")
+    result = gr.Markdown(label="training result", elem_id="train-result")
 
     def run(session, req: TrainRequest, resume_run: bool, progress):
-        """Train (or resume) in a worker thread; yields (state, status, curves, result, target, resume)."""
+        """Train (or resume) in a worker thread; yields (state, status, curves, result, target, resume, aux):
+        a finished run selects the trained M2PT model *and its auxiliary* in the Models tab."""
         aux_w = session.aux_weights(req.aux)
         events: queue.Queue = queue.Queue()
         work_dir = session.train_dir(req)
@@ -90,7 +92,7 @@ def build(ctx: AppContext) -> None:
                 if ev["event"] == "warning":
                     warn(ev["message"])
                     caveat = f"\n\n⚠️ {ev['message']}"
-                    yield session, f"⚠️ {ev['message']}", keep, keep, keep, gr.update(visible=False)
+                    yield session, f"⚠️ {ev['message']}", keep, keep, keep, gr.update(visible=False), keep
                     continue
                 frac = (ev["arm_index"] + ev.get("global_step", ev["epoch"]) / max(ev.get("total_steps", ev["epochs"]), 1)) / ev["arms"]
                 if ev["event"] == "step":
@@ -98,11 +100,11 @@ def build(ctx: AppContext) -> None:
                     if time.perf_counter() - last_yield > 2:
                         last_yield = time.perf_counter()
                         yield (session, f"Training **{ev['arm']}** · epoch {ev['epoch']}/{ev['epochs']} · loss "
-                               f"{ev['loss']:.3f} · {time.perf_counter() - t0:.0f} s", keep, keep, keep, keep)
+                               f"{ev['loss']:.3f} · {time.perf_counter() - t0:.0f} s", keep, keep, keep, keep, keep)
                 else:
                     histories[ev["arm"]].append(ev)
                     yield (session, f"**{ev['arm']}** epoch {ev['epoch']}/{ev['epochs']}: val acc {pct(ev.get('val_acc'))}",
-                           _curves(histories), keep, keep, keep)
+                           _curves(histories), keep, keep, keep, keep)
         finally:
             stop_flag.set()      # the page went away (or an error): the worker stops at its next step
             worker.join()
@@ -116,26 +118,26 @@ def build(ctx: AppContext) -> None:
             msg = (f"**Stopped** during the {res['stopped_arm']} run. Finished epochs: baseline "
                    f"{done.get('baseline', 0)}/{req.epochs}, M2PT {done.get('m2pt', 0)}/{req.epochs}; their curves "
                    "are kept, and so are the models at their last finished epoch. **Resume** continues from there.")
-            yield session, msg, _curves(res["histories"]), caveat.strip(), keep, gr.update(visible=True)
+            yield session, msg, _curves(res["histories"]), caveat.strip(), keep, gr.update(visible=True), keep
             return
         session.pending_train = None
-        label = session.next_train_label(req.dataset, req.aux)
-        pair = TrainedPair(label, req.dataset, req.aux, res["data_size"], res["baseline"], res["m2pt"],
+        shown = ctx.user_data.display(req.dataset)      # the folder as the user named it, not its server path
+        label = session.next_train_label(shown, req.aux)
+        pair = TrainedPair(label, shown, req.aux, res["data_size"], res["baseline"], res["m2pt"],
                            res["histories"], res["test"], res["settings"])
         name = session.add_trained(pair)
-        b, m = res["test"]["baseline"]["acc"], res["test"]["m2pt"]["acc"]
         lams = list(res["histories"]["m2pt"][-1]["lambdas"].values())
         finals = [res["histories"][arm][-1].get("val_acc") for arm in ("baseline", "m2pt")]
         chance = ""
         if all(at_chance(a, res["val_items"], res["num_classes"]) for a in finals):
             chance = (f"\n\n⚠️ Both validation accuracies are within the noise of chance level "
                       f"({100 / res['num_classes']:.0f}% on {res['val_items']} items): this run measured nothing.")
-        summary = (f"### Result ({time.perf_counter() - t0:.0f} s)\n| | test accuracy |\n|---|---|\n"
-                   f"| baseline | {pct(b)} |\n| M2PT ({req.aux}) | {pct(m)} ({100 * (m - b):+.2f} pts) |\n\n"
+        summary = (result_markdown(res, req.aux, time.perf_counter() - t0) + "\n\n"
                    f"Learned λ: mean {sum(lams) / len(lams):+.4f}, range [{min(lams):+.4f}, {max(lams):+.4f}]. "
                    f"Open **{name}** in the Models tab to explore it.{chance}{caveat}")
         yield (session, "Done.", _curves(res["histories"]), summary,
-               gr.update(choices=session.target_choices(), value=name), gr.update(visible=False))
+               gr.update(choices=session.target_choices(), value=name), gr.update(visible=False),
+               gr.update(choices=session.aux_choices(), value=req.aux))   # Open then opens what was trained
 
     @guard
     def init_choices(state):
@@ -174,8 +176,11 @@ def build(ctx: AppContext) -> None:
         return "Stopping after the current step…"
 
     init.focus(init_choices, [ctx.state], [ctx.state, init], api_visibility="private")
-    outputs = [ctx.state, status, curves, result, ctx.c["target"], resume]
-    start.click(train, [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init], outputs, api_name="train")
+    outputs = [ctx.state, status, curves, result, ctx.c["target"], resume, ctx.c["aux"]]
+    inputs = [ctx.state, dataset, aux, epochs, size, lam_lr, aux_trainable, init]
+    start.click(train, inputs, outputs, api_name="train")
+    ctx.c["train_start"] = (train, inputs, outputs)     # the Your-data tab's one-click next step
+    ctx.c["train_aux"] = aux
     resume.click(resume_training, [ctx.state], outputs, api_name="resume_training")
     # Not a cancel: the run must finish its step and report what it kept. Runs outside the queue,
     # so it is not stuck behind the training it stops.

@@ -91,10 +91,14 @@ class Catalog:
     """Model sources and a thread-safe cache of loaded (read-only) models and auxiliaries."""
 
     def __init__(self, zoo_path: Optional[Union[str, Path]] = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 lambda_bound: float = LAMBDA_BOUND, exposed_dirs: Sequence[Union[str, Path]] = ()):
+                 lambda_bound: float = LAMBDA_BOUND, exposed_dirs: Sequence[Union[str, Path]] = (),
+                 slider_budget: Optional[int] = None):
         self.zoo_path = zoo.zoo_dir(zoo_path)
         self.exposed_dirs = [Path(d) for d in exposed_dirs]   # --models-dir / --data-dir: readable by path
         self.lambda_bound = float(lambda_bound)    # |λ| a user may set, in the page and the API alike
+        # What a λ move may cost (data.SLIDER_BUDGET units); the server measures its own at start.
+        from .data import SLIDER_BUDGET
+        self.slider_budget = int(slider_budget) if slider_budget is not None else SLIDER_BUDGET
         self._lock = threading.Lock()
         self._pair_lock = threading.Lock()
         self._hashes: dict[tuple, str] = {}

@@ -71,21 +71,46 @@ class EvalData:
         return f"all {len(self.y)} {self.split_name} items of {self.dataset}"
 
 
-def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL) -> int:
+def measure_slider_budget(seconds: float = 1.0, items: int = 64, threads: Optional[int] = None) -> int:
+    """The slider budget (items × blocks × tokens × width², as SLIDER_BUDGET) that a worst-case λ
+    move fits in ``seconds`` on *this* machine as it is loaded now: a demo-size model (6 blocks,
+    17 tokens, width 192) is timed over ``items`` items, all blocks, the faster of two runs.
+    The server calls it at start-up, so the page's rule (the whole split only when a move over it
+    fits the budget) holds where it serves."""
+    import time
+    from ..model import create_model
+    from ..train.rng import seeded
+    with seeded(0):
+        model = create_model("demo", "image", 10).eval()
+        x = torch.randn(items, *model.config.input.input_shape)              # (items, C, H, W)
+    times = []
+    with torch.inference_mode():
+        for _ in range(3):                                                    # the first one warms up
+            t0 = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - t0)
+    per_item = min(times[1:]) / items
+    config = model.config
+    return int(seconds / per_item * config.depth * (model.tokenizer.num_tokens + 1) * config.embed_dim ** 2)
+
+
+def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL, slider_budget: int = SLIDER_BUDGET) -> int:
     """At most ``max_eval`` samples, fewer for long token sequences or wide/deep models so that the
     incremental evaluator's cached hidden states stay within STATE_BUDGET_BYTES and a slider move
-    within SLIDER_BUDGET (< 1 s on 2 cores)."""
+    within ``slider_budget`` (SLIDER_BUDGET: < 1 s on 2 cores; the server measures its own with
+    measure_slider_budget)."""
     config = getattr(model, "config", None)
     tokenizer = getattr(model, "tokenizer", None)
     if config is None or tokenizer is None:
         return max_eval
     per_sample = (config.depth + 1) * (tokenizer.num_tokens + 1) * config.embed_dim * 4
     per_move = config.depth * (tokenizer.num_tokens + 1) * config.embed_dim ** 2
-    return max(32, min(max_eval, STATE_BUDGET_BYTES // per_sample, SLIDER_BUDGET // per_move))
+    return max(32, min(max_eval, STATE_BUDGET_BYTES // per_sample, slider_budget // per_move))
 
 
 def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optional[int] = DEFAULT_MAX_EVAL,
-              split: str = "val", cache: Optional[SharedCache] = None) -> Optional[EvalData]:
+              split: str = "val", cache: Optional[SharedCache] = None,
+              slider_budget: int = SLIDER_BUDGET) -> Optional[EvalData]:
     """The ``split`` of the data the model was trained on (its recorded provenance, else its
     config's dataset), preprocessed with the model's own input spec: all of it, or a class-stratified,
     seeded subset of ``eval_limit`` items when the split is larger; None if it names none. Items the
@@ -97,7 +122,7 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optio
     prov = model_provenance(model)
     if prov is None:
         return None
-    n = eval_limit(model, max_eval) if max_eval is not None else None
+    n = eval_limit(model, max_eval, slider_budget) if max_eval is not None else None
     spec = json.dumps(spec_to_dict(config.input), sort_keys=True)
     key = ("eval-data", prov.to_json(), spec, data_size, split, n)
     cache = cache if cache is not None else _cache

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import torch
 
 from ..assets import asset_dir
-from ..errors import M2PTError
+from ..errors import InputFileError, M2PTError
 from ..figures.inputs import input_figure
 
 
@@ -52,6 +52,28 @@ def bundled_samples(root: Optional[Union[str, Path]] = None) -> list[Sample]:
         name = f"{modality or '?'} · {Path(rel).stem}" + (f" (class {label})" if label is not None else "")
         out.append(Sample(name, root / rel, modality, None if label is None else str(label)))
     return out
+
+
+# Most pixels an uploaded image may have, checked from its header before anything is decoded:
+# a 198 KB PNG can hold 8000×8000 pixels (192 MB as RGB, more as floats). 25 million covers a
+# 24-megapixel camera photo; the model sees a small resized copy anyway.
+MAX_INPUT_PIXELS = 25_000_000
+
+
+def check_image_pixels(path: Union[str, Path], max_pixels: int = MAX_INPUT_PIXELS) -> None:
+    """Refuse an image file with more than ``max_pixels`` pixels (InputFileError), reading only its
+    header. Files PIL cannot open are left to the loader, which says what is wrong with them."""
+    from PIL import Image
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - not an image PIL knows: the loader's message is the clear one
+        return
+    if w * h > max_pixels:
+        raise InputFileError(f"{path.name} is {w}×{h} = {w * h / 1e6:.1f} million pixels; this app reads images of "
+                             f"at most {max_pixels / 1e6:.0f} million pixels (the model sees a small resized copy). "
+                             "Scale it down and upload it again.")
 
 
 def show_input(modality: str, x: torch.Tensor, path: Optional[Union[str, Path]] = None) -> go.Figure:

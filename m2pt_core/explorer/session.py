@@ -30,6 +30,7 @@ from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .evaluation import SharedEvaluator, shared_logits
 from .pretrained import PretrainedTarget, open_pretrained
 from .results import Prediction, SessionScore, TrainedPair
+from .user_data import article
 from .scoring import Items, evidence_markdown, item_results, make_score, test_split_report
 
 NO_AUX = "(none)"
@@ -66,6 +67,7 @@ class ExplorerSession:
         self.compat: Optional[pd.DataFrame] = None
         self.notes: list[str] = []
         self.train_stop = threading.Event()             # set by the Train tab's Stop
+        self.sweep_stop = threading.Event()             # set by the Pathways tab's Stop (between layers)
         self.training = False                           # a training run of this session is going on
         self.pending_train: Optional[Any] = None       # the TrainRequest of a stopped run (to resume)
         self._train_root: Optional[Path] = None          # stopped runs' last finished epochs, on disk
@@ -245,7 +247,9 @@ class ExplorerSession:
             self.baseline, self.baseline_name = baseline, baseline_name
             self.learned = get_lambdas(model)
             self.notes = list(notes)
-            self.data, self.data_size = eval_data(model, data_size, self.max_eval, cache=self.catalog.cache), data_size
+            self.data = eval_data(model, data_size, self.max_eval, cache=self.catalog.cache,
+                                  slider_budget=self.catalog.slider_budget)
+            self.data_size = data_size
             self.evaluator = None
             self.learned_acc = self.baseline_acc = self.last = None
             self.learned_items = self.baseline_items = None
@@ -399,13 +403,17 @@ class ExplorerSession:
 
     def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None
               ) -> Iterator[tuple[int, int, pd.DataFrame]]:
-        """λ sweep one layer at a time: yields (layers done, depth, rows so far)."""
+        """λ sweep one layer at a time: yields (layers done, depth, rows so far). ``sweep_stop``
+        (the Pathways tab's Stop) ends it between layers; the rows then cover the layers done."""
         model = self.require_pathways()
         d = self._require_data()
         mode = mode or self.sweep_mode()
         layers = sorted({split_name(n)[0] for n in self.pathway_names()})
         parts: list[pd.DataFrame] = []
+        self.sweep_stop.clear()
         for k, i in enumerate(layers):
+            if self.sweep_stop.is_set():
+                return
             with self.lock:
                 parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode))
             yield k + 1, len(layers), pd.concat(parts, ignore_index=True)
@@ -459,9 +467,12 @@ class ExplorerSession:
         want = model.config.modality
         if modality != want:
             raise InputFileError(
-                f"This model takes {_PLURAL.get(want, want)}; this file is {_PLURAL.get(modality, modality)} "
-                f"({path.name} is {_a(modality)} {modality} file, and {self.target_name} is {_a(want)} {want} model). "
-                f"Upload {_a(want)} {want} file, or open a {modality} model in the Models tab.")
+                f"This model takes {_PLURAL.get(want, want)}; {path.name} is {article(modality)} {modality} file "
+                f"({self.target_name} is {article(want)} {want} model). "
+                f"Upload {article(want)} {want} file, or open {article(modality)} {modality} model in the Models tab.")
+        if modality in ("image", "video"):
+            from .samples import check_image_pixels
+            check_image_pixels(path)                   # from the header, before anything is decoded
         x = load_file(path, spec=model.config.input)
         with self.lock:
             models = {"M2PT (λ as set)" if pathway_modules(model) else self.target_name: model}
@@ -482,6 +493,7 @@ class ExplorerSession:
                 "auxiliary": aux, "auxiliary_sha256": self._sha256(aux) if aux else None,
                 "lambdas": get_lambdas(model), "learned_lambdas": dict(self.learned),
                 "lambdas_edited": self.lambdas_edited(),
+                "opened_with": list(self.notes),   # e.g. "the target's own pathways were merged into its weights"
                 "data_provenance": prov.to_dict() if prov is not None else None,
                 "app": "M2PT Explorer", "app_version": __version__}
 
@@ -558,8 +570,3 @@ class ExplorerSession:
 
 
 _PLURAL = {"image": "images", "audio": "audio", "pointcloud": "point clouds", "video": "video"}
-
-
-def _a(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
-

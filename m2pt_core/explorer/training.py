@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import torch
+from torch import nn
+
+from ..analysis.intervals import PairedComparison, paired_comparison
 from ..errors import M2PTError
 from ..model import create_model
 from ..pathways import attach_pathways
@@ -68,6 +72,72 @@ def measurement_warning(n_val: int, n_classes: int) -> Optional[str]:
 def at_chance(acc: Optional[float], n: int, n_classes: int) -> bool:
     """Whether an accuracy on n items is within its 95% interval of chance (1 / classes)."""
     return acc is not None and abs(acc - 1 / max(n_classes, 1)) <= accuracy_halfwidth(n)
+
+
+_SECONDS_PER_ITEM: dict[tuple[str, str], float] = {}   # (size, modality) → measured here, once per process
+
+
+def seconds_per_item(size: str, modality: str, n_classes: int = 10, batch: int = 8) -> float:
+    """One training step's seconds per item for a model of ``size`` on ``modality``, timed on this
+    machine (a warm-up step, then the faster of two; well under a second at demo size)."""
+    import time
+    from ..modalities import default_spec
+    from ..train import build_optimizer
+    key = (size, modality)
+    if key not in _SECONDS_PER_ITEM:
+        with seeded(0):
+            model = create_model(size, modality, n_classes)
+            x = torch.randn(batch, *default_spec(modality).input_shape)        # (B, ...) one batch
+            y = torch.randint(0, n_classes, (batch,))
+        opt = build_optimizer(model, TrainConfig())
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            opt.zero_grad()
+            times.append(time.perf_counter() - t0)
+        _SECONDS_PER_ITEM[key] = min(times[1:]) / batch
+    return _SECONDS_PER_ITEM[key]
+
+
+def estimate_train_seconds(req: TrainRequest, modality: str, n_items: int) -> float:
+    """Seconds train_pair(req) should take here on ``n_items`` files: both arms' epochs over the
+    train split (70%) plus their validation and test passes (forward only, ~1/3 of a step)."""
+    items = min(n_items, req.data_size)
+    train_items, held_out = 0.7 * items, 0.3 * items
+    return 2 * seconds_per_item(req.size, modality) * (req.epochs * train_items + (req.epochs + 1) * held_out / 3)
+
+
+def paired_test(baseline: nn.Module, m2pt: nn.Module, test: Any) -> Optional[PairedComparison]:
+    """M2PT against the baseline on the same test items: each accuracy's Wilson interval, the
+    paired bootstrap interval of the difference, McNemar's p (one seed: item noise only).
+    None when the test split is empty (a handful of files)."""
+    if len(test) == 0:
+        return None
+    from ..train.batches import iterate
+    correct: list[list[torch.Tensor]] = [[], []]
+    with torch.inference_mode():                 # in-memory and lazy (file) datasets alike, batch by batch
+        for x, y in iterate(test, torch.arange(len(test)), 128):
+            for k, m in enumerate((baseline, m2pt)):
+                correct[k].append((m.eval()(x).argmax(-1) == y).float())       # (B,)
+    return paired_comparison(torch.cat(correct[0]), torch.cat(correct[1]))
+
+
+def result_markdown(res: dict[str, Any], aux: str, elapsed_s: float) -> str:
+    """The Train tab's result: both test accuracies with n and 95% intervals, and the paired
+    difference with its interval, labelled as one seed."""
+    c: Optional[PairedComparison] = res["comparison"]
+    if c is None:
+        return (f"### Result ({elapsed_s:.0f} s)\nThe test split is empty (too few files), so nothing was measured; "
+                "use a larger dataset.")
+
+    def cell(i) -> str:
+        return f"{100 * i.estimate:.2f}% ({100 * i.lo:.1f}–{100 * i.hi:.1f}%)"
+    return (f"### Result ({elapsed_s:.0f} s)\n| | test accuracy (95% CI), {c.n} test items |\n|---|---|\n"
+            f"| baseline | {cell(c.acc_a)} |\n| M2PT ({aux}) | {cell(c.acc_b)} |\n\n"
+            f"{c.describe('M2PT − baseline:')}. One seed: this interval covers the choice of test items, "
+            "not training noise (the Ablation tab repeats runs over seeds).")
 
 
 def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[Event], None]] = None,
@@ -133,5 +203,6 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
         for p in model.parameters():
             p.requires_grad_(False)
     return {**models, "histories": histories, "test": test, "data_size": size, "stopped": False,
+            "comparison": paired_test(models["baseline"], models["m2pt"], splits["test"]),
             "val_items": len(splits["val"]), "num_classes": len(train.classes),
             "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}

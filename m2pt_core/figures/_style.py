@@ -44,6 +44,19 @@ def require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
         raise ValueError(f"{what} needs columns {list(columns)}; missing {missing}.")
 
 
+def wrap_title(text: str, width: int = 48) -> str:
+    """``text`` broken into lines of at most ~``width`` characters at spaces (Plotly titles do
+    not wrap: a long one is cut off in a narrow plot)."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join(lines + [line])
+
+
 def finish(fig: go.Figure, title: str, x: Optional[str] = None, y: Optional[str] = None,
            height: int = HEIGHT) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01), height=height,

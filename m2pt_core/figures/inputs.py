@@ -12,26 +12,47 @@ import torch
 from plotly.subplots import make_subplots
 
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+# Longest side of an image as drawn: the model sees a small resized copy anyway, and a full-size
+# photo would be sent to the browser pixel by pixel (an 8000×8000 PNG made a 341 MB response).
+DISPLAY_MAX_SIDE = 384
 
 
 def _np(x: Any) -> np.ndarray:
     return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
 
 
+def _png_source(pixels: np.ndarray) -> str:
+    """(H, W) or (H, W, 3) uint8 as a PNG data URI: a few KB where a list of numbers is MBs."""
+    import base64
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _bounded(arr: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
+    """``arr`` (H, W[, C]) strided down so that no side exceeds ``max_side`` (display only)."""
+    step = -(-max(arr.shape[:2]) // max_side)                           # ceil
+    return arr[::step, ::step] if step > 1 else arr
+
+
 def image_figure(image: Any, title: str = "image") -> go.Figure:
-    """An image given as (H, W), (H, W, C) or a model input (C, H, W) tensor."""
+    """An image given as (H, W), (H, W, C) or a model input (C, H, W) tensor, drawn at most
+    DISPLAY_MAX_SIDE pixels on its longest side (small grey images as a heatmap with values)."""
     arr = _np(image)
     if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
         arr = np.moveaxis(arr, 0, -1)                                   # (C, H, W) → (H, W, C)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
-    if arr.ndim == 2:
+    arr = _bounded(arr)
+    if arr.ndim == 2 and max(arr.shape) <= 64:
         fig = go.Figure(go.Heatmap(z=arr, colorscale="gray", showscale=False))
         fig.update_yaxes(autorange="reversed")
     else:
         lo, hi = float(arr.min()), float(arr.max())
-        rgb = ((arr - lo) / (hi - lo + 1e-12) * 255).astype(np.uint8)
-        fig = go.Figure(go.Image(z=rgb))
+        pixels = ((arr - lo) / (hi - lo + 1e-12) * 255).astype(np.uint8)
+        fig = go.Figure(go.Image(source=_png_source(pixels)))
     fig.update_xaxes(visible=False, scaleanchor="y", constrain="domain")
     fig.update_yaxes(visible=False, constrain="domain")
     fig.update_layout(title=title, margin=_MARGIN, height=360)
@@ -44,7 +65,7 @@ def audio_figure(waveform: Any, sample_rate: int, spectrogram: Optional[Any] = N
     wave = _np(waveform)
     wave = wave.mean(axis=0) if wave.ndim == 2 else wave                 # (samples,)
     rows = 2 if spectrogram is not None else 1
-    fig = make_subplots(rows=rows, cols=1, vertical_spacing=0.14,
+    fig = make_subplots(rows=rows, cols=1, vertical_spacing=0.24,   # room for row 1's axis title below it
                         subplot_titles=["waveform", "log-mel spectrogram (model input)"][:rows])
     step = max(1, len(wave) // 4000)                                     # keep the plot light
     t = np.arange(0, len(wave), step) / sample_rate
@@ -93,8 +114,7 @@ def input_figure(modality: str, x: torch.Tensor, path: Optional[Union[str, Path]
     name = title or (Path(path).name if path is not None else modality)
     if modality == "image":
         if path is not None:
-            from ..data.readers import read_image
-            return image_figure(np.asarray(read_image(Path(path)).convert("RGB" if _is_colour(x) else "L")), name)
+            return image_figure(_display_image(Path(path), "RGB" if _is_colour(x) else "L"), name)
         return image_figure(x, name)
     if modality == "audio":
         if path is not None:
@@ -107,6 +127,17 @@ def input_figure(modality: str, x: torch.Tensor, path: Optional[Union[str, Path]
     if modality == "video":
         return video_figure(x, name)
     raise ValueError(f"Unknown modality {modality!r}; expected image, audio, pointcloud or video.")
+
+
+def _display_image(path: Path, mode: str) -> np.ndarray:
+    """The file's first frame, decoded at (about) display size: JPEG decodes at a reduced scale
+    (draft), anything else is shrunk right after decoding, so no full-size copy is kept."""
+    from PIL import Image
+    with Image.open(path) as im:
+        im.draft(mode, (DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE))
+        im.seek(0)
+        im.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE))
+        return np.asarray(im.convert(mode))
 
 
 def _is_colour(x: torch.Tensor) -> bool:

@@ -5,7 +5,7 @@ the interval columns of lambda_sweep); points whose interval contains 0 are draw
 axis spans at least ±5 points (±0.1 nats) around the reference, so one or two items do not fill it."""
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,9 +56,21 @@ def _note(d: pd.DataFrame, split: Optional[str], has_ci: bool) -> str:
     return note + ("; hollow: not distinguishable from 0" if has_ci else "")
 
 
+def _partial_note(layers: list, all_layers: Optional[Sequence[int]], stopped: bool) -> str:
+    """'; stopped after 2 of 4 layers: layers 2, 3 not swept' ('' when complete)."""
+    done = {int(x) for x in layers}
+    missing = [int(i) for i in (all_layers or []) if int(i) not in done]
+    if not missing:
+        return ""
+    state = "stopped" if stopped else "sweeping"
+    return (f"; {state} after {len(done)} of {len(done) + len(missing)} layers: layer{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(str, missing))} not swept")
+
+
 def sweep_curves(sweep: pd.DataFrame, component: str | None = None, metric: str = "acc",
                  title: str | None = None, learned: Optional[Mapping[int, float]] = None,
-                 learned_score: Optional[float] = None, split: Optional[str] = None) -> go.Figure:
+                 learned_score: Optional[float] = None, split: Optional[str] = None,
+                 all_layers: Optional[Sequence[int]] = None, stopped: bool = False) -> go.Figure:
     """One line per layer: accuracy (%) or loss against the swept value, with error bars from
     each point's paired interval against the model as it is.
 
@@ -69,7 +81,9 @@ def sweep_curves(sweep: pd.DataFrame, component: str | None = None, metric: str 
     sweep's ``lam_learned`` column, i.e. λ before the sweep) at the score now.
 
     sweep: lambda_sweep(...). component: which swept component to show ("all" when present,
-    else the first one in the table). split: named in the title with n."""
+    else the first one in the table). split: named in the title with n. all_layers: the
+    layers the sweep covers when complete; those not in the table are named as not swept (yet,
+    or ``stopped``)."""
     require(sweep, ["layer", "component", "mode", "value", "lam_learned", metric, f"base_{metric}"], "sweep_curves")
     col, scale, ylabel = _metric(metric)
     if sweep.empty:
@@ -126,7 +140,7 @@ def sweep_curves(sweep: pd.DataFrame, component: str | None = None, metric: str 
         fig.add_hline(y=base, line_dash="dot", line_color="black", annotation_text="λ as set now",
                       annotation_position="top right")
     has_ci = _errors(d, col, scale) is not None
-    title = f"{title}<br><sup>{_note(d, split, has_ci)}</sup>"
+    title = f"{title}<br><sup>{_note(d, split, has_ci)}{_partial_note(layers, all_layers, stopped)}</sup>"
     fig = finish(fig, title, _X_LABEL.get(mode, "value"), ylabel)
     fig.update_yaxes(range=_y_range(ys + [trained], base, metric))
     fig.update_layout(margin=dict(t=90))

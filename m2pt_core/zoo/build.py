@@ -62,23 +62,28 @@ RECIPE_BY_NAME = {r.name: r for r in RECIPES}
 
 def evaluate_models(path: Optional[Union[str, Path]] = None, names: Optional[Sequence[str]] = None,
                     update: bool = False) -> pd.DataFrame:
-    """Test accuracy of zoo models on their datasets as the data code builds them now.
+    """Test and validation accuracy of zoo models (their stored files) on their datasets as the
+    data code builds them now.
 
-    With ``update`` the manifest's accuracy / test_loss / test_items are replaced (the value from
-    the build is kept as ``build_accuracy``): needed when a dataset's generator changed after the
-    zoo was built. Model files are not touched, so their sha256 stay valid."""
+    With ``update`` the manifest's accuracy / test_loss / test_items and val_accuracy / val_items
+    are replaced (the value from the build is kept as ``build_accuracy``): needed when a dataset's
+    generator changed after the zoo was built, and so that a model card states exactly what the
+    dashboard measures on the same split. Model files are not touched, so their sha256 stay valid."""
     root = zoo_dir(path)
     entries = manifest(root)["models"]
     rows = []
     for name in names or list(entries):
         e = entries[name]
         model = load(name, path=root)
-        data = load_dataset(e["dataset"], "test", spec=model.config.input, size=e["recipe"].get("data_size"))
-        r = evaluate(model, data)
-        rows.append({"name": name, "accuracy": r["acc"], "manifest_accuracy": e.get("accuracy"), "test_items": r["n"]})
+        r, v = (evaluate(model, load_dataset(e["dataset"], split, spec=model.config.input,
+                                             size=e["recipe"].get("data_size"))) for split in ("test", "val"))
+        rows.append({"name": name, "accuracy": r["acc"], "manifest_accuracy": e.get("accuracy"), "test_items": r["n"],
+                     "val_accuracy": v["acc"], "manifest_val_accuracy": e.get("val_accuracy"), "val_items": v["n"]})
         if update and (r["acc"] != e.get("accuracy") or r["n"] != e.get("test_items")):
             e.setdefault("build_accuracy", e.get("accuracy"))
             e.update(accuracy=r["acc"], test_loss=r["loss"], test_items=r["n"])
+        if update:
+            e.update(val_accuracy=v["acc"], val_items=v["n"])
     if update:
         write_manifest(root, entries)
     return pd.DataFrame(rows)
@@ -105,11 +110,11 @@ def train_recipe(recipe: Recipe, root: Path, progress: bool = False, device: str
     shutil.rmtree(root / ".build" / recipe.name, ignore_errors=True)
     # The accuracy recorded is that of the stored (fp16 by default) file, exactly as zoo.load returns it.
     stored = load_checkpoint(root / file)
-    test = evaluate(stored, splits["test"])
+    test, val = evaluate(stored, splits["test"]), evaluate(stored, splits["val"])   # not the fp32 run's last epoch
     return {"file": file, "log": log, "dataset": recipe.dataset, "size": recipe.size,
             "modality": train.modality, "auxiliary": recipe.aux,
             "auxiliary_modality": (model.pathway_info or {}).get("modality") if recipe.aux else None,
-            "accuracy": test["acc"], "test_loss": test["loss"], "test_items": test["n"], "val_accuracy": result.final.get("val_acc"), "val_items": len(splits["val"]),
+            "accuracy": test["acc"], "test_loss": test["loss"], "test_items": test["n"], "val_accuracy": val["acc"], "val_items": val["n"],
             "training_time_s": round(result.train_time_s, 1), "epochs": recipe.epochs,
             "params": count_parameters(stored)[1], "bytes": (root / file).stat().st_size,
             "sha256": sha256(root / file), "log_sha256": sha256(root / log), "recipe": asdict(recipe),
