@@ -105,6 +105,11 @@ def test_curves_and_estimate_scatter():
     est = pd.DataFrame({"arm": ["all", "layer=0", "layer=1"], "gain": [3.0, 2.0, 1.0]})
     sc = estimate_scatter(d, est, {"spearman_acc": 0.5, "n_arms": 3})
     assert "ρ = +0.50" in sc.layout.title.text and len(sc.data[0].x) == 3
+    # Neighbouring estimates label in different directions (one shared position piled the names up).
+    positions = sc.data[0].textposition
+    assert isinstance(positions, (list, tuple)) and len(positions) == 3, positions
+    by_x = [pos for _, pos in sorted(zip(sc.data[0].x, positions))]
+    assert len(set(by_x)) == 3, by_x
     two = estimate_scatter(d, est.iloc[:2], {"spearman_acc": float("nan"), "n_arms": 2})
     assert "no Spearman ρ: 2 arm(s)" in two.layout.title.text
 

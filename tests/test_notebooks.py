@@ -58,10 +58,10 @@ def cell_errors(nb) -> list[str]:
     return out
 
 
-def test_the_five_notebooks_are_lessons_on_the_library():
+def test_the_six_notebooks_are_lessons_on_the_library():
     """Each notebook opens with a title, imports m2pt_core, is stored without outputs, and defines
     no function or class that the library already has (one source of truth)."""
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"], [p.name for p in NOTEBOOKS]
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_"], [p.name for p in NOTEBOOKS]
     library = _library_names()
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -78,6 +78,47 @@ def test_the_five_notebooks_are_lessons_on_the_library():
         defined = {n.name for t in trees for n in ast.walk(t)
                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
         assert not defined & library, f"{path.name} redefines library names {sorted(defined & library)}"
+
+
+def _exercises(nb) -> list[tuple[int, int]]:
+    """(solution cell index, check cell index) of every exercise: a code cell starting
+    '# SOLUTION (exercise k)' directly followed by one starting '# CHECK (exercise k)'."""
+    pairs = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and c.source.startswith("# SOLUTION (exercise"):
+            tag = c.source.splitlines()[0].removeprefix("# SOLUTION ")
+            nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+            assert nxt is not None and nxt.cell_type == "code" and nxt.source.startswith(f"# CHECK {tag}"), (
+                f"cell {i}: {tag} has no check cell right after its solution")
+            pairs.append((i, i + 1))
+    return pairs
+
+
+def test_every_notebook_ends_with_checked_exercises():
+    """2-4 exercises per notebook, after the lesson: each a marked solution cell, then a check cell
+    that asserts (test_notebook_runs executes both, so a wrong solution fails the suite)."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        pairs = _exercises(nb)
+        assert 2 <= len(pairs) <= 4, f"{path.name}: {len(pairs)} exercises"
+        heading = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+        assert all(s > heading for s, _ in pairs), f"{path.name}: an exercise before the Exercises section"
+        for _, check in pairs:
+            assert "assert " in nb.cells[check].source, f"{path.name} cell {check}: a check that asserts nothing"
+        assert "progress=True" not in "".join(c.source for c in nb.cells), f"{path.name}: tqdm bars in a notebook"
+
+
+@pytest.mark.slow
+def test_a_wrong_solution_fails_its_check(monkeypatch, tmp_path):
+    """Notebook 1 with exercise 1 solved wrongly (λ ignored): its check cell, and only it, fails."""
+    nb = nbformat.read(NOTEBOOK_DIR / "01_the_idea.ipynb", as_version=4)
+    solution, check = _exercises(nb)[0]
+    nb.cells[solution].source = nb.cells[solution].source.replace(
+        "(self.weight + self.lam * self.aux_weight)", "self.weight")
+    assert "x @ self.weight.T" in nb.cells[solution].source
+    _execute(nb, monkeypatch, tmp_path)
+    errors = cell_errors(nb)
+    assert len(errors) == 1 and errors[0].startswith(f"cell {check} ") and "AssertionError" in errors[0], errors
 
 
 def test_cell_errors_are_found_and_named(monkeypatch, tmp_path):

@@ -145,6 +145,18 @@ def ablation_curves(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[i
     return fig
 
 
+# Arms often have close estimates: one label position for all piles their names on top of each
+# other. Neighbours in x order take the next position of this cycle, so four close points point four ways.
+LABEL_CYCLE = ("top right", "bottom left", "bottom right", "top left")
+
+
+def _label_positions(x: np.ndarray) -> list[str]:
+    """Text position of each point: the LABEL_CYCLE entry of its rank in x."""
+    rank = np.empty(len(x), dtype=int)
+    rank[np.argsort(x, kind="stable")] = np.arange(len(x))
+    return [LABEL_CYCLE[r % len(LABEL_CYCLE)] for r in rank]
+
+
 def estimate_scatter(deltas: pd.DataFrame, estimate: pd.DataFrame, agreement: dict, metric: str = "acc",
                      title: str = "First-order estimate (one backward pass) vs trained ablation") -> go.Figure:
     """Each arm: its first-order gain Σ|∂L/∂λ| at λ = 0 on the trained baseline (x, mean over
@@ -158,8 +170,9 @@ def estimate_scatter(deltas: pd.DataFrame, estimate: pd.DataFrame, agreement: di
         return empty(title, "no arm has both an estimate and a trained result")
     y, lo, hi = (d[f"{col}_{s}"].astype(float).to_numpy() * scale for s in ("mean", "lo", "hi"))
     greys = [_grey(r, col) for _, r in d.iterrows()]
+    x = est.loc[d["arm"]].to_numpy()
     fig = go.Figure(go.Scatter(
-        x=est.loc[d["arm"]].to_numpy(), y=y, text=d["arm"], mode="markers+text", textposition="top center",
+        x=x, y=y, text=d["arm"], mode="markers+text", textposition=_label_positions(x),
         marker=dict(size=10, color=["white" if g else color(0) for g in greys],
                     line=dict(color=[NOT_DISTINGUISHABLE if g else color(0) for g in greys], width=2)),
         error_y=dict(type="data", symmetric=False, array=hi - y, arrayminus=y - lo),
