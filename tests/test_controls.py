@@ -44,3 +44,74 @@ def test_random_control_blocks_are_independent_and_keep_norms(size):
     for key in rnd.weights:
         x, y = rnd.weights[key].flatten(), other_seed.weights[key].flatten()
         assert float(torch.nn.functional.cosine_similarity(x, y, dim=0).abs()) < 0.05
+
+
+def test_nan_or_infinite_bounds_are_never_distinguishable():
+    import math
+    from m2pt_core.analysis.intervals import Interval
+    assert not Interval(0.1, math.nan, math.nan, 0.95, 1).distinguishable
+    assert not Interval(0.1, 0.05, math.inf, 0.95, 1).distinguishable
+    assert Interval(0.1, 0.05, 0.15, 0.95, 3).distinguishable
+
+
+def test_minimum_detectable_effect_and_seeds_needed():
+    from m2pt_core.analysis.power import item_mde, seed_mde, seeds_needed
+    # paired t, 5 seeds, sd 2 points: (t.975,4 + t.80,4) · 0.02 / √5 = (2.776 + 0.941) · 0.00894
+    assert seed_mde(0.02, 5) == pytest.approx(0.03325, abs=2e-4)
+    assert seed_mde(0.02, 10) < seed_mde(0.02, 5) and seed_mde(0.02, 1) != seed_mde(0.02, 1)   # NaN at 1
+    n = seeds_needed(0.01, 0.02)
+    assert seed_mde(0.02, n) <= 0.01 < seed_mde(0.02, n - 1)
+    assert item_mde(0.1, 750) == pytest.approx(2.8016 * (0.1 / 750) ** 0.5, rel=1e-3)
+
+
+def test_transfer_ratio_between_the_controls():
+    import math
+    from m2pt_core.analysis.power import transfer_ratio
+    r = transfer_ratio(cross=[0.05, 0.06, 0.04, 0.05, 0.05], random=[0.0, 0.01, -0.01, 0.0, 0.0],
+                       positive=[0.10, 0.11, 0.09, 0.10, 0.10])
+    assert r.estimate == pytest.approx(0.5) and r.lo < 0.5 < r.hi and "transfer ratio" in r.describe()
+    none = transfer_ratio([0.01] * 3, [0.02] * 3, [0.0] * 3)          # positive below random: undefined
+    assert math.isnan(none.estimate) and "undefined" in none.describe()
+
+
+def test_train_fraction_is_nested_stratified_and_recorded():
+    import numpy as np
+    from m2pt_core.data import open_dataset
+    from m2pt_core.data.fraction import fraction_indices, train_fraction
+    y = np.repeat(np.arange(4), 50)
+    small, large = set(fraction_indices(y, 0.05, 0)), set(fraction_indices(y, 0.2, 0))
+    assert small <= large and len(small) == 4 * 3 and len(large) == 4 * 10
+    train = open_dataset("digits", "train", seed=0, size=300)
+    part = train_fraction(train, 0.2, seed=0)
+    assert len(part) < len(train) and set(part.y.tolist()) == set(train.y.tolist())
+    assert part.provenance.extra["train_fraction"] == 0.2 and train_fraction(train, 1.0) is train
+    with pytest.raises(Exception, match="train fraction"):
+        fraction_indices(y, 0.0, 0)
+
+
+def test_content_overlap_counts_identical_items_whatever_their_names():
+    from m2pt_core.data import open_dataset
+    from m2pt_core.data.overlap import content_overlap
+    train = open_dataset("digits", "train", seed=0, size=300)
+    test = open_dataset("digits", "test", seed=0, size=300)
+    assert content_overlap(train, [test]) <= 2                       # sklearn digits has a few exact duplicates
+    assert content_overlap(train, [train.subset(range(7))]) == 7
+
+
+def test_positive_control_is_refused_when_it_saw_the_evaluation_items(tmp_path):
+    from m2pt_core import create_model, save_checkpoint
+    from m2pt_core.controls import positive_control
+    from m2pt_core.data import open_dataset
+    from m2pt_core.errors import M2PTError
+    splits = {s: open_dataset("digits", s, seed=0, size=300) for s in ("train", "val", "test")}
+    model = create_model("test", "image", 10, input=splits["train"].spec)
+    model.data_provenance = splits["train"].provenance.to_dict()          # trained on the target's train split
+    ok = positive_control(str(save_checkpoint(model, tmp_path / "same_train.safetensors")), splits)
+    assert ok.checked and "checked by content" in ok.note
+    other_seed = open_dataset("digits", "train", seed=1, size=300)      # another split of the same items
+    model.data_provenance = other_seed.provenance.to_dict()
+    path = save_checkpoint(model, tmp_path / "leaky.safetensors")
+    with pytest.raises(M2PTError, match="val/test"):
+        positive_control(str(path), splits)
+    with pytest.raises(M2PTError, match="modality"):
+        positive_control("audio-sounds", splits)

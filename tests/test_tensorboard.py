@@ -8,7 +8,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from m2pt_core.cli import main
-from m2pt_core.experiment import run_spec
+from m2pt_core.experiment import RunRequest, request_spec
 from m2pt_core.safe_io import read_jsonl
 from m2pt_core.train import TrainConfig
 
@@ -38,5 +38,7 @@ def test_cli_train_writes_tensorboard_events_beside_the_jsonl_log(tmp_path, caps
 
 
 def test_tensorboard_is_not_part_of_a_runs_identity():
-    args = ("m2pt", "aux", "sha", 0, "test", {"d": 1})
-    assert run_spec(*args, TrainConfig(tensorboard="/tmp/tb"), 0.0) == run_spec(*args, TrainConfig(), 0.0)
+    def spec(config: TrainConfig) -> dict:
+        return request_spec(RunRequest("toy", "baseline", None, None, 0, "test", config, 0.0, "runs", "b"), {"d": 1})
+    assert spec(TrainConfig(tensorboard="/tmp/tb")) == spec(TrainConfig())
+    assert spec(TrainConfig(lr=0.5)) != spec(TrainConfig())

@@ -17,10 +17,11 @@ import pandas as pd
 
 from ..analysis.intervals import LEVEL, paired_comparison, seed_interval
 from ..analysis.paired_seeds import baseline_by_seed
+from ..analysis.power import seed_mde
 
 DELTA_COLUMNS = ["arm", "by", "subset", "layer", "component", "k", "kind", "n_seeds", "test_n",
                  "delta_acc_mean", "delta_acc_lo", "delta_acc_hi", "delta_acc_std", "distinguishable",
-                 "delta_loss_mean", "delta_loss_lo", "delta_loss_hi", "lam_abs_mean"]
+                 "delta_loss_mean", "delta_loss_lo", "delta_loss_hi", "lam_abs_mean", "delta_acc_mde"]
 RUN_DELTA_COLUMNS = ["arm", "seed", "test_n", "delta_acc", "delta_acc_lo", "delta_acc_hi", "delta_loss",
                      "delta_loss_lo", "delta_loss_hi", "only_baseline", "only_arm", "p_mcnemar", "distinguishable"]
 
@@ -28,14 +29,19 @@ RUN_DELTA_COLUMNS = ["arm", "seed", "test_n", "delta_acc", "delta_acc_lo", "delt
 def _with_deltas(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
     base = baseline_by_seed(t)
-    t["delta_acc"] = t.test_acc - t.seed.map(base.test_acc)
+    # Δ from integer counts of correct test items: two arms that differ from their baselines by the
+    # same number of items get exactly equal Δ (float differences of accuracies do not, which hides ties).
+    n = t.test_n.astype(float)
+    correct = (t.test_acc * n).round()
+    t["delta_acc"] = (correct - (t.seed.map(base.test_acc) * n).round()) / n
     t["delta_loss"] = t.test_loss - t.seed.map(base.test_loss)
     return t
 
 
 def arm_deltas(table: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
     """One row per non-baseline arm (in table order): mean paired Δ over the seeds that have a
-    baseline, its t-interval at ``level`` (unbounded with one seed), and whether it excludes 0."""
+    baseline, its t-interval at ``level`` (unbounded with one seed), whether it excludes 0, and the
+    minimum detectable effect of the design (``delta_acc_mde``, analysis/power.py; NaN with one seed)."""
     if not (table.arm == "baseline").any():
         raise ValueError("The ablation table has no baseline arm: no paired Δ to compute.")
     t = _with_deltas(table)
@@ -51,7 +57,9 @@ def arm_deltas(table: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
                      "delta_acc_mean": acc.mean, "delta_acc_lo": acc.interval.lo, "delta_acc_hi": acc.interval.hi,
                      "delta_acc_std": acc.std, "distinguishable": bool(acc.n > 1 and acc.distinguishable),
                      "delta_loss_mean": loss.mean, "delta_loss_lo": loss.interval.lo,
-                     "delta_loss_hi": loss.interval.hi, "lam_abs_mean": float(g.lam_abs_mean.mean())})
+                     "delta_loss_hi": loss.interval.hi, "lam_abs_mean": float(g.lam_abs_mean.mean()),
+                     # the smallest mean Δ this many seeds with this spread detect (α 0.05, power 0.8)
+                     "delta_acc_mde": seed_mde(acc.std, acc.n)})
     return pd.DataFrame(rows, columns=DELTA_COLUMNS)
 
 

@@ -46,8 +46,9 @@ class Interval:
 
     @property
     def distinguishable(self) -> bool:
-        """True when the interval lies wholly on one side of 0."""
-        return not self.contains_zero
+        """True when the interval has finite bounds and lies wholly on one side of 0 (a NaN or
+        infinite bound, e.g. from one seed or a failed resample, is never distinguishable)."""
+        return bool(math.isfinite(self.lo) and math.isfinite(self.hi)) and not self.contains_zero
 
 
 def _z(level: float) -> float:
