@@ -217,7 +217,14 @@ def _register_experiment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--modality", default=None, choices=MODALITY_CHOICES, help=MODALITY_HELP)
     p.add_argument("--aux", nargs="+", default=[], help="auxiliaries: zoo names, checkpoint paths or minilm-l6")
     p.add_argument("--arms", nargs="+", default=["baseline", "m2pt", "random"],
-                   help="some of baseline m2pt random frozen (default: baseline m2pt random)")
+                   help="some of baseline m2pt random frozen positive (default: baseline m2pt random)")
+    p.add_argument("--positive-aux", default=None, metavar="NAME_OR_PATH",
+                   help="the positive control of the 'positive' arm: an auxiliary of the target's own modality "
+                        "trained on other items (its training data must share no item, by content, with the "
+                        "target's val / test split), e.g. image-mnist5k for --target mnist5k")
+    p.add_argument("--train-fractions", nargs="+", type=float, default=[1.0], metavar="F",
+                   help="train on these stratified parts of the train split, e.g. 0.05 0.2 1 (val and test stay "
+                        "the same items; default 1)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--out", default="runs/experiment", help="folder of the runs and results.csv (finished runs are reused)")
     p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
@@ -234,7 +241,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
                            size=args.size, out_dir=args.out, data_size=args.data_size,
                            lambda_init=_recipe(args).lambda_init, progress=not args.no_progress,
-                           modality=args.modality, init=args.init, num_heads=args.num_heads)
+                           modality=args.modality, init=args.init, num_heads=args.num_heads,
+                           positive_aux=args.positive_aux, train_fractions=args.train_fractions)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(table).to_string(index=False))
     return 0

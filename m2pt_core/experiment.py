@@ -31,10 +31,10 @@ from .train import TrainConfig, evaluate, fit
 from .train.config import recipe_of
 from .train.rng import seeded
 
-ARMS = ("baseline", "m2pt", "random", "frozen")
+ARMS = ("baseline", "m2pt", "random", "frozen", "positive")
 RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "test_n", "train_time_s",
                   "lam_mean", "lam_abs_mean", "lam_min", "lam_max", "epochs", "run_dir",
-                  "run_id", "aux_sha256", "model_size", "data", "recipe"]
+                  "run_id", "aux_sha256", "model_size", "data", "recipe", "train_fraction", "train_n"]
 RUN_FORMAT = "m2pt-run/3"   # 3: spec derived from the fields' declarations (run_identity.py)
 RUN_FILE = "run.json"
 TEST_ITEMS_FILE = "test_items.json"
@@ -63,15 +63,21 @@ def _claim_run_dir(run_dir: Path, spec: dict[str, Any]) -> None:
     atomic_write_text(f, json.dumps(spec, indent=1, sort_keys=True))
 
 
-def _plan(arms: Sequence[str], auxiliaries: Sequence[str]) -> list[tuple[str, Optional[str]]]:
+def _plan(arms: Sequence[str], auxiliaries: Sequence[str],
+          positive_aux: Optional[str] = None) -> list[tuple[str, Optional[str]]]:
     bad = [a for a in arms if a not in ARMS]
     if bad:
         raise ValueError(f"Unknown arm(s) {bad}; expected some of {list(ARMS)}.")
-    if any(a != "baseline" for a in arms) and not auxiliaries:
+    if any(a not in ("baseline", "positive") for a in arms) and not auxiliaries:
         raise ValueError("The m2pt / random / frozen arms need at least one auxiliary.")
+    if "positive" in arms and not positive_aux:
+        raise ValueError("The positive arm needs positive_aux (CLI --positive-aux): an auxiliary of the target's "
+                         "own modality trained on other items, e.g. image-mnist5k for an mnist5k target.")
     plan: list[tuple[str, Optional[str]]] = [("baseline", None)] if "baseline" in arms else []
+    if "positive" in arms:
+        plan.append(("positive", positive_aux))
     for aux in auxiliaries:
-        plan += [(arm, aux) for arm in arms if arm != "baseline"]
+        plan += [(arm, aux) for arm in arms if arm not in ("baseline", "positive")]
     return plan
 
 
@@ -192,7 +198,8 @@ def train_run(req: RunRequest, splits: dict[str, Any], progress: bool = True,
             "run_id": rid, "aux_sha256": spec["aux_sha256"], "model_size": req.size,
             "data": json.dumps(data, sort_keys=True), "recipe": json.dumps(spec["recipe"], sort_keys=True),
             "lambdas": json.dumps(result.lambdas, sort_keys=True), "cancelled": result.cancelled,
-            "test_items": str(items_file) if items_file.is_file() else None}
+            "test_items": str(items_file) if items_file.is_file() else None,
+            "train_fraction": float(data.get("extra", {}).get("train_fraction", 1.0)), "train_n": len(train)}
 
 
 def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
@@ -201,21 +208,26 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                    out_dir: Union[str, Path] = "runs/experiment", data_size: Optional[int] = None,
                    lambda_init: float = 0.0, data_seed: int = 0, progress: bool = True,
                    modality: Optional[str] = None, init: Optional[str] = None,
-                   num_heads: Optional[int] = None) -> pd.DataFrame:
-    """Train every (arm, auxiliary) × seed on ``target_dataset`` and return one row per run.
+                   num_heads: Optional[int] = None, positive_aux: Optional[str] = None,
+                   train_fractions: Sequence[float] = (1.0,)) -> pd.DataFrame:
+    """Train every (arm, auxiliary) × train fraction × seed on ``target_dataset``; one row per run.
 
     auxiliaries: zoo names, checkpoint paths or "minilm-l6". data_size: items across all splits
     (a smaller subset keeps the CPU cost bounded). A run's folder is named by a hash of everything
     that affects its result (``request_spec``: recipe, data provenance, auxiliary weights by sha256,
     model size, λ init, ...), so a finished run is reused, and an interrupted one resumed, only when all of
     that matches; any change runs anew. Writes ``out_dir/results.csv`` with each run's full recipe.
-    init: pretrained starting weights of every arm's target (see train/init.py; size follows them)."""
+    init: pretrained starting weights of every arm's target (see train/init.py; size follows them).
+    positive_aux: the positive control (arm "positive"): an auxiliary of the target's modality that
+    never saw its val / test items (checked by content, controls.py). train_fractions: stratified
+    parts of the train split (data/fraction.py); val and test are the same items for every fraction."""
     from .data import open_dataset  # the data package registers its datasets on import
+    from .data.fraction import train_fraction
 
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     auxiliaries = list(auxiliaries)
-    plan = _plan(arms, auxiliaries)
+    plan = _plan(arms, auxiliaries, positive_aux)
     splits = {s: open_dataset(target_dataset, s, seed=data_seed, size=data_size, modality=modality)
               for s in ("train", "val", "test")}
     if init is not None:   # pretrained target: its input spec may re-read the splits (train/init.py)
@@ -225,27 +237,43 @@ def run_experiment(target_dataset: str, auxiliaries: Iterable[str] = (),
                                                      progress)
         size = first.config.size
     aux_cache = {a: load_aux(a, resolve=zoo.resolve) for a in auxiliaries}
+    if "positive" in arms:
+        from .controls import positive_control
+        control = positive_control(positive_aux, splits)
+        aux_cache[positive_aux] = control.weights
+        if progress:
+            print(f"[positive control] {control.note}", flush=True)
     rows: list[dict[str, Any]] = []
-    for seed in seeds:
-        for arm, aux in plan:
-            source = None
-            if arm != "baseline":
-                source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
-            label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
-            row = train_run(RunRequest(target_dataset, arm, aux, source, seed, size, config, lambda_init,
-                                       out_dir, f"{arm}-{label or 'none'}", init=init, data_seed=data_seed,
-                                       data_size=data_size, num_heads=num_heads), splits, progress=progress)
-            rows.append(row)
-            table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            table.to_csv(out_dir / "results.csv", index=False)   # rewritten after every run
+    for fraction in train_fractions:
+        part = {**splits, "train": train_fraction(splits["train"], fraction, data_seed)}
+        for seed in seeds:
+            for arm, aux in plan:
+                source = None
+                if arm != "baseline":
+                    source = random_aux_like(aux_cache[aux], seed) if arm == "random" else aux_cache[aux]
+                label = Path(aux).stem if aux and Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
+                row = train_run(RunRequest(target_dataset, arm, aux, source, seed, size, config, lambda_init,
+                                           out_dir, f"{arm}-{label or 'none'}", init=init, data_seed=data_seed,
+                                           data_size=data_size, num_heads=num_heads), part, progress=progress)
+                rows.append(row)
+                out_dir.mkdir(parents=True, exist_ok=True)
+                pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(out_dir / "results.csv", index=False)  # every run
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Mean ± std over seeds per (arm, aux), plus the paired test-accuracy change against the
-    baseline of the same seed (when the table has a baseline arm), with its t-interval over seeds
-    (delta_vs_baseline_lo / _hi at ``level``) and whether that interval excludes 0."""
+    """Mean ± std over seeds per (arm, aux) and train fraction, plus the paired test-accuracy change
+    against the baseline of the same seed and fraction (when the table has a baseline arm), with its
+    t-interval over seeds (delta_vs_baseline_lo / _hi at ``level``), whether that interval excludes 0,
+    and the minimum detectable effect of the design (delta_vs_baseline_mde: α 0.05, power 0.8)."""
+    if "train_fraction" in table.columns and table.train_fraction.nunique() > 1:
+        parts = [_summarize_one(t, level).assign(train_fraction=f) for f, t in table.groupby("train_fraction")]
+        return pd.concat(parts, ignore_index=True)
+    return _summarize_one(table, level)
+
+
+def _summarize_one(table: pd.DataFrame, level: float) -> pd.DataFrame:
+    from .analysis.power import seed_mde
     metrics = ["test_acc", "val_acc", "test_loss", "lam_abs_mean", "train_time_s"]
     t = table.copy()
     base = baseline_by_seed(t)["test_acc"]
@@ -265,4 +293,5 @@ def summarize(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         out["delta_vs_baseline_lo"] = [i.lo if i else float("nan") for i in iv]
         out["delta_vs_baseline_hi"] = [i.hi if i else float("nan") for i in iv]
         out["delta_distinguishable"] = [bool(i and i.distinguishable) for i in iv]
+        out["delta_vs_baseline_mde"] = [seed_mde(sd, n) for sd, n in zip(out.delta_vs_baseline_std, out.n_seeds)]
     return out.reset_index()

@@ -115,3 +115,29 @@ def test_positive_control_is_refused_when_it_saw_the_evaluation_items(tmp_path):
         positive_control(str(path), splits)
     with pytest.raises(M2PTError, match="modality"):
         positive_control("audio-sounds", splits)
+
+
+def test_experiment_positive_arm_and_train_fractions(tmp_path):
+    """The positive control and the low-data axis as experiment arms: the same test items for every
+    fraction, the positive auxiliary labelled as such, and a summary per fraction with its MDE."""
+    from m2pt_core import create_model, save_checkpoint
+    from m2pt_core.data import open_dataset
+    from m2pt_core.experiment import run_experiment, summarize
+    from m2pt_core.train import TrainConfig
+    other = open_dataset("digits", "train", seed=0, size=200)
+    pos = create_model("test", "image", 10, input=other.spec)
+    pos.data_provenance = other.provenance.to_dict()
+    pos_path = save_checkpoint(pos, tmp_path / "pos.safetensors")
+    aux_path = save_checkpoint(create_model("test", "audio", 4), tmp_path / "aux.safetensors")
+    config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, warmup_epochs=0, progress=False)
+    table = run_experiment("digits", [str(aux_path)], arms=("baseline", "positive", "random"), seeds=(0, 1),
+                           config=config, size="test", out_dir=tmp_path / "exp", data_size=200, progress=False,
+                           positive_aux=str(pos_path), train_fractions=(0.25, 1.0))
+    assert len(table) == 2 * 2 * 3 and set(table.arm) == {"baseline", "positive", "random"}
+    assert (table[table.arm == "positive"].aux == str(pos_path)).all()
+    assert table.groupby("train_fraction").train_n.first().is_monotonic_increasing
+    assert table.test_n.nunique() == 1
+    summary = summarize(table)
+    assert set(summary.train_fraction) == {0.25, 1.0} and "delta_vs_baseline_mde" in summary.columns
+    with pytest.raises(ValueError, match="positive_aux"):
+        run_experiment("digits", [str(aux_path)], arms=("baseline", "positive"), size="test", out_dir=tmp_path / "x")
