@@ -266,7 +266,20 @@ def _register_ablate(sub: argparse._SubParsersAction) -> None:
                    help="arms: layer, component, layer-component, depth-prefix, depth-suffix, order (reversed and "
                         "shuffled auxiliary blocks) or all (baseline and all pathways only); several allowed")
     p.add_argument("--control", nargs="*", default=[], choices=CONTROLS,
-                   help="control arms: random (random W' with the auxiliary's per-layer norm, all pathways)")
+                   help="control conditions, each for 'all' and for every --by arm: random (independent random W' "
+                        "with the auxiliary's per-layer norm) and positive (the --positive-aux auxiliary)")
+    p.add_argument("--positive-aux", default=None, metavar="NAME_OR_PATH",
+                   help="the positive control: an auxiliary of the target's own modality whose training data share "
+                        "no item (by content) with the target's val / test split, e.g. image-mnist5k for mnist5k")
+    p.add_argument("--target-effect", type=float, default=None, metavar="POINTS",
+                   help="with --dry-run: how many seeds detect a mean Δ of this many accuracy points (α 0.05, "
+                        "power 0.8), and how long they take here")
+    p.add_argument("--assumed-sd", type=float, default=3.0, metavar="POINTS",
+                   help="per-seed spread of Δ for --target-effect when --out has fewer than 2 finished seeds of "
+                        "an arm and its baseline (default 3 points, the bundled mnist5k ablation's typical spread)")
+    p.add_argument("--train-fraction", type=float, default=1.0, metavar="F",
+                   help="every arm trains on this stratified part of the train split, e.g. 0.05 (the low-data "
+                        "regime; val and test stay the same items; default 1)")
     p.add_argument("--arms", nargs="+", default=None, help="only these arm names (e.g. baseline all layer=0)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--shuffle-seed", type=int, default=0, help="seed of the shuffled block order (default 0)")
@@ -291,7 +304,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
                          out_dir=args.out, data_size=args.data_size, lambda_init=_recipe(args).lambda_init,
                          controls=args.control, shuffle_seed=args.shuffle_seed, arms=args.arms,
                          modality=args.modality, init=args.init, num_heads=args.num_heads,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, positive_aux=args.positive_aux,
+                         train_fraction=args.train_fraction)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         if args.dry_run:
             table = dry_run(plan)
@@ -300,6 +314,9 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
             print(f"{len(table)} runs ({todo} to train, {len(table) - todo} finished); measured "
                   f"{table.step_s.iloc[0]:.3f} s/step × {table.steps.iloc[0]} steps per run; estimated "
                   f"{table.est_s.sum() / 60:.1f} min")
+            if args.target_effect is not None:
+                from .ablation.runner import seeds_for_effect
+                print(seeds_for_effect(plan, table, args.target_effect / 100, args.assumed_sd / 100).describe())
             return 0
         import shlex
         from .ablation.bundled import COMMAND_FILE

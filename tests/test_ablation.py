@@ -153,14 +153,14 @@ def test_ablation_is_reused_and_resumed(tmp_path):
 
 
 def test_arm_deltas_pair_by_seed_with_a_t_interval():
-    rows = []
+    rows = []   # accuracies are counts out of test_n = 1000 items (Δ is computed from the counts)
     for s, base in enumerate([0.80, 0.90, 0.85]):
         rows.append({"arm": "baseline", "by": "baseline", "seed": s, "test_acc": base, "test_loss": 0.5,
-                     "test_n": 100, "lam_abs_mean": None})
+                     "test_n": 1000, "lam_abs_mean": None})
         rows.append({"arm": "layer=0", "by": "layer", "layer": 0, "seed": s, "test_acc": base + 0.02 + 0.001 * s,
-                     "test_loss": 0.4, "test_n": 100, "lam_abs_mean": 0.1})
+                     "test_loss": 0.4, "test_n": 1000, "lam_abs_mean": 0.1})
         rows.append({"arm": "layer=1", "by": "layer", "layer": 1, "seed": s, "test_acc": base + [0.03, -0.03, 0.0][s],
-                     "test_loss": 0.5, "test_n": 100, "lam_abs_mean": 0.1})
+                     "test_loss": 0.5, "test_n": 1000, "lam_abs_mean": 0.1})
     d = arm_deltas(pd.DataFrame(rows)).set_index("arm")
     assert d.loc["layer=0"].delta_acc_mean == pytest.approx(0.021)
     assert d.loc["layer=0"].distinguishable and d.loc["layer=0"].delta_acc_lo > 0    # consistent over seeds

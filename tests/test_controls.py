@@ -141,3 +141,40 @@ def test_experiment_positive_arm_and_train_fractions(tmp_path):
     assert set(summary.train_fraction) == {0.25, 1.0} and "delta_vs_baseline_mde" in summary.columns
     with pytest.raises(ValueError, match="positive_aux"):
         run_experiment("digits", [str(aux_path)], arms=("baseline", "positive"), size="test", out_dir=tmp_path / "x")
+
+
+def test_ablation_controls_by_layer_with_a_positive_control_and_a_fraction(tmp_path):
+    """`m2pt ablate --by layer --control random positive --train-fraction F`: every layer arm also as
+    random:… and positive:…, the positive runs attach the positive auxiliary, all on the same fraction."""
+    from m2pt_core import create_model, save_checkpoint
+    from m2pt_core.ablation import arm_deltas, build_arms, dry_run, plan_ablation, run_ablation
+    from m2pt_core.ablation.runner import seeds_for_effect
+    from m2pt_core.data import open_dataset
+    from m2pt_core.train import TrainConfig
+    names = [a.name for a in build_arms(["layer"], 2, controls=("random", "positive"))]
+    assert names == ["baseline", "all", "layer=0", "layer=1", "random", "random:layer=0", "random:layer=1",
+                     "positive", "positive:layer=0", "positive:layer=1"]
+    other = open_dataset("digits", "train", seed=0, size=200)
+    pos = create_model("test", "image", 10, input=other.spec)
+    pos.data_provenance = other.provenance.to_dict()
+    pos_path = str(save_checkpoint(pos, tmp_path / "pos.safetensors"))
+    aux_path = str(save_checkpoint(create_model("test", "audio", 4), tmp_path / "aux.safetensors"))
+    config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, warmup_epochs=0, progress=False)
+    with pytest.raises(ValueError, match="positive_aux"):
+        plan_ablation("digits", aux_path, by=["layer"], controls=["positive"], size="test", data_size=200)
+    plan = plan_ablation("digits", aux_path, by=["layer"], seeds=[0, 1], config=config, size="test",
+                         out_dir=tmp_path / "abl", data_size=200, controls=["random", "positive"],
+                         positive_aux=pos_path, train_fraction=0.5,
+                         arms=["baseline", "layer=0", "random:layer=0", "positive:layer=0"])
+    assert plan.positive.checked and len(plan.splits["train"]) < len(open_dataset("digits", "train", size=200))
+    req = plan.request(next(a for a in plan.arms if a.kind == "positive"), 0)
+    assert req.aux == pos_path and req.source is plan.positive.weights and req.pathways["layers"] == [0]
+    table = run_ablation(plan, progress=False)
+    assert len(table) == 8 and set(table.kind) == {"baseline", "m2pt", "random", "positive"}
+    deltas = arm_deltas(table)
+    assert deltas.delta_acc_mde.notna().all()
+    # Δ from integer counts: equal item differences are exactly equal numbers
+    assert ((deltas.delta_acc_mean * deltas.test_n).round(9) % 1 == 0).all()
+    seeds = seeds_for_effect(plan, dry_run(plan, {"step_s": 0.01, "eval_item_s": 0.0, "batch_size": 32}),
+                             effect=0.02, assumed_sd=0.03)
+    assert "observed" in seeds.sd_source and "seeds" in seeds.describe()

@@ -8,14 +8,20 @@
     prefix=k / suffix=k    every component of the first / last k blocks, k < depth
     order=reversed         all pathways, target block i paired with auxiliary block depth−1−i
     order=shuffled         all pathways, auxiliary blocks in a seeded random order (never the identity)
-    random                 all pathways to random weights with the auxiliary's per-layer norm (control)
+    random, random:<arm>   negative control: as "all" / as <arm>, but to independent random weights with
+                           the auxiliary's per-layer norm (pathways/random_aux.py)
+    positive, positive:<arm>  positive control: as "all" / as <arm>, but to an auxiliary of the target's
+                           own modality trained on other items (it has real knowledge to carry)
+
+Controls are built for "all" and for every subset arm, so a heatmap can show the three conditions
+(auxiliary, random, positive) side by side, cell for cell.
 
 Every arm of a seed trains from the same target initialisation on the same data order
 (experiment.build_model / the fit seed), so arm − baseline differences are paired.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Optional, Sequence
 
 import torch
@@ -23,7 +29,9 @@ import torch
 from ..pathways import COMPONENTS
 
 BY_CHOICES = ("layer", "component", "layer-component", "depth-prefix", "depth-suffix", "order", "all")
-CONTROLS = ("random",)
+CONTROLS = ("random", "positive")
+CONTROL_SUBSETS = {"random": "random W' with the auxiliary's per-layer norm",
+                   "positive": "the positive control (same-modality auxiliary)"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class Arm:
     name: str                              # unique within an ablation, e.g. "layer=2"
     by: str                                # "baseline", "all", "control" or one of BY_CHOICES
     subset: str                            # human-readable subset, e.g. "block 2, all components"
-    kind: str = "m2pt"                     # the run's arm: baseline | m2pt | random
+    kind: str = "m2pt"                     # the run's arm: baseline | m2pt | random | positive
     layers: Optional[tuple[int, ...]] = None
     components: Optional[tuple[str, ...]] = None
     aux_layers: Optional[tuple[int, ...]] = None
@@ -72,6 +80,11 @@ def shuffled_order(depth: int, seed: int) -> tuple[int, ...]:
         if depth < 2 or perm != tuple(range(depth)):
             return perm
     raise RuntimeError("could not draw a non-identity permutation")  # pragma: no cover (p = 1/depth!^100)
+
+
+def as_control(arm: Arm, control: str) -> Arm:
+    """The same pathway subset as ``arm``, to the control's weights (``random:layer=2``)."""
+    return replace(arm, name=f"{control}:{arm.name}", subset=f"{arm.subset}; {CONTROL_SUBSETS[control]}", kind=control)
 
 
 def _arms_by(by: str, depth: int, components: Sequence[str], shuffle_seed: int) -> list[Arm]:
@@ -122,10 +135,13 @@ def build_arms(by: Iterable[str], depth: int, components: Sequence[str] = COMPON
         arms.append(Arm("baseline", "baseline", "no pathway", kind="baseline"))
     if include_all:
         arms.append(Arm("all", "all", "every block and component"))
-    arms += [Arm(c, "control", "every block and component, random W' with the auxiliary's per-layer norm",
-                 kind=c) for c in controls]
+    subsets: list[Arm] = []
     for b in by:
-        arms += _arms_by(b, depth, components, shuffle_seed)
+        subsets += _arms_by(b, depth, components, shuffle_seed)
+    arms += subsets
+    for c in controls:
+        arms.append(Arm(c, "control", f"every block and component, {CONTROL_SUBSETS[c]}", kind=c))
+        arms += [as_control(a, c) for a in subsets]
     seen: set[str] = set()
     unique = [a for a in arms if not (a.name in seen or seen.add(a.name))]
     return unique

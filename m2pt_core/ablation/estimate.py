@@ -84,7 +84,8 @@ def pathway_gradients(baseline: nn.Module, aux: Any, data: Any, aux_layers: Opti
 
 
 def arm_estimates(baseline: nn.Module, aux_weights: Any, arms: list, depth: int, data: Any, seed: int = 0,
-                  batch_size: int = 256, max_items: Optional[int] = None) -> pd.DataFrame:
+                  batch_size: int = 256, max_items: Optional[int] = None,
+                  positive_weights: Any = None) -> pd.DataFrame:
     """ESTIMATE_COLUMNS per non-baseline arm: Σ over the arm's pathways of gain and gain_pos, from
     one pass per distinct (auxiliary weights, block order)."""
     passes: dict[tuple, pd.DataFrame] = {}
@@ -95,7 +96,8 @@ def arm_estimates(baseline: nn.Module, aux_weights: Any, arms: list, depth: int,
         order = tuple(arm.aux_layers) if arm.aux_layers is not None else tuple(range(depth))
         key = (arm.kind, order)
         if key not in passes:
-            source = random_aux_like(aux_weights, seed) if arm.kind == "random" else aux_weights
+            source = {"random": lambda: random_aux_like(aux_weights, seed),
+                      "positive": lambda: positive_weights}.get(arm.kind, lambda: aux_weights)()
             passes[key] = pathway_gradients(baseline, source, data, list(order), batch_size, max_items).set_index("name")
         cells = passes[key].loc[[n for n, _ in arm.pairs(depth)]]
         rows.append({"arm": arm.name, "seed": seed, "pathways": len(cells), "gain": float(cells.gain.sum()),
@@ -113,7 +115,8 @@ def estimate_for_plan(plan: Any, table: pd.DataFrame, max_items: Optional[int] =
             continue
         baseline = load_checkpoint(path, device="cpu")
         out.append(arm_estimates(baseline, plan.aux_weights, plan.arms, plan.depth, plan.splits["train"],
-                                 seed=int(r.seed), max_items=max_items))
+                                 seed=int(r.seed), max_items=max_items,
+                                 positive_weights=plan.positive.weights if plan.positive is not None else None))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=ESTIMATE_COLUMNS)
 
 

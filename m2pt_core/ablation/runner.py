@@ -47,19 +47,23 @@ class AblationPlan:
     init: Optional[str] = None          # pretrained target weights of every arm (m2pt ablate --init)
     num_heads: Optional[int] = None
     init_depth: Optional[int] = None    # the loaded checkpoint's depth: the arms are sized from it
+    positive: Optional[Any] = None      # controls.PositiveControl of the positive arms
+    train_fraction: float = 1.0         # part of the train split every arm trains on (data/fraction.py)
 
     @property
     def depth(self) -> int:
         return self.init_depth if self.init_depth is not None else get_size(self.size).depth
 
     def request(self, arm: Arm, seed: int) -> RunRequest:
-        source = None
+        source, aux = None, self.aux
         if arm.kind == "random":
             source = random_aux_like(self.aux_weights, seed)
+        elif arm.kind == "positive":
+            source, aux = self.positive.weights, self.positive.name
         elif arm.kind != "baseline":
             source = self.aux_weights
-        label = Path(self.aux).stem if Path(self.aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else self.aux
-        return RunRequest(self.target, arm.kind, None if arm.kind == "baseline" else self.aux, source, seed,
+        label = Path(aux).stem if Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
+        return RunRequest(self.target, arm.kind, None if arm.kind == "baseline" else aux, source, seed,
                           self.size, self.config, self.lambda_init, self.out_dir,
                           f"{arm.name}-{label}".replace(",", "_").replace("=", ""), arm.pathways(),
                           init=self.init, data_seed=self.data_seed, data_size=self.data_size, num_heads=self.num_heads)
@@ -79,11 +83,15 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
                   components: Sequence[str] = COMPONENTS, shuffle_seed: int = 0,
                   arms: Optional[Sequence[str]] = None, aux_weights: Optional[Any] = None,
                   modality: Optional[str] = None, init: Optional[str] = None,
-                  num_heads: Optional[int] = None, progress: bool = True) -> AblationPlan:
+                  num_heads: Optional[int] = None, progress: bool = True, positive_aux: Optional[str] = None,
+                  train_fraction: float = 1.0) -> AblationPlan:
     """Load the data (``target``: whatever ``data.open_dataset`` opens, as for experiments) and the
     auxiliary (``aux_weights``: already loaded weights of ``aux``) and list the arms (``arms``: keep
     only these names). init: pretrained starting weights of every arm's target (as for experiments;
-    size and depth, hence the arms, follow the checkpoint)."""
+    size and depth, hence the arms, follow the checkpoint). positive_aux: the positive control of
+    ``controls=("positive",)`` (checked by content against the val / test items, controls.py).
+    train_fraction: every arm trains on this stratified part of the train split (the low-data axis);
+    val and test stay the same items."""
     from ..data import open_dataset  # the data package registers its datasets on import
     splits = {s: open_dataset(target, s, seed=data_seed, size=data_size, modality=modality)
               for s in ("train", "val", "test")}
@@ -95,6 +103,15 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
             first, splits, _ = pretrained_target_for(init, target, splits, data_seed, data_size, num_heads, progress)
         size, depth = first.config.size, first.config.depth
         del first
+    from ..data.fraction import train_fraction as take_fraction
+    splits["train"] = take_fraction(splits["train"], train_fraction, data_seed)
+    positive = None
+    if "positive" in controls:
+        if not positive_aux:
+            raise ValueError("The positive control needs positive_aux (CLI --positive-aux): an auxiliary of the "
+                             "target's own modality trained on other items, e.g. image-mnist5k for mnist5k.")
+        from ..controls import positive_control
+        positive = positive_control(positive_aux, splits)
     aux_w = aux_weights if aux_weights is not None else load_aux(aux, resolve=zoo.resolve)
     chosen = build_arms(by, depth if depth is not None else get_size(size).depth, components, shuffle_seed, controls)
     if arms is not None:
@@ -103,7 +120,7 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
             raise ValueError(f"Unknown arm(s) {unknown}; this ablation has {[a.name for a in chosen]}.")
         chosen = [a for a in chosen if a.name in set(arms)]
     return AblationPlan(target, aux, chosen, list(seeds), size, config or TrainConfig(), Path(out_dir), data_size,
-                        lambda_init, data_seed, splits, aux_w, init, num_heads, depth)
+                        lambda_init, data_seed, splits, aux_w, init, num_heads, depth, positive, train_fraction)
 
 
 def _arm_fields(arm: Arm) -> dict[str, Any]:
@@ -192,6 +209,10 @@ def run_ablation(plan: AblationPlan, progress: bool = True,
 def _write_meta(plan: AblationPlan) -> None:
     from ..safe_io import atomic_write_text
     meta = {"target": plan.target, "aux": plan.aux, "size": plan.size, "depth": plan.depth, "init": plan.init,
+            "train_fraction": plan.train_fraction, "train_n": len(plan.splits["train"]),
+            "positive_control": None if plan.positive is None else {"aux": plan.positive.name,
+                                                                     "checked": plan.positive.checked,
+                                                                     "note": plan.positive.note},
             "seeds": plan.seeds,
             "data_size": plan.data_size, "data_seed": plan.data_seed, "lambda_init": plan.lambda_init,
             "recipe": recipe_of(plan.config),
@@ -199,3 +220,40 @@ def _write_meta(plan: AblationPlan) -> None:
                      for a in plan.arms],
             "n": {s: len(d) for s, d in plan.splits.items()}}
     atomic_write_text(plan.out_dir / META_FILE, json.dumps(meta, indent=1, default=str))
+
+
+@dataclass
+class SeedPlan:
+    """How many seeds a target effect needs with this design, and what they cost here."""
+    effect: float            # mean paired Δ to detect (fraction: 0.02 = 2 points)
+    sd: float                # per-seed spread of Δ used
+    sd_source: str           # "observed over N seeds in OUT" or "assumed"
+    seeds: Optional[int]     # None: more than 200
+    minutes: Optional[float]
+
+    def describe(self) -> str:
+        if self.seeds is None:
+            return (f"A mean Δ of {100 * self.effect:.1f} points with a per-seed spread of {100 * self.sd:.1f} points "
+                    f"({self.sd_source}) needs more than 200 seeds: not detectable with this design.")
+        return (f"To detect a mean Δ of {100 * self.effect:.1f} points (α 0.05, power 0.8) with a per-seed spread "
+                f"of {100 * self.sd:.1f} points ({self.sd_source}): {self.seeds} seeds, about "
+                f"{self.minutes:.0f} min here for all arms.")
+
+
+def seeds_for_effect(plan: AblationPlan, dry: pd.DataFrame, effect: float, assumed_sd: float) -> SeedPlan:
+    """SeedPlan from the observed paired spread of the finished runs in ``plan.out_dir`` (the median
+    over arms with ≥ 2 seeds), else ``assumed_sd``; time from the dry run's per-run estimate."""
+    from ..analysis.power import seeds_needed
+    from .summary import arm_deltas
+    sd, source = assumed_sd, "assumed"
+    table_file = plan.out_dir / TABLE_FILE
+    if table_file.is_file():
+        done = pd.read_csv(table_file)
+        if (done.arm == "baseline").any():
+            stds = arm_deltas(done).delta_acc_std.dropna()
+            if len(stds):
+                sd, source = float(stds.median()), f"observed: median over {len(stds)} arms in {plan.out_dir}"
+    n = seeds_needed(effect, sd)
+    per_run = max(float(dry.est_s.max()), float(dry.steps.iloc[0] * dry.step_s.iloc[0])) if len(dry) else 0.0
+    minutes = None if n is None else n * len(plan.arms) * per_run / 60
+    return SeedPlan(effect, sd, source, n, minutes)

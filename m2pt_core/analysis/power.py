@@ -44,8 +44,10 @@ def item_mde(discordant_share: float, n_items: int, alpha: float = ALPHA, power:
 def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = POWER,
                  max_seeds: int = 200) -> Optional[int]:
     """The fewest seeds whose MDE is at most ``effect`` (None: more than ``max_seeds``)."""
-    if not effect > 0 or not sd > 0:
-        raise ValueError(f"effect and sd must be > 0, got effect={effect}, sd={sd}.")
+    if not effect > 0 or not sd >= 0:
+        raise ValueError(f"effect must be > 0 and sd >= 0, got effect={effect}, sd={sd}.")
+    if sd == 0:
+        return 2                                   # no spread at all: the fewest seeds that give one
     for n in range(2, max_seeds + 1):
         if seed_mde(sd, n, alpha, power) <= effect:
             return n
