@@ -326,6 +326,11 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         deltas = arm_deltas(table)
         deltas.to_csv(plan.out_dir / "deltas.csv", index=False)
         run_deltas(table).to_csv(plan.out_dir / "run_deltas.csv", index=False)
+        from .ablation.summary import transfer_ratios
+        ratios = transfer_ratios(table)
+        if len(ratios):
+            ratios.to_csv(plan.out_dir / "transfer.csv", index=False)
+            print("\n".join(f"{r.arm}: {r.note}" for r in ratios.itertuples()))
         if args.estimate:
             from .ablation.estimate import estimate_for_plan
             estimate_for_plan(plan, table).to_csv(plan.out_dir / "estimate.csv", index=False)

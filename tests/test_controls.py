@@ -178,3 +178,17 @@ def test_ablation_controls_by_layer_with_a_positive_control_and_a_fraction(tmp_p
     seeds = seeds_for_effect(plan, dry_run(plan, {"step_s": 0.01, "eval_item_s": 0.0, "batch_size": 32}),
                              effect=0.02, assumed_sd=0.03)
     assert "observed" in seeds.sd_source and "seeds" in seeds.describe()
+
+
+def test_transfer_ratios_pair_each_arm_with_its_own_controls():
+    import pandas as pd
+    from m2pt_core.ablation.summary import transfer_ratios
+    rows = []
+    for s in range(4):
+        base = 400 + 10 * s                                        # correct items out of 1000
+        for arm, kind, gain in (("baseline", "baseline", 0), ("all", "m2pt", 30 + s), ("random", "random", s),
+                                ("positive", "positive", 60 + s)):
+            rows.append({"arm": arm, "kind": kind, "seed": s, "test_acc": (base + gain) / 1000, "test_loss": 1.0,
+                         "test_n": 1000, "lam_abs_mean": 0.1})
+    r = transfer_ratios(pd.DataFrame(rows)).set_index("arm").loc["all"]
+    assert r.n_seeds == 4 and r.ratio == pytest.approx(0.5) and r.ratio_lo <= 0.5 <= r.ratio_hi

@@ -85,3 +85,25 @@ def run_deltas(table: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
                      "delta_loss_hi": c.delta_loss.hi, "only_baseline": c.only_a, "only_arm": c.only_b,
                      "p_mcnemar": c.p_mcnemar, "distinguishable": c.distinguishable})
     return pd.DataFrame(rows, columns=RUN_DELTA_COLUMNS)
+
+
+def transfer_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """For every subset arm that was run as auxiliary, random and positive control ("all" with
+    "random" and "positive", "layer=2" with "random:layer=2" and "positive:layer=2"): the transfer
+    ratio (Δcross − Δrandom) / (Δpositive − Δrandom) over the seeds all three share, with its
+    bootstrap interval (analysis/power.py). Empty when the table has no controls."""
+    from ..analysis.power import transfer_ratio
+    t = _with_deltas(table)
+    per_seed = t.pivot_table(index="seed", columns="arm", values="delta_acc", aggfunc="first")
+    rows = []
+    for arm in t[t.kind == "m2pt"].arm.unique() if "kind" in t.columns else []:
+        rnd, pos = ("random", "positive") if arm == "all" else (f"random:{arm}", f"positive:{arm}")
+        if rnd not in per_seed or pos not in per_seed:
+            continue
+        seeds = per_seed[[arm, rnd, pos]].dropna()
+        r = transfer_ratio(seeds[arm], seeds[rnd], seeds[pos])
+        rows.append({"arm": arm, "n_seeds": r.n_seeds, "delta_cross": seeds[arm].mean(),
+                     "delta_random": seeds[rnd].mean(), "delta_positive": seeds[pos].mean(),
+                     "ratio": r.estimate, "ratio_lo": r.lo, "ratio_hi": r.hi, "note": r.describe()})
+    return pd.DataFrame(rows, columns=["arm", "n_seeds", "delta_cross", "delta_random", "delta_positive",
+                                       "ratio", "ratio_lo", "ratio_hi", "note"])
