@@ -174,3 +174,14 @@ def test_launched_tab_runs_and_stops_through_the_client(catalog, tmp_path, monke
         assert final[0].startswith("Stopped after") and "kept" in final[0], final[0]
     finally:
         demo.close()
+
+
+def test_stop_with_nothing_running_keeps_the_finished_status(monkeypatch):
+    """Stop after an ablation finished must not erase "Done: 6 of 6 runs"."""
+    from types import SimpleNamespace
+    import m2pt_core.explorer.ablation as mod
+    done = SimpleNamespace(running=False, status=lambda: "Done: 6 of 6 runs.")
+    monkeypatch.setitem(mod._JOBS, "finished-job", done)
+    msg = mod.stop_job("finished-job")
+    assert msg.startswith("Done: 6 of 6 runs.") and "nothing to stop" in msg
+    assert mod.stop_job(None) == "No ablation is running."

@@ -220,7 +220,9 @@ def get_job(job_id: Optional[str]) -> Optional[AblationJob]:
 
 def stop_job(job_id: Optional[str]) -> str:
     job = get_job(job_id)
-    if job is None or not job.running:
+    if job is None:
         return "No ablation is running."
+    if not job.running:          # keep what the finished job says ("Done: 6 of 6 runs."), never erase it
+        return f"{job.status()} Nothing is running, so there was nothing to stop."
     job.stop()
     return "Stopping at the next step; finished arms are kept."
