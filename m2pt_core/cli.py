@@ -272,8 +272,7 @@ def _register_ablate(sub: argparse._SubParsersAction) -> None:
                    help="the positive control: an auxiliary of the target's own modality whose training data share "
                         "no item (by content) with the target's val / test split, e.g. image-mnist5k for mnist5k")
     p.add_argument("--target-effect", type=float, default=None, metavar="POINTS",
-                   help="with --dry-run: how many seeds detect a mean Δ of this many accuracy points (α 0.05, "
-                        "power 0.8), and how long they take here")
+                   help="with --dry-run: seeds (and minutes here) to detect a mean Δ of this many points")
     p.add_argument("--assumed-sd", type=float, default=3.0, metavar="POINTS",
                    help="per-seed spread of Δ for --target-effect when --out has fewer than 2 finished seeds of "
                         "an arm and its baseline (default 3 points, the bundled mnist5k ablation's typical spread)")

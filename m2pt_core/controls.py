@@ -28,17 +28,23 @@ class PositiveControl:
 
 
 def training_provenance(name: str) -> Optional[DataProvenance]:
-    """The training data recorded in one of our checkpoints (a zoo name or a path); None otherwise."""
-    from .checkpoint import load_checkpoint
-    from .errors import CheckpointError
+    """The training data recorded in one of our checkpoints (a zoo name or a path); None otherwise.
+
+    Reads only the safetensors header (the metadata), never the weights: the auxiliary may be ViT-B."""
+    import json
+    from types import SimpleNamespace
+    from safetensors import safe_open
     path = zoo.resolve(name)
     path = path if path is not None else Path(name)
     if not path.is_file() or path.suffix != ".safetensors":
         return None
-    try:
-        return model_provenance(load_checkpoint(path, device="cpu"))
-    except CheckpointError:
-        return None
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if "config" not in meta:
+        return None                                   # not one of our checkpoints: nothing recorded
+    record = SimpleNamespace(data_provenance=json.loads(meta["data"]) if "data" in meta else None,
+                             config=SimpleNamespace(dataset=json.loads(meta["config"]).get("dataset")))
+    return model_provenance(record)
 
 
 def positive_control(name: str, splits: dict[str, Any]) -> PositiveControl:
