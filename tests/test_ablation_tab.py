@@ -185,3 +185,61 @@ def test_stop_with_nothing_running_keeps_the_finished_status(monkeypatch):
     msg = mod.stop_job("finished-job")
     assert msg.startswith("Done: 6 of 6 runs.") and "nothing to stop" in msg
     assert mod.stop_job(None) == "No ablation is running."
+
+
+def _controlled_deltas():
+    """A calibrated by-layer ablation (2 blocks): cross-modal, random and positive arms."""
+    rows = []
+    for kind, prefix, by_all, shift in (("m2pt", "", "all", 0.0), ("random", "random", "control", -0.01),
+                                        ("positive", "positive", "control", 0.10)):
+        name_all = "all" if kind == "m2pt" else prefix
+        rows.append((name_all, by_all, None, kind, shift + 0.005, shift - 0.02, shift + 0.03, 0.025))
+        for layer in (0, 1):
+            arm = f"layer={layer}" if kind == "m2pt" else f"{prefix}:layer={layer}"
+            rows.append((arm, "layer", layer, kind, shift + 0.01 * layer, shift - 0.02, shift + 0.02 + 0.01 * layer,
+                         0.03))
+    d = pd.DataFrame(rows, columns=["arm", "by", "layer", "kind", "delta_acc_mean", "delta_acc_lo", "delta_acc_hi",
+                                    "delta_acc_mde"])
+    d["distinguishable"] = (d.delta_acc_lo > 0) | (d.delta_acc_hi < 0)
+    return d.assign(component=None, k=None, delta_loss_mean=0.0, delta_loss_lo=-0.1, delta_loss_hi=0.1, n_seeds=5,
+                    test_n=750)
+
+
+def test_layer_grid_shows_the_cross_modal_arms_not_the_controls_of_the_same_layer():
+    """'random:layer=1' has by='layer' and layer=1 like 'layer=1': it must not overwrite that cell."""
+    fig = ablation_heatmap(_controlled_deltas(), depth=2)
+    cells = np.nansum([np.array(t.z, dtype=float) for t in fig.data if t.name == "distinguishable from 0"], axis=0)
+    greys = [t for t in fig.data if t.name != "distinguishable from 0"]
+    assert list(fig.data[0].y) == ["0", "1", "all"]
+    # every cross-modal arm's interval contains 0: no coloured cell, all three grey (the positive arms are +10)
+    assert np.all(cells == 0) and greys and np.sum(np.isfinite(np.array(greys[0].z, dtype=float))) == 3
+
+
+def test_control_heatmap_puts_the_three_conditions_on_one_scale_with_their_mde():
+    from m2pt_core.figures.ablation_controls import control_heatmap
+    fig = control_heatmap(_controlled_deltas(), aux_label="audio-sounds")
+    main = fig.data[0]
+    assert [c.split("<br>")[0] for c in main.x] == ["positive control", "cross-modal", "random control"]
+    assert "audio-sounds" in main.x[1] and list(main.y) == ["0", "1", "all"]
+    z = np.array(main.z, dtype=float)
+    assert z[0, 0] == pytest.approx(10.0) and z[1, 0] == pytest.approx(11.0)     # positive: coloured
+    assert np.isnan(z[:, 1]).all() and np.isnan(z[:, 2]).all()                   # cross / random: grey
+    grey = fig.data[1]
+    assert "(< 3.0)" in grey.text[0][1] and "(< 2.5)" in grey.text[2][2]           # "no effect larger than"
+    assert main.zmin == -main.zmax and main.zmax >= 11.0                          # one symmetric scale
+    assert "750" in fig.layout.title.text and "5 seeds" in fig.layout.title.text
+    no_controls = control_heatmap(_deltas().assign(kind="m2pt"))
+    assert not no_controls.data and "no control arms" in no_controls.layout.annotations[0].text
+
+
+def test_summary_states_the_minimum_detectable_effect_and_the_transfer_ratio():
+    from m2pt_core.explorer.ablation import summary_markdown
+    d = _controlled_deltas()
+    transfer = pd.DataFrame([{"arm": "all", "n_seeds": 5, "delta_cross": 0.005, "delta_random": -0.005,
+                              "delta_positive": 0.105, "ratio": 0.09, "ratio_lo": -0.1, "ratio_hi": 0.3, "note": ""}])
+    md = summary_markdown(d, "t", transfer)
+    assert "| detectable (pts) |" in md and "no effect larger than 2.5 pts" in md
+    assert "| positive:layer=1 | 5 | +11.00 |" in md and "**distinguishable from 0**" in md
+    assert "+0.09 [-0.10, +0.30]" in md and "transfer ratio" in md
+    one_seed = summary_markdown(d.assign(n_seeds=1, delta_acc_mde=float("nan"), distinguishable=False))
+    assert "one seed: no interval" in one_seed and "not distinguishable from 0" not in one_seed

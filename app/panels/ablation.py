@@ -16,8 +16,11 @@ from ..common import AppContext, guard
 NOTE = ("**Trained ablations**: one training run per pathway subset (one layer, one component, the first / last k "
         "blocks, the auxiliary's blocks reversed or shuffled), paired with the baseline of the same seed (same "
         "initialisation and data order). Δ is test accuracy (or loss) minus the baseline's, averaged over seeds with a "
-        "95% t-interval; grey cells / hollow points cannot be told apart from 0. The first-order estimate "
-        "(Σ|∂L/∂λ| at λ = 0 on the trained baseline, one backward pass) is compared by rank (Spearman ρ).")
+        "95% t-interval; grey cells / hollow points cannot be told apart from 0, and \"< X\" says no effect larger than X "
+        "points (the minimum detectable effect of the seeds that were run). A calibrated ablation puts a **positive "
+        "control** (an auxiliary of the target's own modality, trained on other items) and a **random control** "
+        "(independent random W' of the same norms) beside the cross-modal auxiliary, on one colour scale. "
+        "The first-order estimate (Σ|∂L/∂λ| at λ = 0 on the trained baseline, one backward pass) is compared by rank (Spearman ρ).")
 LAUNCH_NOTE = ("A small ablation on CPU: one seed of the component arms (6 runs) of 600 items × 2 epochs takes a few "
                "minutes. **Stop** ends the current run; finished arms are kept and shown.")
 
@@ -32,6 +35,7 @@ def build(ctx: AppContext) -> None:
     first = bundled_views(choices[0][1]) if choices else None     # drawn once, so the tab opens on a result
     summary = gr.Markdown(first["summary"] if first else "No bundled ablation found in assets/ablations.",
                           label="ablation summary")
+    controls = gr.Plot(value=first and first["controls"], label="Positive control · cross-modal · random control")
     with gr.Row():
         heatmap = gr.Plot(value=first and first["heatmap"], label="Layer × component")
         curves = gr.Plot(value=first and first["curves"], label="Depth / order / controls")
@@ -40,11 +44,11 @@ def build(ctx: AppContext) -> None:
     @guard
     def show(name, metric_name):
         if not name:
-            return "No bundled ablation found in assets/ablations.", None, None, None
+            return "No bundled ablation found in assets/ablations.", None, None, None, None
         v = bundled_views(name, metric_name)
-        return v["summary"], v["heatmap"], v["curves"], v["estimate"]
+        return v["summary"], v["controls"], v["heatmap"], v["curves"], v["estimate"]
 
-    outs = [summary, heatmap, curves, estimate]
+    outs = [summary, controls, heatmap, curves, estimate]
     which.change(show, [which, metric], outs, api_name="ablation_show")
     metric.change(show, [which, metric], outs, api_visibility="private")
     ctx.c["ablation_show"] = (show, [which, metric], outs)

@@ -50,6 +50,8 @@ def ablation_heatmap(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[
     col, scale, unit, zmax = _metric(metric)
     require(deltas, ["arm", "layer", "component", f"{col}_mean", f"{col}_lo", f"{col}_hi"], "ablation_heatmap")
     grid_arms = deltas[deltas["by"].isin(["layer", "component", "layer-component", "all"])] if "by" in deltas else deltas
+    if "kind" in grid_arms:     # control arms ("random:layer=2") share layer/component with the arm they control
+        grid_arms = grid_arms[grid_arms["kind"].isna() | (grid_arms["kind"] == "m2pt")]
     if grid_arms.empty or not (grid_arms["layer"].notna().any() or grid_arms["component"].notna().any()):
         return empty(title, "no layer / component arms in this ablation (see the other figures)")
     layers = sorted(int(v) for v in grid_arms["layer"].dropna().unique())
