@@ -280,3 +280,20 @@ def test_ablate_from_init_sizes_the_arms_from_the_checkpoint(tmp_path, capsys):
     model = build_model(plan.request(plan.arms[0], 0), plan.splits["train"], plan.splits)
     from safetensors.torch import load_file
     assert torch.equal(model.blocks[2].mlp.fc1.weight.detach(), load_file(str(init))["blocks.2.mlp.fc1.weight"])
+
+
+def test_rank_agreement_compares_gain_per_pathway_with_an_interval_and_keeps_ties():
+    """An arm's Σ|g| grows with its pathways: "all" (24) would rank first on the sum whatever it
+    does. Per pathway, the arm with the larger gain per pathway ranks first; ρ comes with an interval."""
+    deltas = pd.DataFrame({"arm": ["all", "layer=0", "layer=1", "layer=2", "layer=3"],
+                           "delta_acc_mean": [0.00, 0.04, 0.03, 0.02, 0.01],
+                           "delta_loss_mean": [0.0, -0.4, -0.3, -0.2, -0.1]})
+    est = pd.DataFrame({"arm": deltas.arm, "pathways": [16, 4, 4, 4, 4],
+                        "gain": [16 * 0.5, 4 * 4.0, 4 * 3.0, 4 * 2.0, 4 * 1.0]})
+    agree = rank_agreement(deltas, est)
+    assert agree["spearman_acc"] == pytest.approx(1.0)          # on the sum it would be +0.10
+    assert agree["spearman_acc_lo"] <= agree["spearman_acc"] <= agree["spearman_acc_hi"]
+    assert "per pathway" in agree["estimate_at"]
+    tied = deltas.assign(delta_acc_mean=[0.0, 0.02, 0.02, 0.02, 0.0])
+    assert rank_agreement(tied, est)["spearman_acc"] == pytest.approx(
+        pd.Series([0.5, 4, 3, 2, 1]).corr(pd.Series([0.0, 0.02, 0.02, 0.02, 0.0]), method="spearman"))

@@ -23,6 +23,7 @@ import copy
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,8 @@ from ..pathways import PathwayLinear, attach_pathways
 from ..pathways.random_aux import random_aux_like
 
 CELL_COLUMNS = ["name", "layer", "component", "aux_layer", "dL_dlam", "gain_pos", "gain", "n"]
-ESTIMATE_COLUMNS = ["arm", "seed", "pathways", "gain", "gain_pos", "n"]
+ESTIMATE_COLUMNS = ["arm", "seed", "pathways", "gain", "gain_pos", "gain_per_pathway", "n"]
+RHO_RESAMPLES = 2000
 
 
 def lambda_gradients(model: nn.Module, data: Any, y: Optional[torch.Tensor] = None, batch_size: int = 256,
@@ -101,7 +103,8 @@ def arm_estimates(baseline: nn.Module, aux_weights: Any, arms: list, depth: int,
             passes[key] = pathway_gradients(baseline, source, data, list(order), batch_size, max_items).set_index("name")
         cells = passes[key].loc[[n for n, _ in arm.pairs(depth)]]
         rows.append({"arm": arm.name, "seed": seed, "pathways": len(cells), "gain": float(cells.gain.sum()),
-                     "gain_pos": float(cells.gain_pos.sum()), "n": int(cells.n.iloc[0])})
+                     "gain_pos": float(cells.gain_pos.sum()), "gain_per_pathway": float(cells.gain.mean()),
+                     "n": int(cells.n.iloc[0])})
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
 
 
@@ -120,15 +123,49 @@ def estimate_for_plan(plan: Any, table: pd.DataFrame, max_items: Optional[int] =
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=ESTIMATE_COLUMNS)
 
 
+def per_pathway_gain(estimate: pd.DataFrame) -> pd.Series:
+    """Mean over seeds of each arm's gain PER PATHWAY (Σ|g| / pathways): the sum grows with the
+    number of pathways an arm has (24 for "all", 4 for one layer), which is not an effect size."""
+    e = estimate
+    if "gain_per_pathway" not in e or e["gain_per_pathway"].isna().any():
+        e = e.assign(gain_per_pathway=e["gain"] / e["pathways"]) if "pathways" in e else e.assign(
+            gain_per_pathway=e["gain"])
+    return e.groupby("arm", sort=False)["gain_per_pathway"].mean()
+
+
+def _spearman_interval(x: np.ndarray, y: np.ndarray, level: float = 0.95,
+                       resamples: int = RHO_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of Spearman ρ, resampling arms with replacement (resamples
+    with a constant side are skipped: ρ is undefined there)."""
+    rng = np.random.default_rng(seed)
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    rhos = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(x), len(x))
+        a, b = pd.Series(rx[i]).rank(), pd.Series(ry[i]).rank()
+        if a.nunique() > 1 and b.nunique() > 1:
+            rhos.append(float(np.corrcoef(a, b)[0, 1]))
+    if len(rhos) < resamples // 2:
+        return float("nan"), float("nan")
+    return (float(np.quantile(rhos, (1 - level) / 2)), float(np.quantile(rhos, (1 + level) / 2)))
+
+
 def rank_agreement(deltas: pd.DataFrame, estimate: pd.DataFrame) -> dict[str, Any]:
-    """Spearman rank correlation, over the arms both tables have, between the estimate's mean gain
-    (over seeds) and the trained mean Δ: Δ test accuracy and −Δ test loss (both "higher = helps")."""
-    est = estimate.groupby("arm", sort=False)["gain"].mean()
+    """Spearman rank correlation, over the arms both tables have, between the estimate's gain per
+    pathway (mean over seeds; taken on the trained baseline at λ = 0, see the module docstring)
+    and the trained mean Δ: Δ test accuracy and −Δ test loss (both "higher = helps"), each with a
+    95% bootstrap interval over arms. Ties (equal Δ counts) share a rank."""
+    est = per_pathway_gain(estimate)
     d = deltas.set_index("arm")
     common = [a for a in d.index if a in est.index]
-    if len(common) < 3:
-        return {"n_arms": len(common), "spearman_acc": float("nan"), "spearman_loss": float("nan")}
-    e = est.loc[common]
-    return {"n_arms": len(common),
-            "spearman_acc": float(e.corr(d.loc[common, "delta_acc_mean"], method="spearman")),
-            "spearman_loss": float(e.corr(-d.loc[common, "delta_loss_mean"], method="spearman"))}
+    out: dict[str, Any] = {"n_arms": len(common), "estimate_at": "trained baseline, λ = 0, gain per pathway"}
+    for key, target in (("acc", d["delta_acc_mean"]), ("loss", -d["delta_loss_mean"])):
+        if len(common) < 3:
+            out.update({f"spearman_{key}": float("nan"), f"spearman_{key}_lo": float("nan"),
+                        f"spearman_{key}_hi": float("nan")})
+            continue
+        x, y = est.loc[common].to_numpy(float), target.loc[common].to_numpy(float)
+        lo, hi = _spearman_interval(x, y)
+        out.update({f"spearman_{key}": float(pd.Series(x).corr(pd.Series(y), method="spearman")),
+                    f"spearman_{key}_lo": lo, f"spearman_{key}_hi": hi})
+    return out

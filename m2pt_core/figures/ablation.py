@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..ablation.estimate import per_pathway_gain
 from ._style import (DELTA_ACC, DELTA_ACC_RANGE, DELTA_LOSS_RANGE, DIVERGING, NOT_DISTINGUISHABLE, color,
                      component_order, empty, finish, require)
 
@@ -161,12 +162,13 @@ def _label_positions(x: np.ndarray) -> list[str]:
 
 def estimate_scatter(deltas: pd.DataFrame, estimate: pd.DataFrame, agreement: dict, metric: str = "acc",
                      title: str = "First-order estimate (one backward pass) vs trained ablation") -> go.Figure:
-    """Each arm: its first-order gain Σ|∂L/∂λ| at λ = 0 on the trained baseline (x, mean over
-    seeds) against the trained mean Δ (y, with its t-interval); Spearman ρ in the title."""
+    """Each arm: its first-order gain per pathway (mean |∂L/∂λ| over the arm's pathways, at λ = 0 on
+    the trained baseline, mean over seeds; a sum would grow with the arm's number of pathways)
+    against the trained mean Δ (y, with its t-interval); Spearman ρ with its interval in the title."""
     col, scale, unit, _ = _metric(metric)
     require(deltas, ["arm", f"{col}_mean", f"{col}_lo", f"{col}_hi"], "estimate_scatter")
     require(estimate, ["arm", "gain"], "estimate_scatter")
-    est = estimate.groupby("arm", sort=False)["gain"].mean()
+    est = per_pathway_gain(estimate)
     d = deltas[deltas["arm"].isin(est.index)]
     if d.empty:
         return empty(title, "no arm has both an estimate and a trained result")
@@ -178,14 +180,16 @@ def estimate_scatter(deltas: pd.DataFrame, estimate: pd.DataFrame, agreement: di
         marker=dict(size=10, color=["white" if g else color(0) for g in greys],
                     line=dict(color=[NOT_DISTINGUISHABLE if g else color(0) for g in greys], width=2)),
         error_y=dict(type="data", symmetric=False, array=hi - y, arrayminus=y - lo),
-        hovertemplate="%{text}<br>gain %{x:.3g} nats/unit λ<br>" + unit + " = %{y:.3g}<extra></extra>"))
+        hovertemplate="%{text}<br>gain per pathway %{x:.3g} nats/unit λ<br>" + unit + " = %{y:.3g}<extra></extra>"))
     fig.add_hline(y=0, line=dict(color="gray", dash="dot"))
     key = "spearman_acc" if metric == "acc" else "spearman_loss"
     rho, n_arms = agreement.get(key, float("nan")), agreement.get("n_arms", len(d))
     what = f"trained {'Δacc' if metric == 'acc' else '−Δloss'}"
-    rank = (f"Spearman ρ = {rho:+.2f} over {n_arms} arms (rank agreement of estimate and {what})" if rho == rho
+    lo, hi = agreement.get(f"{key}_lo", float("nan")), agreement.get(f"{key}_hi", float("nan"))
+    ci = f" [{lo:+.2f}, {hi:+.2f}] (95% bootstrap over arms)" if lo == lo and hi == hi else ""
+    rank = (f"Spearman ρ = {rho:+.2f}{ci} over {n_arms} arms (rank agreement of estimate and {what})" if rho == rho
             else f"no Spearman ρ: {n_arms} arm(s), a rank agreement needs at least 3")
-    sub = f"{rank}; x: Σ|∂L/∂λ| over the arm's pathways, training split, mean over seeds"
-    fig = finish(fig, f"{title}<br><sup>{sub}</sup>", "first-order gain Σ|∂L/∂λ| (nats per unit λ)", unit)
+    sub = f"{rank}<br>x: mean |∂L/∂λ| per pathway of the arm, at λ = 0 on the trained baseline, training split, mean over seeds"
+    fig = finish(fig, f"{title}<br><sup>{sub}</sup>", "first-order gain per pathway |∂L/∂λ| (nats per unit λ)", unit)
     fig.update_layout(margin=dict(t=110))
     return fig
