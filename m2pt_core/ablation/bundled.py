@@ -58,8 +58,16 @@ class AblationResult:
 
     def label(self) -> str:
         m = self.meta
-        return (f"{m.get('target')} ← {m.get('aux')} ({m.get('size')}; "
-                f"{len(self.table.seed.unique())} seeds; λ lr ×{m.get('recipe', {}).get('lambda_lr_scale')})")
+        parts = [str(m.get("size")), f"{len(self.table.seed.unique())} seeds",
+                 f"λ lr ×{m.get('recipe', {}).get('lambda_lr_scale')}"]
+        if m.get("lambda_init"):
+            parts.append(f"λ init {m['lambda_init']:g}")
+        if m.get("train_fraction") not in (None, 1, 1.0):
+            parts.append(f"{100 * m['train_fraction']:g} % of train ({m.get('train_n')} items)")
+        kinds = [k for k in ("positive", "random") if "kind" in self.table and (self.table.kind == k).any()]
+        if kinds:
+            parts.append("controls: " + " + ".join(kinds))
+        return f"{m.get('target')} ← {m.get('aux')} ({'; '.join(parts)})"
 
 
 def read_ablation(folder: Union[str, Path], name: Optional[str] = None) -> AblationResult:

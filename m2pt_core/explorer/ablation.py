@@ -30,15 +30,17 @@ MAX_RUNS = 16
 
 
 def bundled_choices(root: Optional[Union[str, Path]] = None) -> list[tuple[str, str]]:
-    """(label, name) of every bundled ablation for a dropdown, those with the most arms first."""
+    """(label, name) of every bundled ablation for a dropdown: calibrated ones (with a positive
+    control) first, then those with the most arms, so the tab opens on the calibrated result."""
     out = []
     for name in bundled_names(root):
         try:
             res = load_bundled(name, root)
         except (M2PTError, ValueError, KeyError):
             continue
-        out.append((-res.table.arm.nunique(), f"{name}: {res.label()}", name))
-    return [(label, name) for _, label, name in sorted(out)]
+        calibrated = "kind" in res.table and bool((res.table.kind == "positive").any())
+        out.append((not calibrated, -res.table.arm.nunique(), f"{name}: {res.label()}", name))
+    return [(label, name) for *_, label, name in sorted(out)]
 
 
 def _fmt(v: float, scale: float = 100.0) -> str:
