@@ -269,8 +269,8 @@ def _register_ablate(sub: argparse._SubParsersAction) -> None:
                    help="control conditions, each for 'all' and for every --by arm: random (independent random W' "
                         "with the auxiliary's per-layer norm) and positive (the --positive-aux auxiliary)")
     p.add_argument("--positive-aux", default=None, metavar="NAME_OR_PATH",
-                   help="the positive control: an auxiliary of the target's own modality whose training data share "
-                        "no item (by content) with the target's val / test split, e.g. image-mnist5k for mnist5k")
+                   help="the positive control: an auxiliary of the target's modality trained on no val / test item (by content), e.g. "
+                        "image-mnist5k; '{seed}' in a path gives each seed its own (from that seed's init: the same basis)")
     p.add_argument("--target-effect", type=float, default=None, metavar="POINTS",
                    help="with --dry-run: seeds (and minutes here) to detect a mean Δ of this many points")
     p.add_argument("--assumed-sd", type=float, default=3.0, metavar="POINTS",

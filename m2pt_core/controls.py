@@ -5,7 +5,14 @@ A cross-modal auxiliary is judged against two controls: random weights of the sa
 real knowledge of the target's task. Where a cross-modal result falls between them is the
 transfer ratio (analysis/power.py, ``transfer_ratio``). The positive control must never have seen
 the items the target is scored on: that is checked by content (the preprocessed input tensors),
-not by item names."""
+not by item names.
+
+Knowledge in W' is written in the basis of the model it was trained in. The pathway adds λW' to a
+target whose patch embedding, position embedding and head are its own, so a same-modality model
+from ANOTHER initialisation carries its knowledge in an unrelated basis and may not help at all
+(docs/results.md, "Calibrating the instrument"). A positive control that shares the target's
+basis is one trained from the same initialisation as the target of each seed: name it with a
+``{seed}`` placeholder (``runs/pos/baseline-seed{seed}/model.safetensors``), one file per seed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,3 +78,22 @@ def positive_control(name: str, splits: dict[str, Any]) -> PositiveControl:
                         f"trained on other items, or score the target on other splits.")
     return PositiveControl(name, weights, True, f"{name}: none of the target's {n_eval} val/test items is among its "
                                                 f"{len(aux_train)} training items (checked by content)")
+
+
+SEED_PLACEHOLDER = "{seed}"
+
+
+def positive_controls(name: str, seeds: list[int], splits: dict[str, Any]) -> dict[int, PositiveControl]:
+    """The positive control of every seed: ``name`` itself for all seeds, or, when it contains
+    "{seed}", the file of each seed (each checked like ``positive_control``)."""
+    if SEED_PLACEHOLDER not in name:
+        one = positive_control(name, splits)
+        return {int(s): one for s in seeds}
+    out = {}
+    for s in seeds:
+        path = name.replace(SEED_PLACEHOLDER, str(s))
+        if not Path(path).is_file() and zoo.resolve(path) is None:
+            raise M2PTError(f"No positive control for seed {s}: {path} does not exist (from {name!r}; one file "
+                            f"per seed, '{{seed}}' replaced by the seed).")
+        out[int(s)] = positive_control(path, splits)
+    return out

@@ -166,9 +166,9 @@ def test_ablation_controls_by_layer_with_a_positive_control_and_a_fraction(tmp_p
                          out_dir=tmp_path / "abl", data_size=200, controls=["random", "positive"],
                          positive_aux=pos_path, train_fraction=0.5,
                          arms=["baseline", "layer=0", "random:layer=0", "positive:layer=0"])
-    assert plan.positive.checked and len(plan.splits["train"]) < len(open_dataset("digits", "train", size=200))
+    assert plan.positive[0].checked and len(plan.splits["train"]) < len(open_dataset("digits", "train", size=200))
     req = plan.request(next(a for a in plan.arms if a.kind == "positive"), 0)
-    assert req.aux == pos_path and req.source is plan.positive.weights and req.pathways["layers"] == [0]
+    assert req.aux == pos_path and req.source is plan.positive[0].weights and req.pathways["layers"] == [0]
     table = run_ablation(plan, progress=False)
     assert len(table) == 8 and set(table.kind) == {"baseline", "m2pt", "random", "positive"}
     deltas = arm_deltas(table)
@@ -192,3 +192,30 @@ def test_transfer_ratios_pair_each_arm_with_its_own_controls():
                          "test_n": 1000, "lam_abs_mean": 0.1})
     r = transfer_ratios(pd.DataFrame(rows)).set_index("arm").loc["all"]
     assert r.n_seeds == 4 and r.ratio == pytest.approx(0.5) and r.ratio_lo <= 0.5 <= r.ratio_hi
+
+
+def test_positive_control_per_seed_from_a_seed_template(tmp_path):
+    """'{seed}' in --positive-aux: each seed's positive arms attach that seed's file (a positive
+    auxiliary trained from the seed's own initialisation shares the target's basis); a missing
+    seed's file is a clear error, not a silent fallback."""
+    from m2pt_core import create_model, save_checkpoint
+    from m2pt_core.ablation import plan_ablation
+    from m2pt_core.data import open_dataset
+    from m2pt_core.errors import M2PTError
+    other = open_dataset("digits", "train", seed=0, size=200)
+    for seed in (0, 1):
+        pos = create_model("test", "image", 10, input=other.spec)
+        pos.data_provenance = other.provenance.to_dict()
+        save_checkpoint(pos, tmp_path / f"pos-seed{seed}.safetensors")
+    aux_path = str(save_checkpoint(create_model("test", "audio", 4), tmp_path / "aux.safetensors"))
+    template = str(tmp_path / "pos-seed{seed}.safetensors")
+    plan = plan_ablation("digits", aux_path, by=["all"], seeds=[0, 1], size="test", out_dir=tmp_path / "abl",
+                         data_size=200, controls=["positive"], positive_aux=template)
+    arm = next(a for a in plan.arms if a.kind == "positive")
+    reqs = [plan.request(arm, s) for s in (0, 1)]
+    assert [r.aux for r in reqs] == [template.format(seed=s) for s in (0, 1)]
+    assert reqs[0].source is plan.positive[0].weights and reqs[1].source is plan.positive[1].weights
+    assert plan.run_dir(arm, 0) != plan.run_dir(arm, 1)
+    with pytest.raises(M2PTError, match="seed 2"):
+        plan_ablation("digits", aux_path, by=["all"], seeds=[0, 2], size="test", data_size=200,
+                      controls=["positive"], positive_aux=template)

@@ -119,7 +119,7 @@ def estimate_for_plan(plan: Any, table: pd.DataFrame, max_items: Optional[int] =
         baseline = load_checkpoint(path, device="cpu")
         out.append(arm_estimates(baseline, plan.aux_weights, plan.arms, plan.depth, plan.splits["train"],
                                  seed=int(r.seed), max_items=max_items,
-                                 positive_weights=plan.positive.weights if plan.positive is not None else None))
+                                 positive_weights=plan.positive[int(r.seed)].weights if plan.positive is not None else None))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=ESTIMATE_COLUMNS)
 
 

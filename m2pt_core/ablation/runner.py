@@ -47,7 +47,7 @@ class AblationPlan:
     init: Optional[str] = None          # pretrained target weights of every arm (m2pt ablate --init)
     num_heads: Optional[int] = None
     init_depth: Optional[int] = None    # the loaded checkpoint's depth: the arms are sized from it
-    positive: Optional[Any] = None      # controls.PositiveControl of the positive arms
+    positive: Optional[dict[int, Any]] = None   # seed -> controls.PositiveControl of the positive arms
     train_fraction: float = 1.0         # part of the train split every arm trains on (data/fraction.py)
 
     @property
@@ -59,7 +59,7 @@ class AblationPlan:
         if arm.kind == "random":
             source = random_aux_like(self.aux_weights, seed)
         elif arm.kind == "positive":
-            source, aux = self.positive.weights, self.positive.name
+            source, aux = self.positive[seed].weights, self.positive[seed].name
         elif arm.kind != "baseline":
             source = self.aux_weights
         label = Path(aux).stem if Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
@@ -110,8 +110,8 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
         if not positive_aux:
             raise ValueError("The positive control needs positive_aux (CLI --positive-aux): an auxiliary of the "
                              "target's own modality trained on other items, e.g. image-mnist5k for mnist5k.")
-        from ..controls import positive_control
-        positive = positive_control(positive_aux, splits)
+        from ..controls import positive_controls
+        positive = positive_controls(positive_aux, list(seeds), splits)
     aux_w = aux_weights if aux_weights is not None else load_aux(aux, resolve=zoo.resolve)
     chosen = build_arms(by, depth if depth is not None else get_size(size).depth, components, shuffle_seed, controls)
     if arms is not None:
@@ -210,9 +210,11 @@ def _write_meta(plan: AblationPlan) -> None:
     from ..safe_io import atomic_write_text
     meta = {"target": plan.target, "aux": plan.aux, "size": plan.size, "depth": plan.depth, "init": plan.init,
             "train_fraction": plan.train_fraction, "train_n": len(plan.splits["train"]),
-            "positive_control": None if plan.positive is None else {"aux": plan.positive.name,
-                                                                     "checked": plan.positive.checked,
-                                                                     "note": plan.positive.note},
+            "positive_control": None if plan.positive is None else {
+                "aux": sorted({p.name for p in plan.positive.values()}),
+                "per_seed": {str(seed): p.name for seed, p in plan.positive.items()},
+                "checked": all(p.checked for p in plan.positive.values()),
+                "note": "; ".join(dict.fromkeys(p.note for p in plan.positive.values()))},
             "seeds": plan.seeds,
             "data_size": plan.data_size, "data_seed": plan.data_seed, "lambda_init": plan.lambda_init,
             "recipe": recipe_of(plan.config),
