@@ -164,11 +164,9 @@ def build_model(req: RunRequest, train: Any, splits: Optional[dict[str, Any]] = 
 
 def _test_items(model: torch.nn.Module, test: Any, batch_size: int) -> dict[str, list]:
     """Per-item correctness and loss on the test split (for paired intervals between runs)."""
-    from .analysis.evaluate import predict_logits
-    logits = predict_logits(model, test, batch_size)                      # (N, C)
-    y = torch.as_tensor(test.tensors()[1]).long()                          # (N,)
-    loss = torch.nn.functional.cross_entropy(logits, y, reduction="none")
-    return {"correct": (logits.argmax(-1) == y).int().tolist(), "loss": [round(float(v), 6) for v in loss]}
+    from .analysis.compare import per_item_results
+    correct, loss = per_item_results(model, test, batch_size=batch_size)   # (N,) bool, (N,) fp32
+    return {"correct": correct.int().tolist(), "loss": [round(float(v), 6) for v in loss]}
 
 
 def train_run(req: RunRequest, splits: dict[str, Any], progress: bool = True,

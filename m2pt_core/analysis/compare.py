@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..scores import item_scores
 from .data import as_tensors
 from .evaluate import DEFAULT_BATCH_SIZE, predict_logits
 from .intervals import LEVEL, N_BOOT, SEED, PairedComparison, paired_comparison
@@ -16,8 +16,7 @@ def per_item_results(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
                      batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """(correct (N,) bool, cross-entropy (N,) float) of every item, in eval and inference mode."""
     X, y = as_tensors(X, y)
-    logits = predict_logits(model, X, batch_size)                       # (N, C)
-    return logits.argmax(-1) == y, F.cross_entropy(logits, y, reduction="none")
+    return item_scores(predict_logits(model, X, batch_size), y)          # logits (N, C)
 
 
 def compare_models(model_a: nn.Module, model_b: nn.Module, X: Any, y: Optional[torch.Tensor] = None,

@@ -22,6 +22,7 @@ from ..checkpoint import save_checkpoint
 from ..device import pick_device
 from ..errors import ResumeError
 from ..pathways.lambdas import get_lambdas
+from ..scores import item_correct, score_totals
 from . import ddp
 from .batches import epoch_seed, eval_shard_indices, iterate, num_batches, permutation
 from .callbacks import ProgressCallback, notify
@@ -79,9 +80,8 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256,
             x, y = x.to(device), y.to(device)
             with _autocast(device, amp):
                 logits = model(x)
-            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
-            correct += float((logits.argmax(-1) == y).sum())
-            count += len(y)
+            batch_correct, batch_loss = score_totals(logits, y)
+            correct, loss_sum, count = correct + batch_correct, loss_sum + batch_loss, count + len(y)
     finally:
         model.train(was_training)
     loss_sum, correct, count = ddp.all_reduce_sum([loss_sum, correct, count], device)
@@ -200,7 +200,7 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
                 scaler.update()
                 step += 1
                 loss_val = float(loss.detach())
-                batch_correct = float((logits.detach().argmax(-1) == y).sum())
+                batch_correct = float(item_correct(logits.detach(), y).sum())
                 loss_sum += loss_val * len(y)
                 correct += batch_correct
                 count += len(y)
