@@ -36,12 +36,6 @@ class Stages:
             return self.tail(h)
         return self.blocks[k](h)
 
-    def run_from(self, h: torch.Tensor, start: int) -> torch.Tensor:
-        """Logits from the hidden states entering block ``start``: (B, T, D) → (B, C)."""
-        for k in range(start, len(self.blocks)):
-            h = self.step(h, k)
-        return self.finish(h)
-
 
 def model_stages(model: nn.Module, cls_shortcut: bool = True) -> Stages:
     """Split ``model`` into embed / blocks / finish (see module doc); TypeError if it cannot.
