@@ -47,3 +47,15 @@ def test_runs_are_named_and_given_weights_in_one_place():
     for path in ("m2pt_core/experiment/orchestrate.py", "m2pt_core/ablation/runner.py"):
         src = (ROOT / path).read_text()
         assert ".stem" not in src and "random_aux_like(" not in src and "open_dataset(" not in src
+
+
+def test_registry_has_one_overwrite_rule():
+    from m2pt_core.errors import M2PTError
+    from m2pt_core.registries import Registry
+    reg: Registry[int] = Registry("widget")
+    reg.register("a", 1)
+    with pytest.raises(ValueError, match="A widget named 'a' is already registered; pass overwrite=True"):
+        reg.register("a", 2)
+    assert reg.register("a", 3, overwrite=True) == 3 and reg.get("a") == 3 and "a" in reg
+    with pytest.raises(M2PTError, match="Unknown widget 'b'; expected one of: a"):
+        reg.get("b")
