@@ -145,5 +145,13 @@ class MultimodalViT(nn.Module):
 def create_model(size: str, modality: str, num_classes: int, **overrides: Any) -> MultimodalViT:
     """A fresh MultimodalViT, e.g. ``create_model("demo", "audio", 10, n_mels=128)``.
 
-    See ``make_config`` for what ``overrides`` may contain."""
+    Args:
+        size: a named size ("test", "demo", "small6", "vit_tiny", ...; sizes.list_sizes()).
+        modality: "image", "audio", "pointcloud" or "video".
+        num_classes: outputs of the classification head.
+        **overrides: input fields (e.g. n_mels, image_size) and model fields (class_names,
+            drop_path_rate, global_pool, fc_norm, dataset); see ``make_config``.
+    Returns:
+        The model, randomly initialised (timm's ViT initialisation).
+    """
     return MultimodalViT(make_config(size, modality, num_classes, **overrides))

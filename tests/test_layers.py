@@ -15,12 +15,12 @@ PACKAGE = "m2pt_core"
 
 # unit (first name under m2pt_core, or "app") → layer; a unit may import its own layer and below.
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(("errors", "modalities", "safe_io", "device", "sizes", "config", "assets", "hf_cache", "byte_cache", "run_identity", "scores", "registries"), 0),
+    **dict.fromkeys(("errors", "modalities", "safe_io", "device", "sizes", "config", "assets", "hf_cache", "byte_cache", "run_identity", "scores", "registries", "version"), 0),
     **dict.fromkeys(("model", "tokenizers", "data"), 1),
-    **dict.fromkeys(("pathways", "checkpoint", "pretrained", ""), 2),      # "": the package root (m2pt_core/__init__.py)
+    **dict.fromkeys(("pathways", "checkpoint", "pretrained"), 2),
     **dict.fromkeys(("analysis", "train", "experiment", "run", "zoo", "figures", "evidence", "ablation", "controls"), 3),
     **dict.fromkeys(("explorer",), 4),
-    **dict.fromkeys(("cli", "app"), 5),
+    **dict.fromkeys(("cli", "app", ""), 5),     # "": the package root (m2pt_core/__init__.py), the front door
 }
 
 

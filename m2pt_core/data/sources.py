@@ -87,6 +87,15 @@ def open_dataset(source: Union[str, os.PathLike], split: str = "train", spec: Op
                  num_workers: Optional[int] = None, max_bytes: int = DEFAULT_MAX_BYTES, prepare: bool = True):
     """One split ('train', 'val', 'test' or 'all') of a built-in dataset or of the user's files.
 
+    Args:
+        source: a built-in name (data.list_datasets()), a folder, a CSV manifest or an archive.
+        split: "train", "val", "test" or "all".
+        spec: the input spec to preprocess to (e.g. a model's ``config.input``).
+        seed, size, fractions: the data seed, a seeded subset and the split fractions.
+        modality, cache_dir, num_workers, max_bytes, prepare: for files (see below).
+    Returns:
+        A dataset of (x, y) with ``.classes``, ``.keys`` and ``.provenance`` (recorded by fit).
+
     Built-in names go to ``load_dataset``. Otherwise ``source`` is a folder, a CSV manifest or an
     archive; ``modality`` is detected from the files unless given (or implied by ``spec``);
     ``size`` takes a seeded subset of the files. ``prepare`` decodes (and caches) the split's

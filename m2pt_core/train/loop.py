@@ -68,7 +68,16 @@ def _unwrap(model: nn.Module) -> nn.Module:
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256,
              device: Optional[torch.device] = None, amp: str = "none") -> dict[str, float]:
-    """{"acc", "loss", "n"} of ``model`` on ``data`` (summed over ranks under torchrun)."""
+    """Accuracy and mean cross-entropy of ``model`` on ``data`` (summed over ranks under torchrun).
+
+    Args:
+        model: the model (put in eval mode for the duration).
+        data: a map-style Dataset of (x, y), e.g. ``open_dataset(name, "test")``.
+        batch_size, device, amp: how to run it (default: the model's device, fp32).
+    Returns:
+        {"acc": fraction correct, "loss": mean cross-entropy, "n": items}; for an interval, see
+        analysis.accuracy_interval, for a paired difference compare_models.
+    """
     model = _unwrap(model)
     device = device or next(model.parameters()).device
     was_training = model.training
@@ -246,10 +255,19 @@ def _final_model(run: _Run, cancelled: bool) -> Optional[Path]:
 def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
         config: Optional[TrainConfig] = None, progress_callback: Optional[ProgressCallback] = None
         ) -> FitResult:
-    """Train ``model`` in place on ``train`` (map-style Dataset of (x, y)); see TrainConfig.
+    """Train ``model`` in place on ``train``. Under torchrun the model is wrapped in DDP (gloo on
+    CPU, nccl on CUDA) and each rank trains on its shard; rank 0 writes the log and checkpoints.
 
-    Under torchrun the model is wrapped in DDP (gloo on CPU, nccl on CUDA) and each rank trains
-    on its shard; rank 0 writes the log and checkpoints."""
+    Args:
+        model: the model to train (baseline or with pathways).
+        train: a map-style Dataset of (x, y), e.g. ``open_dataset(name, "train")``.
+        val: scored after every epoch (val_acc, val_loss in the log), or None.
+        config: the recipe, out_dir (log.jsonl, resumable checkpoints) and resume; see TrainConfig.
+        progress_callback: called with every step and epoch event; returning False stops the run.
+    Returns:
+        FitResult: the per-epoch history (with every λ), training time, whether it was cancelled
+        and the final model file.
+    """
     config = config or TrainConfig()
     run = _prepare(model, train, val, config, progress_callback)
     step, cancelled = run.start.step, False
