@@ -1,23 +1,65 @@
 """m2pt_core: the Multimodal Pathway (M2PT) toolkit.
 
-Models for four modalities (MultimodalViT), cross-modal pathways (attach / merge / λ access),
-auxiliary-weight loading, and safe checkpoints. Data, training, analysis and the zoo live in
-submodules (m2pt_core.data, .train, .analysis, .zoo).
-"""
-from .checkpoint import load_checkpoint, read_metadata, read_state_dict, save_checkpoint
-from .config import ModelConfig, make_config
-from .device import pick_device
-from .errors import CheckpointError, InputFileError, M2PTError, PathwayMismatchError
-from .modalities import MODALITIES, default_spec
-from .model import MultimodalViT, create_model
-from .pathways import *  # noqa: F401,F403  (the pathway API is the heart of the package)
-from .pathways import __all__ as _pathway_all
-from .sizes import ModelSize, get_size, list_sizes, register_size
+The front door: the names most work needs, each documented with Args / Returns.
 
-__version__ = "0.1.0"
+    create         create_model, load_pretrained_target
+    load / save    load_checkpoint, save_checkpoint
+    attach         load_aux, attach_pathways, set_lambdas
+    merge          merge_pathways
+    data           open_dataset
+    train          TrainConfig, fit
+    evaluate       evaluate, compare_models
+    analyse        knockout_map
+    export         export_target
+
+Everything else stays importable from its module (m2pt_core.pathways, .data, .train, .analysis,
+.experiment, .ablation, .figures, .zoo, .explorer). The names of the training, analysis and
+export layers load on first use, so ``import m2pt_core.pathways`` stays light.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .model import MultimodalViT, create_model
+from .pathways import attach_pathways, load_aux, merge_pathways, set_lambdas
+from .pretrained import load_pretrained_target
+from .version import __version__
+
+# Kept importable from here for existing code (not part of the front door; import them from their
+# modules): notebooks, the app, tests and benchmarks use them.
+from .checkpoint import read_metadata, read_state_dict  # noqa: E402,F401
+from .config import ModelConfig, make_config  # noqa: E402,F401
+from .device import pick_device  # noqa: E402,F401
+from .errors import CheckpointError, InputFileError, M2PTError, PathwayMismatchError  # noqa: E402,F401
+from .modalities import MODALITIES, default_spec  # noqa: E402,F401
+from .pathways import (PathwayLinear, count_parameters, get_lambdas, lambda_table, merge_all,  # noqa: E402,F401
+                       verify_merge)
+from .sizes import ModelSize, get_size, list_sizes, register_size  # noqa: E402,F401
+
+# Front-door names of the layers above (training, analysis, export): imported on first use.
+_LAZY = {"TrainConfig": "train", "fit": "train", "evaluate": "train", "open_dataset": "data",
+         "compare_models": "analysis", "knockout_map": "analysis", "export_target": "explorer.timm_export"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _LAZY[name] == "train":
+        from . import train as module
+    elif _LAZY[name] == "data":
+        from . import data as module
+    elif _LAZY[name] == "analysis":
+        from . import analysis as module
+    else:
+        from .explorer import timm_export as module
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
-    "load_checkpoint", "read_metadata", "read_state_dict", "save_checkpoint", "ModelConfig", "make_config",
-    "pick_device", "CheckpointError", "InputFileError", "M2PTError", "PathwayMismatchError", "MODALITIES",
-    "default_spec", "MultimodalViT", "create_model", "ModelSize", "get_size", "list_sizes", "register_size",
-    *_pathway_all,
+    "create_model", "load_pretrained_target", "load_checkpoint", "save_checkpoint", "load_aux", "attach_pathways",
+    "set_lambdas", "merge_pathways", "open_dataset", "TrainConfig", "fit", "evaluate", "compare_models",
+    "knockout_map", "export_target", "MultimodalViT", "__version__",
 ]

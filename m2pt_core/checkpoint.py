@@ -39,7 +39,14 @@ def save_checkpoint(model: nn.Module, path: PathLike, config: Optional[ModelConf
                     extra: Optional[dict[str, Any]] = None, dtype: Optional[torch.dtype] = None) -> Path:
     """Write model weights and metadata atomically (temp file, then rename).
 
-    ``dtype`` (e.g. torch.float16) casts floating tensors for storage; λ always stays fp32."""
+    Args:
+        model: a MultimodalViT (with or without pathways).
+        path: the .safetensors file to write.
+        config: the model's config (default: ``model.config``).
+        extra: JSON-able metadata to keep beside it (e.g. the training config).
+        dtype: storage dtype of floating tensors (e.g. torch.float16); λ always stays fp32.
+    Returns:
+        The path written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = config or getattr(model, "config", None)
@@ -77,7 +84,13 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
 
 
 def load_checkpoint(path: PathLike, device: Optional[Union[str, torch.device]] = None) -> MultimodalViT:
-    """Rebuild a MultimodalViT (with its pathways, if it had any) from one of our checkpoints."""
+    """Rebuild a MultimodalViT (with its pathways, if it had any) from one of our checkpoints.
+
+    Args:
+        path: a .safetensors file written by save_checkpoint (never unpickled).
+        device: where to put the model (default: the CPU).
+    Returns:
+        The model, its λ and recorded data provenance included."""
     tensors, meta = read_state_dict(path)
     if "config" not in meta:
         raise CheckpointError(

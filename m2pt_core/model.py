@@ -8,7 +8,7 @@ without renaming and pathways attach the same way to both.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Union
 
 import torch
 from timm.layers import Mlp, trunc_normal_
@@ -80,12 +80,78 @@ class MultimodalViT(nn.Module):
         x = self.fc_norm(x)
         return x if pre_logits else self.head(x)                          # (B, num_classes)
 
+    def finish(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (B, C) from the states after the last block: (B, 1 + N, D), or (B, 1, D) when
+        the head reads only the cls token (analysis may compute the last block for it alone)."""
+        return self.forward_head(self.norm(h))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    # -- what the model declares, as timm's VisionTransformer does --------------------------------
+    # The stages: embed (input → (B, 1 + N, D)), blocks (timm Blocks), finish (→ logits). Analysis
+    # starts a forward pass at any block with them (analysis/stages.py).
+
+    def forward_intermediates(self, x: torch.Tensor, indices: Optional[Union[int, list[int]]] = None,
+                              return_prefix_tokens: bool = False, norm: bool = False, stop_early: bool = False,
+                              output_fmt: str = "NLC", intermediates_only: bool = False) -> Any:
+        """The outputs of chosen blocks, as timm's ``VisionTransformer.forward_intermediates``.
+
+        Args:
+            x: input batch in the model's input shape.
+            indices: the last n blocks if an int, every block if None, else these block indices.
+            return_prefix_tokens: give (cls (B, 1, D), tokens (B, N, D)) pairs instead of tokens.
+            norm: pass each intermediate through the final norm.
+            stop_early: run no block after the last one asked for.
+            output_fmt: "NLC" only (tokens of audio, point clouds and video are not an image grid).
+            intermediates_only: return only the intermediates.
+        Returns:
+            ``intermediates`` (list of (B, N, D)) if intermediates_only, else
+            (final features (B, 1 + N, D) after the norm, intermediates).
+        """
+        if output_fmt != "NLC":
+            raise ValueError(f"output_fmt must be 'NLC' for a MultimodalViT; got {output_fmt!r}.")
+        depth = len(self.blocks)
+        take = list(range(depth - indices, depth)) if isinstance(indices, int) else \
+            list(range(depth)) if indices is None else [i % depth for i in indices]
+        last = max(take, default=-1) if stop_early else depth - 1
+        h, out = self.embed(x), []                                        # (B, 1 + N, D)
+        for i, block in enumerate(self.blocks[:last + 1]):
+            h = block(h)
+            if i in take:
+                y = self.norm(h) if norm else h
+                out.append((y[:, :1], y[:, 1:]) if return_prefix_tokens else y[:, 1:])
+        if intermediates_only:
+            return out
+        return self.norm(h), out
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names (fnmatch patterns) trained without weight decay, besides biases and
+        every tensor of one dimension or less (norm weights), as timm's optimizer factory reads them."""
+        return {"pos_embed", "cls_token"}
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Parameter groups by depth, as timm's ``group_matcher`` (for per-layer lr decay or freezing):
+        the stem (tokenizer, cls token, positions), each block, then the final norm; the head and
+        fc_norm fall in the last group. ``coarse`` is accepted for timm's signature (same groups)."""
+        return dict(stem=r"^cls_token|pos_embed|tokenizer", blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
+
+    def draws_random(self) -> bool:
+        """True when the training forward draws random numbers: drop-path is the only random layer
+        of a MultimodalViT (timm Blocks are built with attention and projection dropout 0)."""
+        return self.config.drop_path_rate > 0
 
 
 def create_model(size: str, modality: str, num_classes: int, **overrides: Any) -> MultimodalViT:
     """A fresh MultimodalViT, e.g. ``create_model("demo", "audio", 10, n_mels=128)``.
 
-    See ``make_config`` for what ``overrides`` may contain."""
+    Args:
+        size: a named size ("test", "demo", "small6", "vit_tiny", ...; sizes.list_sizes()).
+        modality: "image", "audio", "pointcloud" or "video".
+        num_classes: outputs of the classification head.
+        **overrides: input fields (e.g. n_mels, image_size) and model fields (class_names,
+            drop_path_rate, global_pool, fc_norm, dataset); see ``make_config``.
+    Returns:
+        The model, randomly initialised (timm's ViT initialisation).
+    """
     return MultimodalViT(make_config(size, modality, num_classes, **overrides))

@@ -91,14 +91,14 @@ def _aux_file(tmp_path):
 def test_arms_of_a_seed_share_initialisation_and_data_order(tmp_path, monkeypatch):
     import m2pt_core.experiment as experiment
     seen = []
-    real_fit = experiment.fit
+    real_fit = experiment.one_run.fit
 
     def spy(model, train, val, cfg, **kw):
         target = {k: v.clone() for k, v in model.state_dict().items() if not k.endswith(("aux_weight", "lam"))}
         seen.append((cfg.seed, target))
         return real_fit(model, train, val, cfg, **kw)
 
-    monkeypatch.setattr(experiment, "fit", spy)
+    monkeypatch.setattr(experiment.one_run, "fit", spy)
     _register_toy()
     plan = plan_ablation("toy2", _aux_file(tmp_path), by=["layer", "order"], seeds=[0, 1], size="test",
                          config=TrainConfig(epochs=1, batch_size=32, warmup_epochs=0), out_dir=tmp_path / "abl",

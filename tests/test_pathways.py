@@ -5,9 +5,10 @@ import pytest
 import timm
 import torch
 
-from m2pt_core import (PathwayLinear, PathwayMismatchError, attach_pathways, count_parameters, create_model,
-                       get_lambdas, lambda_table, merge_all, merge_pathways, override_lambdas, set_lambdas,
-                       trainable_parameter_report, unload_pathways, unmerge_all, verify_merge)
+from m2pt_core import PathwayMismatchError, attach_pathways, create_model, merge_pathways, set_lambdas
+from m2pt_core.pathways import (PathwayLinear, count_parameters, get_lambdas, lambda_table, merge_all,
+                                override_lambdas, trainable_parameter_report, unload_pathways, unmerge_all,
+                                verify_merge)
 
 from .conftest import tiny_input
 

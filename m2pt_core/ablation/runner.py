@@ -15,10 +15,9 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import pandas as pd
 import torch
 
-from .. import zoo
 from ..experiment import RESULT_COLUMNS, RunRequest, build_model, request_spec, run_dir_of, train_run
-from ..pathways import COMPONENTS, load_aux
-from ..pathways.random_aux import random_aux_like
+from ..experiment.setup import arm_source, load_auxiliaries, open_splits, run_name, with_train_fraction
+from ..pathways import COMPONENTS
 from ..sizes import get_size
 from ..train import TrainConfig
 from ..train.config import recipe_of
@@ -55,18 +54,13 @@ class AblationPlan:
         return self.init_depth if self.init_depth is not None else get_size(self.size).depth
 
     def request(self, arm: Arm, seed: int) -> RunRequest:
-        source, aux = None, self.aux
-        if arm.kind == "random":
-            source = random_aux_like(self.aux_weights, seed)
-        elif arm.kind == "positive":
-            source, aux = self.positive[seed].weights, self.positive[seed].name
-        elif arm.kind != "baseline":
-            source = self.aux_weights
-        label = Path(aux).stem if Path(aux).suffix in (".safetensors", ".pt", ".pth", ".bin") else aux
+        positive = self.positive[seed] if arm.kind == "positive" else None
+        aux = positive.name if positive else self.aux
+        source = arm_source(arm.kind, positive.weights if positive else self.aux_weights, seed)
         return RunRequest(self.target, arm.kind, None if arm.kind == "baseline" else aux, source, seed,
-                          self.size, self.config, self.lambda_init, self.out_dir,
-                          f"{arm.name}-{label}".replace(",", "_").replace("=", ""), arm.pathways(),
-                          init=self.init, data_seed=self.data_seed, data_size=self.data_size, num_heads=self.num_heads)
+                          self.size, self.config, self.lambda_init, self.out_dir, run_name(arm.name, aux),
+                          arm.pathways(), init=self.init, data_seed=self.data_seed, data_size=self.data_size,
+                          num_heads=self.num_heads)
 
     def run_dir(self, arm: Arm, seed: int) -> Path:
         req = self.request(arm, seed)
@@ -92,19 +86,9 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
     ``controls=("positive",)`` (checked by content against the val / test items, controls.py).
     train_fraction: every arm trains on this stratified part of the train split (the low-data axis);
     val and test stay the same items."""
-    from ..data import open_dataset  # the data package registers its datasets on import
-    splits = {s: open_dataset(target, s, seed=data_seed, size=data_size, modality=modality)
-              for s in ("train", "val", "test")}
-    depth = None
-    if init is not None:   # its input spec may re-read the splits; its throwaway head leaves the RNG alone
-        from ..train.init import pretrained_target_for
-        from ..train.rng import seeded
-        with seeded(data_seed):
-            first, splits, _ = pretrained_target_for(init, target, splits, data_seed, data_size, num_heads, progress)
-        size, depth = first.config.size, first.config.depth
-        del first
-    from ..data.fraction import train_fraction as take_fraction
-    splits["train"] = take_fraction(splits["train"], train_fraction, data_seed)
+    opened = open_splits(target, data_seed, data_size, modality, size, init, num_heads, progress)
+    size, depth = opened.size, opened.depth
+    splits = with_train_fraction(opened.splits, train_fraction, data_seed)
     positive = None
     if "positive" in controls:
         if not positive_aux:
@@ -112,7 +96,7 @@ def plan_ablation(target: str, aux: str, by: Iterable[str] = ("layer",), seeds: 
                              "target's own modality trained on other items, e.g. image-mnist5k for mnist5k.")
         from ..controls import positive_controls
         positive = positive_controls(positive_aux, list(seeds), splits)
-    aux_w = aux_weights if aux_weights is not None else load_aux(aux, resolve=zoo.resolve)
+    aux_w = aux_weights if aux_weights is not None else load_auxiliaries([aux])[aux]
     chosen = build_arms(by, depth if depth is not None else get_size(size).depth, components, shuffle_seed, controls)
     if arms is not None:
         unknown = sorted(set(arms) - {a.name for a in chosen})

@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..scores import item_scores
 from .data import as_tensors, chunks
 from .stages import eval_mode, model_device
 
@@ -28,17 +28,13 @@ class Score:
     item_loss: list = field(default_factory=list, repr=False)      # (B,) fp32 per batch
 
     def add(self, logits: torch.Tensor, y: torch.Tensor) -> "Score":
-        # (B, C) logits, (B,) labels; sums in fp32/float64 so batch size does not change results.
+        # (B, C) logits, (B,) labels; per-item scores from m2pt_core.scores, summed in float64.
+        right, loss = item_scores(logits, y)                                   # (B,) bool, (B,) fp32
         if self.keep_items:
-            right = logits.argmax(dim=-1) == y                                  # (B,)
-            loss = F.cross_entropy(logits.float(), y, reduction="none")         # (B,)
             self.item_correct.append(right.cpu())
             self.item_loss.append(loss.cpu())
-            self.correct += float(right.sum())
-            self.loss_sum += float(loss.double().sum())
-        else:
-            self.correct += float((logits.argmax(dim=-1) == y).sum())
-            self.loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+        self.correct += float(right.sum())
+        self.loss_sum += float(loss.double().sum())
         self.n += int(y.numel())
         return self
 

@@ -20,10 +20,18 @@ KNOCKOUT_COLUMNS = ["layer", "component", "acc", "delta_acc", "loss", "delta_los
 
 def knockout_map(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, n_boot: int = N_BOOT, level: float = LEVEL) -> pd.DataFrame:
-    """One row per pathway (layer, component), per whole layer (component "all"), and one row for
-    all pathways at once (layer -1, component "all"). acc is a fraction; delta_* = knocked out − base.
-    Paired against the model as it is on the same n items (PAIRED_COLUMNS): bootstrap interval of
-    delta_acc / delta_loss at ``level``, McNemar p, and whether the Δacc interval excludes 0.
+    """What each pathway contributes: the model scored with it knocked out (λ = 0).
+
+    Args:
+        model: a model with pathways attached.
+        X, y: inputs (N, ...) and labels (N,), or a dataset with ``.tensors()`` (leave y out).
+        batch_size, n_boot, level: batching, bootstrap resamples, interval level.
+    Returns:
+        A DataFrame: one row per pathway (layer, component), per whole layer (component "all"), and
+        one row for all pathways at once (layer -1, component "all"). acc is a fraction; delta_* =
+        knocked out − base, paired against the model as it is on the same n items (PAIRED_COLUMNS):
+        bootstrap interval of delta_acc / delta_loss at ``level``, McNemar p, and whether the Δacc
+        interval excludes 0.
 
     Each knockout runs only the blocks from its layer on (cached hidden states, see probes.py);
     λ are restored afterwards."""

@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..scores import item_correct
 from .data import as_tensors, class_names_of
 from .evaluate import DEFAULT_BATCH_SIZE, predict_logits
 
@@ -23,7 +24,7 @@ def per_class_accuracy(model: nn.Module, X: Any, y: Optional[torch.Tensor] = Non
     logits = predict_logits(model, X, batch_size)                          # (N, C)
     C = logits.shape[1]
     names = class_names_of(data, class_names, C, model)
-    hit = (logits.argmax(dim=1) == y).long()                               # (N,)
+    hit = item_correct(logits, y).long()                                    # (N,)
     n = torch.bincount(y, minlength=C)[:C]
     correct = torch.bincount(y, weights=hit.double(), minlength=C)[:C]
     rows = [{"model": name, "class_index": c, "class": names[c], "n": int(n[c]), "correct": int(correct[c]),

@@ -1,4 +1,4 @@
-"""The cached engine behind knockout maps and λ sweeps.
+"""Probes: the engine behind knockout maps and λ sweeps (the incremental engine of rerun.py).
 
 A *probe* is one temporary λ setting (some pathways → new values). Changing λ in block k leaves
 blocks 0..k-1 untouched, so the hidden states entering block k are computed once and every probe
@@ -9,7 +9,7 @@ that starts at block k runs only blocks k..L-1 + norm + head:
         for k in 0..L-1:
             for each probe starting at k:              # under override_lambdas, restored after
                 logits = blocks[k:](h) → finish        # (B, C)
-            h = blocks[k](h)                           # advance the cache with the λ in force
+            h = blocks[k](h)                           # advance the base run with the λ in force
         base = finish(h)
 
 Cost per chunk: one embed + L blocks for the base, plus (L - k) blocks per probe at block k,
@@ -27,9 +27,10 @@ from typing import Any, Hashable, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from ..pathways import override_lambdas, pathway_modules, split_name
+from ..pathways import override_lambdas, pathway_modules
 from .data import as_tensors, chunks
 from .evaluate import DEFAULT_BATCH_SIZE, Score
+from .rerun import first_changed_block, rerun
 from .stages import eval_mode, model_device, model_stages
 
 
@@ -44,8 +45,8 @@ def _fp32(v: float) -> float:
 
 
 def probe_start(values: Mapping[str, float]) -> int:
-    """First block whose λ the probe changes."""
-    return min(split_name(n)[0] for n in values)
+    """First block whose λ the probe changes (every named pathway counts as changed)."""
+    return first_changed_block(values, {}, depth=-1)
 
 
 def run_probes(model: nn.Module, X: Any, y: Optional[torch.Tensor], probes: Sequence[Probe],
@@ -71,16 +72,19 @@ def run_probes(model: nn.Module, X: Any, y: Optional[torch.Tensor], probes: Sequ
         else:
             by_start[probe_start(p.values)].append(p)
 
+    def branch(k: int, h: torch.Tensor, yb: torch.Tensor) -> None:
+        """The base run reached block k with states h (B, T, D): every probe starting there branches off."""
+        for p in by_start.get(k, ()):
+            with override_lambdas(model, dict(p.values)):
+                results[p.key].add(rerun(stages, 1, k, lambda _: h)[0], yb)
+
     base = Score(keep_items=True)
     with eval_mode(model), torch.inference_mode():
         for xb, yb in chunks(X, y, batch_size, model_device(model)):
-            h = stages.embed(xb)                                          # (B, T, D)
-            for k in range(stages.depth):
-                for p in by_start.get(k, ()):
-                    with override_lambdas(model, dict(p.values)):
-                        results[p.key].add(stages.run_from(h, k), yb)
-                h = stages.step(h, k)                                     # enters block k + 1
-            base.add(stages.finish(h), yb)
+            h0 = stages.embed(xb)                                         # (B, T, D), entering block 0
+            branch(0, h0, yb)
+            # The base run is the engine's with no cache: each state entering block k goes to branch.
+            base.add(rerun(stages, 1, 0, lambda _: h0, lambda _, k, h: branch(k, h, yb))[0], yb)
     for p in no_ops:
         results[p.key] = replace(base)             # base is complete; its item lists are shared
     return base, results

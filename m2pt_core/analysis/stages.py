@@ -2,8 +2,9 @@
 
     input ──embed──► (B, T, D) ──blocks[0] … blocks[L-1]──► (B, T, D) ──finish──► logits (B, C)
 
-Works for MultimodalViT (``embed`` / ``norm`` / ``forward_head``) and for a plain timm
-VisionTransformer (``patch_embed`` / ``_pos_embed`` / ``norm_pre`` / ``norm`` / ``forward_head``).
+A model that declares its stages (MultimodalViT: ``embed`` / ``blocks`` / ``finish``) is asked; a
+plain timm VisionTransformer is read from its layout (``patch_embed`` / ``_pos_embed`` /
+``norm_pre`` / ``norm`` / ``forward_head``).
 """
 from __future__ import annotations
 
@@ -36,12 +37,6 @@ class Stages:
             return self.tail(h)
         return self.blocks[k](h)
 
-    def run_from(self, h: torch.Tensor, start: int) -> torch.Tensor:
-        """Logits from the hidden states entering block ``start``: (B, T, D) → (B, C)."""
-        for k in range(start, len(self.blocks)):
-            h = self.step(h, k)
-        return self.finish(h)
-
 
 def model_stages(model: nn.Module, cls_shortcut: bool = True) -> Stages:
     """Split ``model`` into embed / blocks / finish (see module doc); TypeError if it cannot.
@@ -51,17 +46,18 @@ def model_stages(model: nn.Module, cls_shortcut: bool = True) -> Stages:
     cheaper per evaluation). Compare only scores computed by the same Stages."""
     blocks = find_blocks(model)
     tail = cls_tail(model, blocks[-1]) if cls_shortcut and len(blocks) else None
+    if callable(getattr(model, "embed", None)) and callable(getattr(model, "finish", None)):
+        return Stages(model.embed, blocks, model.finish, tail)      # the model declares its stages
+    # Foreign models (a timm VisionTransformer): the same split, read from timm's layout.
     finish = lambda h: model.forward_head(model.norm(h))      # noqa: E731  (B, T or 1, D) → (B, C)
-    if all(hasattr(model, a) for a in ("embed", "norm", "forward_head")):
-        return Stages(model.embed, blocks, finish, tail)
     if all(hasattr(model, a) for a in ("patch_embed", "_pos_embed", "norm", "forward_head")):
         def embed(x: torch.Tensor) -> torch.Tensor:
             # Same order as timm's VisionTransformer.forward_features.
             x = model._pos_embed(model.patch_embed(x))
             return model.norm_pre(model.patch_drop(x))
         return Stages(embed, blocks, finish, tail)
-    raise TypeError(f"Cannot split {type(model).__name__} into embed / blocks / head: expected a "
-                    "MultimodalViT (embed, norm, forward_head) or a timm VisionTransformer.")
+    raise TypeError(f"Cannot split {type(model).__name__} into embed / blocks / head: expected a model "
+                    "that declares embed / blocks / finish (MultimodalViT) or a timm VisionTransformer.")
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -1,84 +1,29 @@
-"""Data provenance: what a run trained on, recorded in every checkpoint, so that evaluation
-defaults to the same data and refuses to score a model on items it was trained on.
-
-A provenance rebuilds every split of the run's data through a loader registered for its ``kind``
-("builtin" for registry datasets; folder-like kinds register their own loader)."""
+"""Which data to score a model on: the recorded splits of the data it trained on (the provenance
+record, record.py), and the checks that refuse to score it on items it was trained on. The top
+of the data layering (record → registry → sources → provenance); it knows the built-in and file
+kinds of data itself, and asks record.PROVENANCE_LOADERS for any other."""
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 from ..errors import M2PTError
-
-
-class TrainOverlapError(M2PTError):
-    """The items to score include items the model was trained on."""
-
-
-@dataclass(frozen=True)
-class DataProvenance:
-    """Where a run's data came from. ``name`` is a dataset name, or a folder / manifest / archive
-    path; ``fingerprint`` identifies the file list of folder-like data."""
-
-    kind: str                                   # "builtin", "folder", "manifest", "archive", ...
-    name: str
-    version: str = "1"
-    size: int = 0                               # items across all splits
-    seed: int = 0                               # data seed: generation and split
-    fractions: tuple[float, ...] = (0.70, 0.15, 0.15)
-    split_rule: str = ""
-    modality: str = ""
-    fingerprint: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["fractions"] = list(self.fractions)
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataProvenance":
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        if "kind" not in known or "name" not in known:
-            raise M2PTError(f"Data provenance {d!r} lacks 'kind' or 'name'; expected a dict written by DataProvenance.")
-        known["fractions"] = tuple(known.get("fractions", (0.70, 0.15, 0.15)))
-        return cls(**known)
-
-    def describe(self) -> str:
-        src = self.name if self.kind == "builtin" else f"{self.kind} {self.name}"
-        return f"{src} (size {self.size}, data seed {self.seed}, split {self.split_rule or '?'})"
-
-
-# kind -> loader(provenance, split, spec) -> dataset with .keys (content identity of each item)
-Loader = Callable[[DataProvenance, str, Any], Any]
-_LOADERS: dict[str, Loader] = {}
-
-
-def register_provenance_loader(kind: str, loader: Loader) -> None:
-    _LOADERS[kind] = loader
+from .record import (PROVENANCE_KEYS, PROVENANCE_LOADERS, DataProvenance, Loader, TrainOverlapError,  # noqa: F401
+                     register_provenance_keys, register_provenance_loader)
+from .registry import builtin_keys, list_datasets, load_recorded_builtin, provenance
+from .sources import FILE_KINDS, load_recorded_files, open_dataset, recorded_file_keys, recorded_size, same_source
 
 
 def load_from_provenance(prov: DataProvenance, split: str, spec: Any = None):
     """The ``split`` of the data a run recorded (same items, same split)."""
-    if prov.kind not in _LOADERS:
-        raise M2PTError(f"No loader for data of kind {prov.kind!r}; expected one of {sorted(_LOADERS)}.")
-    return _LOADERS[prov.kind](prov, split, spec)
-
-
-def _builtin(prov: DataProvenance, split: str, spec: Any):
-    from .registry import dataset_info, load_dataset
-    info = dataset_info(prov.name)
-    if info.version != prov.version:
-        raise M2PTError(f"The model was trained on version {prov.version} of {prov.name!r}, but this install builds "
-                        f"version {info.version}; its splits cannot be rebuilt exactly.")
-    return load_dataset(prov.name, split, spec=spec, seed=prov.seed, size=prov.size)
-
-
-register_provenance_loader("builtin", _builtin)
+    if prov.kind in PROVENANCE_LOADERS:
+        return PROVENANCE_LOADERS.get(prov.kind)(prov, split, spec)
+    if prov.kind == "builtin":
+        return load_recorded_builtin(prov, split, spec)
+    if prov.kind in FILE_KINDS:
+        return load_recorded_files(prov, split, spec)
+    known = sorted({"builtin", *FILE_KINDS, *PROVENANCE_LOADERS.names()})
+    raise M2PTError(f"No loader for data of kind {prov.kind!r}; expected one of {known}.")
 
 
 def check_disjoint(train_keys: Sequence[str], eval_keys: Sequence[str], what: str = "the evaluation data") -> None:
@@ -96,26 +41,14 @@ def overlap_count(train_keys: Sequence[str], eval_keys: Sequence[str]) -> int:
     return len(set(train_keys).intersection(eval_keys))
 
 
-# kind -> keys(provenance, split): content keys of a split without decoding it (optional)
-_KEYS: dict[str, Callable[[DataProvenance, str], list]] = {}
-
-
-def _builtin_keys(prov: DataProvenance, split: str) -> list[str]:
-    from .registry import item_keys, split_ids
-    return item_keys(prov.name, split_ids(prov.name, split, prov.seed, prov.size), prov.seed)
-
-
-_KEYS["builtin"] = _builtin_keys
-
-
-def register_provenance_keys(kind: str, keys: Callable[[DataProvenance, str], list]) -> None:
-    _KEYS[kind] = keys
-
-
 def split_keys(prov: DataProvenance, split: str) -> list[str]:
     """Content keys of one split of the recorded data."""
-    if prov.kind in _KEYS:
-        return list(_KEYS[prov.kind](prov, split))
+    if prov.kind in PROVENANCE_KEYS:
+        return list(PROVENANCE_KEYS.get(prov.kind)(prov, split))
+    if prov.kind == "builtin":
+        return builtin_keys(prov, split)
+    if prov.kind in FILE_KINDS:
+        return recorded_file_keys(prov, split)
     return list(load_from_provenance(prov, split).keys or [])
 
 
@@ -129,7 +62,6 @@ def model_provenance(model: Any) -> Optional[DataProvenance]:
     name = getattr(getattr(model, "config", None), "dataset", None)
     if not name:
         return None
-    from .registry import list_datasets, provenance
     if name not in list_datasets():
         return None
     p = provenance(name, 0, None)
@@ -160,7 +92,6 @@ def eval_dataset(model: Any, split: str = "test", dataset: Optional[str] = None,
     """The ``split`` of the data ``model`` was trained on (same items, same split rule), or of
     ``dataset`` / ``seed`` / ``size`` where given. Refuses (TrainOverlapError) to score on items
     the model was trained on, unless ``allow_train_overlap``; the result says how many there were."""
-    from .sources import open_dataset, recorded_size, same_source
     prov = model_provenance(model)
     spec = getattr(getattr(model, "config", None), "input", None)
     if dataset is None and seed is None and size is None:

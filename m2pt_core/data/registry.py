@@ -20,9 +20,10 @@ import torch
 
 from ..errors import M2PTError
 from ..modalities import InputSpec, default_spec, spec_from_dict, spec_to_dict
+from ..registries import Registry
 from .dataset import DEFAULT_FRACTIONS, SPLITS, M2PTDataset
 from .load import spec_modality
-from .provenance import DataProvenance
+from .record import DataProvenance
 from .splits import SPLIT_RULE, BlockSplitter
 from .threads import torch_threads
 
@@ -53,7 +54,7 @@ class DatasetInfo:
         return self.items is not None
 
 
-_REGISTRY: dict[str, DatasetInfo] = {}
+_REGISTRY: Registry[DatasetInfo] = Registry("dataset")
 
 
 def register_dataset(
@@ -74,15 +75,13 @@ def register_dataset(
     """Make a dataset available to ``load_dataset(name)``. Re-registering needs ``overwrite=True``.
 
     Give ``build`` (fixed set) or ``items`` + ``labels_of`` + ``default_size`` (generated set)."""
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(f"A dataset named {name!r} is already registered; pass overwrite=True to replace it.")
     if (build is None) == (items is None):
         raise ValueError("register_dataset needs exactly one of build= (a fixed set) or items= (a generated set).")
     if items is not None and (labels_of is None or not default_size):
         raise ValueError("A generated dataset (items=) also needs labels_of= and default_size=.")
     info = DatasetInfo(name, modality, tuple(classes), build, description, default_size, tuple(fractions), raw,
                        items, labels_of, str(version), content_seeded)
-    _REGISTRY[name] = info
+    _REGISTRY.register(name, info, overwrite)
     _fixed_set.cache_clear()
     _items.cache_clear()
     _splitter.cache_clear()
@@ -95,9 +94,7 @@ def list_datasets(modality: str | None = None) -> list[str]:
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    if name not in _REGISTRY:
-        raise M2PTError(f"Unknown dataset {name!r}; expected one of: {', '.join(list_datasets())}.")
-    return _REGISTRY[name]
+    return _REGISTRY.get(name)
 
 
 def _spec_key(spec: InputSpec) -> str:
@@ -107,7 +104,7 @@ def _spec_key(spec: InputSpec) -> str:
 @lru_cache(maxsize=8)
 def _fixed_set(name: str, spec_json: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The whole set of a fixed dataset: (N, *input_shape), (N,)."""
-    info = _REGISTRY[name]
+    info = _REGISTRY.get(name)
     spec = spec_from_dict(info.modality, json.loads(spec_json))
     with torch_threads(1):  # thousands of tiny ops: one thread is much faster, see threads.py
         X, y = info.build(spec, seed, info.default_size)
@@ -116,7 +113,7 @@ def _fixed_set(name: str, spec_json: str, seed: int) -> tuple[torch.Tensor, torc
 
 @lru_cache(maxsize=8)
 def _items(name: str, spec_json: str, seed: int, ids: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    info = _REGISTRY[name]
+    info = _REGISTRY.get(name)
     spec = spec_from_dict(info.modality, json.loads(spec_json))
     with torch_threads(1):
         X, y = info.items(ids, spec, seed)
@@ -125,7 +122,7 @@ def _items(name: str, spec_json: str, seed: int, ids: tuple[int, ...]) -> tuple[
 
 @lru_cache(maxsize=32)
 def _splitter(name: str, seed: int) -> BlockSplitter:
-    info = _REGISTRY[name]
+    info = _REGISTRY.get(name)
     if info.generated:
         return BlockSplitter(info.labels_of, info.default_size, seed, None, info.fractions)
     if info.labels_of is not None:
@@ -237,3 +234,17 @@ def raw_items(name: str, indices: Sequence[int], spec: InputSpec | None = None, 
     if info.raw is None:
         raise M2PTError(f"Dataset {name!r} does not provide raw items.")
     return info.raw([int(i) for i in indices], resolve_spec(info, spec), int(seed))
+
+
+def load_recorded_builtin(prov: DataProvenance, split: str, spec: InputSpec | None = None) -> M2PTDataset:
+    """The ``split`` of a built-in dataset as a run recorded it (same version, seed and size)."""
+    info = dataset_info(prov.name)
+    if info.version != prov.version:
+        raise M2PTError(f"The model was trained on version {prov.version} of {prov.name!r}, but this install builds "
+                        f"version {info.version}; its splits cannot be rebuilt exactly.")
+    return load_dataset(prov.name, split, spec=spec, seed=prov.seed, size=prov.size)
+
+
+def builtin_keys(prov: DataProvenance, split: str) -> list[str]:
+    """Content keys of a recorded built-in split, without building its items."""
+    return item_keys(prov.name, split_ids(prov.name, split, prov.seed, prov.size), prov.seed)

@@ -32,7 +32,7 @@ from .dataset import DEFAULT_FRACTIONS, SPLITS
 from .lazy import FileDataset
 from .limits import DEFAULT_MAX_BYTES
 from .load import spec_modality
-from .provenance import DataProvenance, register_provenance_keys, register_provenance_loader
+from .record import DataProvenance
 from .registry import list_datasets, load_dataset
 from .scan import FileTable, guess_modality, modality_filter, scan_folder, scan_manifest
 from .file_splits import assign_splits
@@ -86,6 +86,15 @@ def open_dataset(source: Union[str, os.PathLike], split: str = "train", spec: Op
                  fractions: Sequence[float] = DEFAULT_FRACTIONS, cache_dir: Union[str, os.PathLike, None] = None,
                  num_workers: Optional[int] = None, max_bytes: int = DEFAULT_MAX_BYTES, prepare: bool = True):
     """One split ('train', 'val', 'test' or 'all') of a built-in dataset or of the user's files.
+
+    Args:
+        source: a built-in name (data.list_datasets()), a folder, a CSV manifest or an archive.
+        split: "train", "val", "test" or "all".
+        spec: the input spec to preprocess to (e.g. a model's ``config.input``).
+        seed, size, fractions: the data seed, a seeded subset and the split fractions.
+        modality, cache_dir, num_workers, max_bytes, prepare: for files (see below).
+    Returns:
+        A dataset of (x, y) with ``.classes``, ``.keys`` and ``.provenance`` (recorded by fit).
 
     Built-in names go to ``load_dataset``. Otherwise ``source`` is a folder, a CSV manifest or an
     archive; ``modality`` is detected from the files unless given (or implied by ``spec``);
@@ -147,7 +156,7 @@ def open_dataset(source: Union[str, os.PathLike], split: str = "train", spec: Op
     return ds
 
 
-def _from_provenance(prov: DataProvenance, split: str, spec: Optional[InputSpec]):
+def load_recorded_files(prov: DataProvenance, split: str, spec: Optional[InputSpec]):
     """The ``split`` of the files a run recorded; warns when the files changed since."""
     ds = open_dataset(prov.name, split, spec=spec, seed=prov.seed, size=prov.extra.get("subset"),
                       modality=prov.modality or None, fractions=prov.fractions)
@@ -158,7 +167,7 @@ def _from_provenance(prov: DataProvenance, split: str, spec: Optional[InputSpec]
     return ds
 
 
-def _keys_from_provenance(prov: DataProvenance, split: str) -> list[str]:
+def recorded_file_keys(prov: DataProvenance, split: str) -> list[str]:
     """Content keys of a recorded split without decoding its files (overlap checks)."""
     return open_dataset(prov.name, split, seed=prov.seed, size=prov.extra.get("subset"),
                         modality=prov.modality or None, fractions=prov.fractions, prepare=False).keys
@@ -174,8 +183,3 @@ def same_source(prov: DataProvenance, dataset: str) -> bool:
 def recorded_size(prov: DataProvenance) -> Optional[int]:
     """The ``size`` argument that rebuilds the recorded data (files: the subset asked for, if any)."""
     return prov.size if prov.kind == "builtin" else prov.extra.get("subset")
-
-
-for _kind in FILE_KINDS:
-    register_provenance_loader(_kind, _from_provenance)
-    register_provenance_keys(_kind, _keys_from_provenance)

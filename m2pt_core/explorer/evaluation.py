@@ -1,7 +1,8 @@
 """SharedEvaluator: re-score a session's λ on its evaluation set, with memory shared between sessions.
 
-Same interface as analysis.IncrementalEvaluator (``evaluate()``, ``logits``, ``stages``), but the
-cached hidden states live in the process-wide SharedCache:
+The incremental engine is analysis.rerun's, as for IncrementalEvaluator (same interface:
+``evaluate()``, ``logits``, ``stages``); only the cache handed to it differs: the hidden states
+live in the process-wide SharedCache:
 
     ("base", weights, data)        states entering every block with the learned λ, once for everyone
     ("own", session, weights, data)  one session's states from its first edited layer on (evictable)
@@ -18,8 +19,9 @@ import torch
 from torch import nn
 
 from ..analysis.evaluate import Score
+from ..analysis.rerun import first_changed_block, rerun
 from ..analysis.stages import eval_mode, model_stages
-from ..pathways import get_lambdas, override_lambdas, split_name
+from ..pathways import get_lambdas, override_lambdas
 from .cache import SharedCache
 
 # Chunks of 128 items: as fast as 512 on CPU, and a quarter of the transient activations, which
@@ -38,7 +40,6 @@ class SharedEvaluator:
         self.stages = model_stages(model)
         self.learned = get_lambdas(model)                 # the λ of the shared base states
         self.names = list(self.learned)
-        self.layer = {n: split_name(n)[0] for n in self.names}
         self.key, self.cache, self.owner = (weights_key, len(y)), cache, owner
         self.base_owner = None if shared else owner        # weights only this session has: its entries
         self.batch_size = batch_size
@@ -47,7 +48,7 @@ class SharedEvaluator:
 
     # -- helpers ------------------------------------------------------------------------------
     def _first_diff(self, a: dict[str, float], b: dict[str, float]) -> int:
-        return min((self.layer[n] for n in self.names if a[n] != b[n]), default=self.stages.depth)
+        return first_changed_block(a, b, self.stages.depth)
 
     def _chunks(self) -> list[slice]:
         n = len(self.y)
@@ -62,14 +63,13 @@ class SharedEvaluator:
         key = ("base", self.key)
         states = self.cache.get(key)
         if states is None:
-            states, logits = [], []
+            slices = self._chunks()
+            states = [[] for _ in slices]
             with override_lambdas(self.model, self.learned), eval_mode(self.model), torch.inference_mode():
-                for sl in self._chunks():
-                    h = [self.stages.embed(self.X[sl])]                       # (B, T, D)
-                    for k in range(self.stages.depth):
-                        h.append(self.stages.step(h[-1], k))
-                    logits.append(self.stages.finish(h[-1]).float())       # (B, C)
-                    states.append(h)
+                for c, sl in enumerate(slices):
+                    states[c].append(self.stages.embed(self.X[sl]))            # (B, T, D)
+                logits = rerun(self.stages, len(slices), 0, lambda c: states[c][0],
+                               lambda c, b, h: states[c].append(h))
             states = self.cache.put(key, states, owner=self.base_owner)          # may raise ServerBusyError
             self.cache.put(("logits", self.key, self._vector(self.learned)), torch.cat(logits),
                            owner=self.base_owner, required=False)
@@ -100,14 +100,11 @@ class SharedEvaluator:
                 m = self._first_diff(lams, own[0])
                 if m > k:                                                  # own states valid up to m
                     start, owned = m, {b: own[2][b] for b in range(k + 1, m + 1)}
-            logits, new = [], {b: [] for b in range(start + 1, depth + 1)}
+            new = {b: [] for b in range(start + 1, depth + 1)}
             with eval_mode(self.model), torch.inference_mode():
-                for c, sl in enumerate(self._chunks()):
-                    h = owned[start][c] if start in owned else base[c][start]
-                    for b in range(start, depth):
-                        h = self.stages.step(h, b)
-                        new[b + 1].append(h)
-                    logits.append(self.stages.finish(h).float())
+                logits = rerun(self.stages, len(self._chunks()), start,
+                               lambda c: owned[start][c] if start in owned else base[c][start],
+                               lambda c, b, h: new[b].append(h))
         logits = torch.cat(logits)
         if k < depth:
             self.cache.put(own_key, (lams, k, {**owned, **new}), owner=self.owner, required=False)

@@ -6,10 +6,10 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..analysis import predict_logits
+from ..scores import item_scores
 from ..analysis.intervals import accuracy_interval, paired_comparison
 from .data import EvalData, eval_data
 from .results import SessionScore
@@ -19,9 +19,8 @@ Items = tuple[np.ndarray, np.ndarray]     # per-item (correct (N,) float, loss (
 
 def item_results(logits: torch.Tensor, y: torch.Tensor) -> Items:
     """Per-item correct (0/1) and cross-entropy from logits (N, C) and labels (N,)."""
-    logits = logits.float()
-    return ((logits.argmax(-1) == y).double().numpy(),
-            F.cross_entropy(logits, y, reduction="none").double().numpy())
+    correct, loss = item_scores(logits, y)
+    return correct.double().numpy(), loss.double().numpy()
 
 
 def model_items(model: nn.Module, data: EvalData) -> Items:

@@ -484,7 +484,7 @@ class ExplorerSession:
     # -- export -------------------------------------------------------------------------------
     def provenance(self) -> dict[str, Any]:
         """Where the open model comes from and what was done to it in this session (for exports)."""
-        from .. import __version__
+        from ..version import __version__
         from ..data import model_provenance
         model = self.require_model()
         prov = model_provenance(model)

@@ -144,9 +144,17 @@ _OWN_LAYOUT_REASON = {
 
 def export_target(model: nn.Module, out_dir: Path, fmt: str = "auto", stem: str = "model",
                   provenance: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Merge and write ``model``: as a timm folder (image targets; ``fmt`` "auto" or "timm") or in this
-    project's layout (m2pt/1 safetensors + config.json; ``fmt`` "m2pt", and every other modality).
-    The result says which layout was written, and why when it is ours."""
+    """Merge and write ``model`` for other tools.
+
+    Args:
+        model: a MultimodalViT, with or without pathways (merged on a copy).
+        out_dir: the folder to write.
+        fmt: "auto" / "timm" (image targets as a timm folder) or "m2pt" (this project's layout:
+            m2pt/1 safetensors + config.json; every other modality).
+        stem: the file name stem; provenance: extra metadata to write beside it.
+    Returns:
+        What was written: the layout, its files, and why it is ours when it is not timm's.
+    """
     if fmt not in EXPORT_FORMATS:
         raise M2PTError(f"export format {fmt!r}: expected one of {list(EXPORT_FORMATS)}")
     config = getattr(model, "config", None)

@@ -32,7 +32,7 @@ def build_tiny_zoo(root: Union[str, Path], image_dataset: str = "digits", epochs
 def cached_tiny_zoo(base: Union[str, Path, None] = None) -> Path:
     """build_tiny_zoo into a per-version folder under the temp dir, once (shared by test files)."""
     import tempfile
-    from .. import __version__
+    from ..version import __version__
     root = Path(base or tempfile.gettempdir()) / f"m2pt-tiny-zoo-{__version__}-{torch.__version__}"
     if not (root / MANIFEST).is_file():
         tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=root.name + ".tmp"))

@@ -15,6 +15,7 @@ from ..errors import M2PTError
 from ..model import create_model
 from ..pathways import attach_pathways
 from ..pathways.aux_weights import AuxWeights
+from ..scores import item_correct
 from ..train import TrainConfig, evaluate, fit
 from ..train.init import pretrained_target_for
 from ..train.rng import seeded
@@ -120,7 +121,7 @@ def paired_test(baseline: nn.Module, m2pt: nn.Module, test: Any) -> Optional[Pai
     with torch.inference_mode():                 # in-memory and lazy (file) datasets alike, batch by batch
         for x, y in iterate(test, torch.arange(len(test)), 128):
             for k, m in enumerate((baseline, m2pt)):
-                correct[k].append((m.eval()(x).argmax(-1) == y).float())       # (B,)
+                correct[k].append(item_correct(m.eval()(x), y).float())        # (B,)
     return paired_comparison(torch.cat(correct[0]), torch.cat(correct[1]))
 
 

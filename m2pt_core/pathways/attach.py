@@ -57,11 +57,21 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
                     prefix: Optional[str] = None, aux_dtype: Optional[torch.dtype] = None) -> AttachReport:
     """Give the target's linear layers cross-modal pathways, in place.
 
-    aux: anything ``load_aux`` accepts. layers: target block indices (default all).
-    aux_layers: the auxiliary block paired with each target layer (default the same index; e.g.
-    reversed order for the paper's ablation), or "spread" to pair a deeper auxiliary's blocks
-    evenly over the target (see spread_layers). aux_dtype: storage dtype of a frozen W'
-    (torch.bfloat16 halves its memory; W + λ·W' is still summed in fp32).
+    Args:
+        target: a MultimodalViT or timm ViT (anything with ``blocks``).
+        aux: anything ``load_aux`` accepts (or AuxWeights already loaded).
+        components: which linear layers of a block ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2").
+        layers: target block indices (default all).
+        lambda_init: the initial λ of every pathway (the paper: 0).
+        aux_trainable: train W' too (the paper), or keep it frozen.
+        aux_layers: the auxiliary block paired with each target layer (default the same index; e.g.
+            reversed order for the paper's ablation), or "spread" to pair a deeper auxiliary's blocks
+            evenly over the target (see spread_layers).
+        prefix: the auxiliary's encoder key prefix (see load_aux).
+        aux_dtype: storage dtype of a frozen W' (torch.bfloat16 halves its memory; W + λ·W' is
+            still summed in fp32).
+    Returns:
+        AttachReport: the pathways attached, and everything checked on the way.
 
     W' from a path or name is read privately here and adopted without a copy; W' from a module,
     state dict or AuxWeights the caller holds is copied (a trainable W' must not train their tensor)."""

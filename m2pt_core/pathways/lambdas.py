@@ -98,7 +98,15 @@ def _resolve(model: nn.Module, values: LambdaValues, layers, components, pattern
 @torch.no_grad()
 def set_lambdas(model: nn.Module, values: LambdaValues, layers: Optional[Iterable[int]] = None,
                 components: Optional[Iterable[str]] = None, pattern: Optional[str] = None) -> None:
-    """Set λ from a mapping ({name or (layer, component): value}) or one value for a selection."""
+    """Set λ from a mapping ({name or (layer, component): value}) or one value for a selection.
+
+    Args:
+        model: a model with pathways attached.
+        values: {pathway name or (layer, component): λ}, or one λ for every selected pathway.
+        layers, components, pattern: select pathways (by block index, component, or a regex on
+            the name) when ``values`` is one number.
+    Returns:
+        None; λ are changed in place (bounded, see check_lambda)."""
     mods = pathway_modules(model)
     for name, v in _resolve(model, values, layers, components, pattern).items():
         if mods[name].merged:

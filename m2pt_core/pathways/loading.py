@@ -53,9 +53,17 @@ Resolver = Callable[[str], Optional[Union[str, os.PathLike]]]
 def load_aux(source: Any, prefix: Optional[str] = None, resolve: Optional[Resolver] = None,
              container: Optional[str] = None) -> AuxWeights:
     """Canonical auxiliary block weights from ``source`` (see module doc). Fails loudly when
-    nothing matches. resolve: maps a name that is not a file to a path, or None (unknown name).
-    container: which entry of a training checkpoint holds the weights ('model', 'model_ema',
-    'teacher', ...; default: the first present, said in ``notes``)."""
+    nothing matches.
+
+    Args:
+        source: a checkpoint path, a timm / MAE-family model or state dict, "minilm-l6", or a name
+            that ``resolve`` maps to a path.
+        prefix: the key prefix of the encoder blocks when a file holds several block groups.
+        resolve: maps a name that is not a file to a path, or None (unknown name); e.g. zoo.resolve.
+        container: which entry of a training checkpoint holds the weights ('model', 'model_ema',
+            'teacher', ...; default: the first present, said in ``notes``).
+    Returns:
+        AuxWeights: W' of every (layer, component), with its source, sha256 and notes."""
     if isinstance(source, AuxWeights):
         return source
     if isinstance(source, nn.Module):

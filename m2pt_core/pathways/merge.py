@@ -34,8 +34,13 @@ def _replace(model: nn.Module, merge: bool, safe: bool) -> nn.Module:
 
 
 def merge_pathways(model: nn.Module, safe: bool = True) -> nn.Module:
-    """Fold every pathway into plain nn.Linear layers (in place; returns the model). With ``safe``
-    a non-finite result raises and nothing changes."""
+    """Fold every pathway into plain nn.Linear layers, W ← W + λ·W', in place.
+
+    Args:
+        model: a model with pathways attached.
+        safe: refuse (and change nothing) when a merged weight would be non-finite.
+    Returns:
+        The same model, with the target's architecture, parameter count and inference cost."""
     return _replace(model, merge=True, safe=safe)
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 
@@ -113,104 +113,173 @@ def _skip_reason(key: str) -> str:
     return f"not part of a ViT encoder this loader maps ({rel})"
 
 
-def canonicalize(sd: Mapping[str, Any], prefix: Optional[str] = None) -> Canonical:
-    """Rewrite a pretrained state dict into canonical keys (see module doc)."""
-    sd, original = strip_module_prefix(sd)
-    notes: list[str] = []
-    root, point = _choose_root(sd, prefix, notes)
-    tensors: dict[str, torch.Tensor] = {}
-    origin: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    how: dict[str, str] = {}
-    extra: dict[tuple[int, str], tuple[str, torch.Tensor]] = {}   # (block, name) → (key, tensor)
-    pathways: dict[str, dict[str, tuple[str, torch.Tensor]]] = defaultdict(dict)
+@dataclass
+class _Rewrite:
+    """A canonicalization in progress: the checkpoint's tensors (DDP prefixes stripped) and what
+    has been made of each so far."""
+    sd: dict[str, torch.Tensor]
+    original: dict[str, str]                    # stripped key → the checkpoint's key
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+    how: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    extra: dict[tuple[int, str], tuple[str, torch.Tensor]] = field(default_factory=dict)   # (block, part) → (key, tensor)
+    pathways: dict[str, dict[str, tuple[str, torch.Tensor]]] = field(default_factory=lambda: defaultdict(dict))
 
-    def put(canon: str, key: str) -> None:
-        tensors[canon], origin[canon] = sd[key], original[key]
+    def put(self, canon: str, key: str) -> bool:
+        self.tensors[canon], self.origin[canon] = self.sd[key], self.original[key]
+        return True
 
-    for key in sd:
-        if not key.startswith(root):
-            why = _skip_reason(key)
-            skipped[original[key]] = f"outside the encoder ({root!r})" if why.startswith("not part") else why
-            continue
-        rel = key[len(root):]
-        m = (_POINT_BLOCK if point else _BLOCK).match(rel)
-        if m and m["root"] == "":
-            i, rest = int(m["i"]), m["rest"]
-            if _PLAIN.match(rest):
-                put(f"blocks.{i}.{rest}", key)
-            elif rest in ("attn.q_bias", "attn.v_bias", "ls1.gamma", "ls2.gamma", "gamma_1", "gamma_2"):
-                extra[(i, rest)] = (original[key], sd[key])
-            elif rest.rsplit(".", 1)[0] in COMPONENTS and rest.rsplit(".", 1)[1] in ("aux_weight", "cross_modal_scale", "lam"):
-                comp, kind = rest.rsplit(".", 1)
-                pathways[f"blocks.{i}.{comp}"]["scale" if kind != "aux_weight" else "aux"] = (original[key], sd[key])
-            else:
-                skipped[original[key]] = f"block part this loader does not map ({rest})"
-            continue
-        if rel in ("patch_embed.proj.weight", "patch_embed.proj.bias", "cls_token", "norm.weight", "norm.bias",
-                   "fc_norm.weight", "fc_norm.bias") or rel.startswith("tokenizer."):
-            put(rel, key)
-        elif rel == "pos_embed" and sd[key].dim() == 3:
-            put("pos_embed", key)
-        elif rel == "cls_pos" and point:
-            put("pos_embed", key)
-            how["pos_embed"] = "Point-MAE's cls_pos (the class token's position)"
-        elif rel == "dist_token":
-            skipped[original[key]] = "DeiT distillation token: this model has one class token (its position slot is dropped too)"
-            tensors["_dist_token"] = sd[key]
-        elif rel == "reg_token":
-            skipped[original[key]] = "register tokens are not supported by this model (their position slots are dropped)"
-            tensors["_reg_tokens"] = sd[key]
-        elif point and (rel.startswith("encoder.") or rel.startswith("pos_embed.")):
-            skipped[original[key]] = ("Point-MAE's group encoder / position MLP (Conv1d + BatchNorm1d + ReLU, hidden 128) "
+    def skip(self, key: str, why: str) -> bool:
+        self.skipped[self.original[key]] = why
+        return True
+
+
+# A rule rewrites one key relative to the encoder root (rel, the stripped checkpoint key) and says
+# whether it took it. Every format starts with its own rules, then the common ones.
+Rule = Callable[[_Rewrite, str, str], bool]
+_LAYER_SCALE = ("ls1.gamma", "ls2.gamma", "gamma_1", "gamma_2")
+_STEM = ("patch_embed.proj.weight", "patch_embed.proj.bias", "cls_token", "norm.weight", "norm.bias",
+         "fc_norm.weight", "fc_norm.bias")
+
+
+def _block_part(rw: _Rewrite, i: int, rest: str, key: str, extras: tuple[str, ...]) -> bool:
+    """One key of block i: plain timm layers, the format's extras (kept for a post step), pathways."""
+    if _PLAIN.match(rest):
+        return rw.put(f"blocks.{i}.{rest}", key)
+    if rest in extras:
+        rw.extra[(i, rest)] = (rw.original[key], rw.sd[key])
+        return True
+    comp, _, kind = rest.rpartition(".")
+    if comp in COMPONENTS and kind in ("aux_weight", "cross_modal_scale", "lam"):
+        rw.pathways[f"blocks.{i}.{comp}"]["aux" if kind == "aux_weight" else "scale"] = (rw.original[key], rw.sd[key])
+        return True
+    return rw.skip(key, f"block part this loader does not map ({rest})")
+
+
+def _blocks(pattern: re.Pattern, extras: tuple[str, ...]) -> Rule:
+    def rule(rw: _Rewrite, rel: str, key: str) -> bool:
+        m = pattern.match(rel)
+        return bool(m and m["root"] == "") and _block_part(rw, int(m["i"]), m["rest"], key, extras)
+    return rule
+
+
+def _stem(rw: _Rewrite, rel: str, key: str) -> bool:
+    if rel in _STEM or (rel == "pos_embed" and rw.sd[key].dim() == 3):
+        return rw.put(rel, key)
+    if rel == "reg_token":
+        rw.tensors["_reg_tokens"] = rw.sd[key]
+        return rw.skip(key, "register tokens are not supported by this model (their position slots are dropped)")
+    return False
+
+
+def _tokenizer(rw: _Rewrite, rel: str, key: str) -> bool:
+    return rel.startswith("tokenizer.") and rw.put(rel, key)
+
+
+def _dist_token(rw: _Rewrite, rel: str, key: str) -> bool:
+    if rel != "dist_token":
+        return False
+    rw.tensors["_dist_token"] = rw.sd[key]
+    return rw.skip(key, "DeiT distillation token: this model has one class token (its position slot is dropped too)")
+
+
+def _point_stem(rw: _Rewrite, rel: str, key: str) -> bool:
+    if rel == "cls_pos":
+        rw.how["pos_embed"] = "Point-MAE's cls_pos (the class token's position)"
+        return rw.put("pos_embed", key)
+    if rel.startswith(("encoder.", "pos_embed.")):
+        return rw.skip(key, "Point-MAE's group encoder / position MLP (Conv1d + BatchNorm1d + ReLU, hidden 128) "
                             "differs from our PointGroupEmbed (Linear + LayerNorm + GELU): not mapped")
-        else:
-            skipped[original[key]] = _skip_reason(rel)
+    return False
 
-    # VideoMAE / BEiT: q and v biases only; the k bias is zero (VideoMAE modeling_finetune.py Attention).
-    for i in sorted({i for i, n in extra if n in ("attn.q_bias", "attn.v_bias")}):
-        (kq, q), (kv, v) = extra[(i, "attn.q_bias")], extra[(i, "attn.v_bias")]
-        tensors[f"blocks.{i}.attn.qkv.bias"] = torch.cat([q, torch.zeros_like(v), v])
-        origin[f"blocks.{i}.attn.qkv.bias"] = f"{kq} + {kv}"
-        how[f"blocks.{i}.attn.qkv.bias"] = "[q_bias, 0, v_bias] (no k bias, as VideoMAE computes it)"
-    # Layer scale x + γ·f(x): folded exactly into the last linear layer of f (W ← diag(γ)W, b ← γb).
-    for (i, name), (key, gamma) in extra.items():
-        if name in ("attn.q_bias", "attn.v_bias"):
+
+def _merge_qv_bias(rw: _Rewrite) -> None:
+    """VideoMAE / BEiT: q and v biases only; the k bias is zero (VideoMAE modeling_finetune.py Attention)."""
+    for i in sorted({i for i, n in rw.extra if n in ("attn.q_bias", "attn.v_bias")}):
+        (kq, q), (kv, v) = rw.extra[(i, "attn.q_bias")], rw.extra[(i, "attn.v_bias")]
+        rw.tensors[f"blocks.{i}.attn.qkv.bias"] = torch.cat([q, torch.zeros_like(v), v])
+        rw.origin[f"blocks.{i}.attn.qkv.bias"] = f"{kq} + {kv}"
+        rw.how[f"blocks.{i}.attn.qkv.bias"] = "[q_bias, 0, v_bias] (no k bias, as VideoMAE computes it)"
+
+
+def _fold_layer_scale(rw: _Rewrite) -> None:
+    """Layer scale x + γ·f(x): folded exactly into the last linear layer of f (W ← diag(γ)W, b ← γb)."""
+    for (i, name), (key, gamma) in rw.extra.items():
+        if name not in _LAYER_SCALE:
             continue
         target = "attn.proj" if name in ("ls1.gamma", "gamma_1") else "mlp.fc2"
         for kind in ("weight", "bias"):
             k = f"blocks.{i}.{target}.{kind}"
-            if k not in tensors:
+            if k not in rw.tensors:
                 raise CheckpointError(f"Layer scale {key} found but {k} is missing; expected both.")
             g = gamma.float()[:, None] if kind == "weight" else gamma.float()
-            tensors[k] = tensors[k].float() * g
-            origin[k] = f"{origin[k]} × {key}"
-            how[k] = f"layer scale {name} folded in (exact)"
-
-    layout = _detect(sd, tensors, pathways, point, root)
-    for name, parts in pathways.items():
-        if "aux" not in parts or "scale" not in parts:
-            raise CheckpointError(f"Pathway {name} has {sorted(parts)} but needs both aux_weight and "
-                                  f"cross_modal_scale (official M2PT) or lam (ours).")
-    return Canonical(layout, tensors, origin, how, skipped, notes, dict(pathways), root)
+            rw.tensors[k] = rw.tensors[k].float() * g
+            rw.origin[k] = f"{rw.origin[k]} × {key}"
+            rw.how[k] = f"layer scale {name} folded in (exact)"
 
 
-def _detect(sd: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor], pathways: Mapping,
-            point: bool, root: str) -> str:
-    if any(k.startswith("tokenizer.") for k in tensors):
+@dataclass(frozen=True)
+class _Format:
+    """One source format: its own rules (before the common stem rule) and its block extras."""
+    rules: tuple[Rule, ...] = ()
+    extras: tuple[str, ...] = _LAYER_SCALE
+    nested_blocks: bool = False                  # Point-MAE's blocks.blocks.{i}
+
+
+FORMATS: dict[str, _Format] = {
+    "timm": _Format(), "mae": _Format(), "audiomae": _Format(), "m2pt-official": _Format(),
+    "deit-distilled": _Format(rules=(_dist_token,)),
+    "videomae": _Format(extras=_LAYER_SCALE + ("attn.q_bias", "attn.v_bias")),
+    "pointmae": _Format(rules=(_point_stem,), extras=(), nested_blocks=True),
+    "m2pt": _Format(rules=(_tokenizer,), extras=()),
+}
+
+
+def detect_layout(sd: Mapping[str, torch.Tensor], point: bool, root: str) -> str:
+    """Which source format a checkpoint is (a key of FORMATS), from its keys under ``root``."""
+    rel = {k[len(root):]: v for k, v in sd.items() if k.startswith(root)}
+    if any(k.startswith("tokenizer.") for k in rel):
         return "m2pt"
-    if pathways and any(s.endswith("cross_modal_scale") for p in pathways.values() for s, _ in p.values()):
+    if any(k.endswith(".cross_modal_scale") and _BLOCK.match(k) for k in rel):
         return "m2pt-official"
     if point:
         return "pointmae"
-    w = tensors.get("patch_embed.proj.weight")
+    w = rel.get("patch_embed.proj.weight")
     if (w is not None and w.dim() == 5) or any(k.endswith("attn.q_bias") for k in sd):
         return "videomae"
-    if "_dist_token" in tensors:
+    if "dist_token" in rel:
         return "deit-distilled"
     if any(p in k for k in sd for p in ("decoder_", "mask_token")):
         return "audiomae" if w is not None and w.shape[1] == 1 else "mae"
     return "timm"
+
+
+def canonicalize(sd: Mapping[str, Any], prefix: Optional[str] = None) -> Canonical:
+    """Rewrite a pretrained state dict into canonical keys (see module doc): find the encoder,
+    detect the format, then run that format's rules on every key (as timm's checkpoint_filter_fn)."""
+    sd, original = strip_module_prefix(sd)
+    notes: list[str] = []
+    root, point = _choose_root(sd, prefix, notes)
+    layout = detect_layout(sd, point, root)
+    fmt = FORMATS[layout]
+    rules = (*fmt.rules, _blocks(_POINT_BLOCK if fmt.nested_blocks else _BLOCK, fmt.extras), _stem)
+    rw = _Rewrite(sd, original)
+    for key in sd:
+        if not key.startswith(root):
+            why = _skip_reason(key)
+            rw.skip(key, f"outside the encoder ({root!r})" if why.startswith("not part") else why)
+            continue
+        rel = key[len(root):]
+        if not any(rule(rw, rel, key) for rule in rules):
+            rw.skip(key, _skip_reason(rel))
+    _merge_qv_bias(rw)
+    _fold_layer_scale(rw)
+    for name, parts in rw.pathways.items():
+        if "aux" not in parts or "scale" not in parts:
+            raise CheckpointError(f"Pathway {name} has {sorted(parts)} but needs both aux_weight and "
+                                  f"cross_modal_scale (official M2PT) or lam (ours).")
+    return Canonical(layout, rw.tensors, rw.origin, rw.how, rw.skipped, notes, dict(rw.pathways), root)
 
 
 def sinusoid_table(n_position: int, dim: int) -> torch.Tensor:

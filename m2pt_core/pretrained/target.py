@@ -224,10 +224,19 @@ def load_pretrained_target(source: Any, num_classes: int, modality: Optional[str
                            ) -> tuple[MultimodalViT, LoadReport]:
     """A MultimodalViT target initialised from pretrained ViT weights, and the LoadReport.
 
-    source: a checkpoint path, a Hugging Face name (from the local cache), a state dict (or a
-    training checkpoint dict) or an nn.Module. input: an InputSpec (e.g. a dataset's; the
-    checkpoint's patch size is kept) or a dict of input fields to change. audio_axes: "time-freq"
-    (AudioMAE, default for 1-channel checkpoints) or "freq-time"."""
+    Args:
+        source: a checkpoint path, a Hugging Face name (from the local cache), a state dict (or a
+            training checkpoint dict) or an nn.Module (timm / DeiT / MAE / AudioMAE / Point-MAE /
+            VideoMAE / official M2PT layouts).
+        num_classes: outputs of the new head.
+        modality: the target's modality (default: guessed from the checkpoint).
+        input: an InputSpec (e.g. a dataset's; the checkpoint's patch size is kept) or a dict of
+            input fields to change.
+        num_heads, class_names, dataset, global_pool: model fields the checkpoint does not say.
+        container, prefix: which entry / key prefix of the file holds the encoder.
+        audio_axes: "time-freq" (AudioMAE, default for 1-channel checkpoints) or "freq-time".
+    Returns:
+        (model, LoadReport): the report lists every key loaded, reshaped, skipped or left at init."""
     src = read_source(source, container)
     canon = canonicalize(src.state_dict, prefix)
     if canon.layout == "m2pt":

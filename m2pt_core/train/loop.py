@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -20,17 +19,18 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import save_checkpoint
 from ..device import pick_device
-from ..errors import ResumeError
 from ..pathways.lambdas import get_lambdas
+from ..scores import item_correct, score_totals
 from . import ddp
 from .batches import epoch_seed, eval_shard_indices, iterate, num_batches, permutation
 from .callbacks import ProgressCallback, notify
-from .config import RESUME_APPLIED_FIELDS, RESUME_REFUSED_FIELDS, TrainConfig
+from .config import TrainConfig
 from .optim import build_optimizer, lr_factor, set_lr
 from .rng import draws_random, seeded
 from .runlog import JsonlLog
 from .tensorboard import open_tensorboard
-from .state import STATE_FILE, load_train_state, restore_train_state, save_train_state
+from .resume import StartPoint, start_point
+from .state import save_train_state
 
 FINAL_MODEL = "model.safetensors"
 LOG_FILE = "log.jsonl"
@@ -68,7 +68,16 @@ def _unwrap(model: nn.Module) -> nn.Module:
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256,
              device: Optional[torch.device] = None, amp: str = "none") -> dict[str, float]:
-    """{"acc", "loss", "n"} of ``model`` on ``data`` (summed over ranks under torchrun)."""
+    """Accuracy and mean cross-entropy of ``model`` on ``data`` (summed over ranks under torchrun).
+
+    Args:
+        model: the model (put in eval mode for the duration).
+        data: a map-style Dataset of (x, y), e.g. ``open_dataset(name, "test")``.
+        batch_size, device, amp: how to run it (default: the model's device, fp32).
+    Returns:
+        {"acc": fraction correct, "loss": mean cross-entropy, "n": items}; for an interval, see
+        analysis.accuracy_interval, for a paired difference compare_models.
+    """
     model = _unwrap(model)
     device = device or next(model.parameters()).device
     was_training = model.training
@@ -79,27 +88,12 @@ def evaluate(model: nn.Module, data: Dataset, batch_size: int = 256,
             x, y = x.to(device), y.to(device)
             with _autocast(device, amp):
                 logits = model(x)
-            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
-            correct += float((logits.argmax(-1) == y).sum())
-            count += len(y)
+            batch_correct, batch_loss = score_totals(logits, y)
+            correct, loss_sum, count = correct + batch_correct, loss_sum + batch_loss, count + len(y)
     finally:
         model.train(was_training)
     loss_sum, correct, count = ddp.all_reduce_sum([loss_sum, correct, count], device)
     return {"acc": correct / max(count, 1), "loss": loss_sum / max(count, 1), "n": int(count)}
-
-
-def _resume_changes(record: dict[str, Any], config: TrainConfig, out: Path) -> dict[str, dict[str, Any]]:
-    """{field: {"from", "to"}} of the recipe changes a resume applies; ResumeError for the rest."""
-    old = record.get("config", {})
-    differs = lambda k: k in old and old[k] != getattr(config, k)  # noqa: E731
-    refused = [f"{k} {old[k]!r} -> {getattr(config, k)!r}" for k in RESUME_REFUSED_FIELDS if differs(k)]
-    if refused:
-        raise ResumeError(
-            f"Cannot resume the run in {out} with a different {', '.join(refused)}: these fix the data "
-            "order and the number of steps, so the result would be neither the old run nor the new one. "
-            f"Keep the old values ({', '.join(f'{k}={old[k]!r}' for k in RESUME_REFUSED_FIELDS if k in old)}), "
-            "or start afresh (without resume, or in another out_dir).")
-    return {k: {"from": old[k], "to": getattr(config, k)} for k in RESUME_APPLIED_FIELDS if differs(k)}
 
 
 def _stop_everywhere(stop: bool, device: torch.device) -> bool:
@@ -107,16 +101,54 @@ def _stop_everywhere(stop: bool, device: torch.device) -> bool:
     return ddp.all_reduce_sum([float(stop)], device)[0] > 0 if ddp.world_size() > 1 else stop
 
 
-def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
-        config: Optional[TrainConfig] = None, progress_callback: Optional[ProgressCallback] = None
-        ) -> FitResult:
-    """Train ``model`` in place on ``train`` (map-style Dataset of (x, y)); see TrainConfig.
+@dataclass
+class _Run:
+    """What one fit call holds while it trains."""
+    model: nn.Module                       # the model trained in place
+    net: nn.Module                         # the model, or its DDP wrapper under torchrun
+    config: TrainConfig
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    start: StartPoint                      # where this session started (resume), and the history
+    callback: Optional[ProgressCallback]
+    steps_per_epoch: int
+    log: Optional[JsonlLog] = None
+    tb: Any = None
+    session_start: float = field(default_factory=time.perf_counter)
 
-    Under torchrun the model is wrapped in DDP (gloo on CPU, nccl on CUDA) and each rank trains
-    on its shard; rank 0 writes the log and checkpoints."""
-    config = config or TrainConfig()
+    @property
+    def main(self) -> bool:
+        return ddp.is_main()
+
+    @property
+    def out(self) -> Optional[Path]:
+        return Path(self.config.out_dir) if self.config.out_dir else None
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+    def train_time(self) -> float:
+        return self.start.train_time_s + time.perf_counter() - self.session_start
+
+    def tell(self, event: dict[str, Any]) -> bool:
+        """Send ``event`` to the progress callback; True when every rank is asked to stop."""
+        return self.callback is not None and _stop_everywhere(not notify(self.callback, event), self.device)
+
+
+def _check_splits(train: Dataset, val: Optional[Dataset]) -> None:
+    if len(train) == 0:
+        raise ValueError("The training set is empty.")
+    if val is not None and len(val) == 0:
+        # An empty split (e.g. a tiny data_size) would log accuracy 0.0 as if it were measured.
+        raise ValueError("The validation set is empty; pass val=None or use more data (e.g. a larger data_size).")
+
+
+def _prepare(model: nn.Module, train: Dataset, val: Optional[Dataset], config: TrainConfig,
+             callback: Optional[ProgressCallback]) -> _Run:
+    """Device, DDP wrapper, optimizer, start point (resume), log and TensorBoard of one fit call."""
     device = ddp.setup(pick_device(config.device))
-    main = ddp.is_main()
     if getattr(train, "provenance", None) is not None:   # recorded in every checkpoint of this model
         model.data_provenance = train.provenance.to_dict()
     model.to(device)
@@ -125,137 +157,148 @@ def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     optimizer = build_optimizer(model, config)
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16" and device.type == "cuda")
-
-    n = len(train)
-    if n == 0:
-        raise ValueError("The training set is empty.")
-    if val is not None and len(val) == 0:
-        # An empty split (e.g. a tiny data_size) would log accuracy 0.0 as if it were measured.
-        raise ValueError("The validation set is empty; pass val=None or use more data (e.g. a larger data_size).")
-    steps_per_epoch = num_batches(len(ddp.shard(torch.arange(n))), config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-
+    _check_splits(train, val)
+    steps_per_epoch = num_batches(len(ddp.shard(torch.arange(len(train)))), config.batch_size)
     out = Path(config.out_dir) if config.out_dir else None
-    history: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []     # recipe changes applied by resumes, as logged
-    start_epoch, step, prev_time = 0, 0, 0.0
-    change: dict[str, Any] = {}
-    if config.resume and out is not None:
-        record = load_train_state(out)
-        if record is not None:
-            applied = _resume_changes(record, config, out)
-            # The optimizer was built from `config`; only its per-parameter state is restored.
-            restore_train_state(out, record, model, optimizer, scaler)
-            start_epoch, step = record["epoch"], record["step"]
-            history, prev_time = record["history"], record["train_time_s"]
-            changes = list(record.get("recipe_changes", []))
-            if applied and start_epoch < config.epochs:   # a finished run trains no further step
-                change = {"event": "recipe_change", "from_epoch": start_epoch + 1, "step": step, "changes": applied}
-                changes.append(change)
-                warnings.warn(f"Resuming {out} with a changed recipe, applied from step {step} (epoch "
-                              f"{start_epoch + 1}) on: " + "; ".join(f"{k}: {c['from']} -> {c['to']}"
-                                                                      for k, c in applied.items()), stacklevel=2)
-    elif out is not None and main and (out / STATE_FILE).exists():
-        (out / STATE_FILE).unlink()   # a fresh run must never be resumed as the old one
-    log = JsonlLog(out / LOG_FILE) if out is not None and main else None
-    if log is not None:
+    start = start_point(config, out, model, optimizer, scaler, ddp.is_main())
+    run = _Run(model, net, config, device, optimizer, scaler, start, callback, steps_per_epoch)
+    if out is not None and run.main:
+        run.log = JsonlLog(out / LOG_FILE)
         out.mkdir(parents=True, exist_ok=True)
-        log.truncate_after(start_epoch + 1)   # a fresh run (start 0) starts an empty log
-        if change:
-            log.write(change)
-    tb = open_tensorboard(config.tensorboard, model, main)
+        run.log.truncate_after(start.epoch + 1)   # a fresh run (start 0) starts an empty log
+        if start.change:
+            run.log.write(start.change)
+    run.tb = open_tensorboard(config.tensorboard, model, run.main)
     ddp.barrier()
+    run.session_start = time.perf_counter()
+    return run
 
-    cancelled = False
-    session_start = time.perf_counter()
+
+def _train_step(run: _Run, x: torch.Tensor, y: torch.Tensor, step: int) -> tuple[float, float]:
+    """One optimizer step on a batch: (mean training loss, number correct)."""
+    config, optimizer = run.config, run.optimizer
+    warmup_steps = round(config.warmup_epochs * run.steps_per_epoch)
+    set_lr(optimizer, lr_factor(step, run.total_steps, warmup_steps, config.min_lr_ratio))
+    x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+    with _autocast(run.device, config.amp):
+        logits = run.net(x)                                            # (B, num_classes)
+    # The training objective (label smoothing); the scores reported are m2pt_core.scores'.
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if config.grad_clip:
+        run.scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+    run.scaler.step(optimizer)
+    run.scaler.update()
+    return float(loss.detach()), float(item_correct(logits.detach(), y).sum())
+
+
+def _train_epoch(run: _Run, train: Dataset, epoch: int, step: int, stochastic: bool
+                 ) -> tuple[int, Optional[dict[str, Any]]]:
+    """One epoch of steps: (global step after it, {"train_loss", "train_acc"}), or None as the
+    record when the callback stopped the run mid-epoch."""
+    config = run.config
+    run.net.train()
+    loss_sum = correct = count = 0.0
+    bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+               disable=not (config.progress and run.main))
+    indices = ddp.shard(permutation(len(train), config.seed, epoch))
+    # Under torchrun each rank offsets the seed, so ranks do not draw the same dropout masks.
+    rng = seeded(epoch_seed(config.seed, epoch) + ddp.rank(), run.device) if stochastic else contextlib.nullcontext()
+    with rng:
+        for i, (x, y) in enumerate(iterate(train, indices, config.batch_size, config.num_workers,
+                                           epoch_seed(config.seed, epoch))):
+            loss_val, batch_correct = _train_step(run, x, y, step)
+            step += 1
+            loss_sum, correct, count = loss_sum + loss_val * len(y), correct + batch_correct, count + len(y)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_val:.3f}")
+            event = {"event": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": i + 1,
+                     "steps_per_epoch": run.steps_per_epoch, "global_step": step, "total_steps": run.total_steps,
+                     "loss": loss_val, "batch_acc": batch_correct / len(y), "lr": run.optimizer.param_groups[0]["lr"]}
+            if run.tb is not None:
+                run.tb.step(event)
+            if run.tell(event):
+                bar.close()
+                return step, None
+    bar.close()
+    loss_sum, correct, count = ddp.all_reduce_sum([loss_sum, correct, count], run.device)
+    return step, {"epoch": epoch + 1, "train_loss": loss_sum / count, "train_acc": correct / count}
+
+
+def _checkpoint(run: _Run, record: dict[str, Any], step: int) -> None:
+    """After an epoch: the resumable state (rank 0), the log line, TensorBoard and the summary."""
+    history = run.start.history
+    if run.main and run.out is not None:
+        state = {"epoch": record["epoch"], "step": step, "config": run.config.to_dict(), "history": history,
+                 "recipe_changes": run.start.changes, "train_time_s": run.train_time()}
+        save_train_state(run.out, run.model, run.optimizer, state, run.scaler)
+        run.log.write(record)
+    if run.tb is not None:
+        run.tb.epoch(record, step)
+    if run.main and run.config.progress:
+        tqdm.write(_summary(record))
+
+
+def _final_model(run: _Run, cancelled: bool) -> Optional[Path]:
+    """The finished run's model file: written now, or already there (a finished run resumed)."""
+    out, history = run.out, run.start.history
+    if run.start.epoch >= run.config.epochs and out is not None and (out / FINAL_MODEL).is_file():
+        return out / FINAL_MODEL          # a finished run resumed: nothing trained, nothing rewritten
+    if not cancelled and out is not None and run.main:
+        return save_checkpoint(run.model, out / FINAL_MODEL,
+                               extra={"train_config": run.config.to_dict(), "final": history[-1] if history else {}})
+    return None
+
+
+def fit(model: nn.Module, train: Dataset, val: Optional[Dataset] = None,
+        config: Optional[TrainConfig] = None, progress_callback: Optional[ProgressCallback] = None
+        ) -> FitResult:
+    """Train ``model`` in place on ``train``. Under torchrun the model is wrapped in DDP (gloo on
+    CPU, nccl on CUDA) and each rank trains on its shard; rank 0 writes the log and checkpoints.
+
+    Args:
+        model: the model to train (baseline or with pathways).
+        train: a map-style Dataset of (x, y), e.g. ``open_dataset(name, "train")``.
+        val: scored after every epoch (val_acc, val_loss in the log), or None.
+        config: the recipe, out_dir (log.jsonl, resumable checkpoints) and resume; see TrainConfig.
+        progress_callback: called with every step and epoch event; returning False stops the run.
+    Returns:
+        FitResult: the per-epoch history (with every λ), training time, whether it was cancelled
+        and the final model file.
+    """
+    config = config or TrainConfig()
+    run = _prepare(model, train, val, config, progress_callback)
+    step, cancelled = run.start.step, False
     # Dropout / drop-path draw from torch's global generator: seed it per (seed, epoch) so a resume
     # replays them, and hold it for this run alone (rng.py). A model that draws nothing leaves it alone.
     # Shuffling never touches it: permutation() has its own generator, the same on every rank, and
     # ddp.shard takes this rank's share of that one permutation.
     stochastic = draws_random(model)
-    for epoch in range(start_epoch, config.epochs):
-        net.train()
+    for epoch in range(run.start.epoch, config.epochs):
         t0 = time.perf_counter()
-        loss_sum = correct = count = 0.0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not (config.progress and main))
-        indices = ddp.shard(permutation(n, config.seed, epoch))
-        # Under torchrun each rank offsets the seed, so ranks do not draw the same dropout masks.
-        rng = seeded(epoch_seed(config.seed, epoch) + ddp.rank(), device) if stochastic else contextlib.nullcontext()
-        with rng:
-            for i, (x, y) in enumerate(iterate(train, indices, config.batch_size, config.num_workers,
-                                                     epoch_seed(config.seed, epoch))):
-                set_lr(optimizer, lr_factor(step, total_steps, warmup_steps, config.min_lr_ratio))
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with _autocast(device, config.amp):
-                    logits = net(x)                                            # (B, num_classes)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                step += 1
-                loss_val = float(loss.detach())
-                batch_correct = float((logits.detach().argmax(-1) == y).sum())
-                loss_sum += loss_val * len(y)
-                correct += batch_correct
-                count += len(y)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_val:.3f}")
-                event = {"event": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": i + 1,
-                         "steps_per_epoch": steps_per_epoch, "global_step": step, "total_steps": total_steps,
-                         "loss": loss_val, "batch_acc": batch_correct / len(y), "lr": optimizer.param_groups[0]["lr"]}
-                if tb is not None:
-                    tb.step(event)
-                if progress_callback is not None and _stop_everywhere(not notify(progress_callback, event), device):
-                    cancelled = True
-                    break
-        bar.close()
-        if cancelled:
-            break
-        loss_sum, correct, count = ddp.all_reduce_sum([loss_sum, correct, count], device)
-        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / count, "train_acc": correct / count}
-        if val is not None:
-            v = evaluate(model, val, config.eval_batch_size, device, config.amp)
-            record.update(val_loss=v["loss"], val_acc=v["acc"])
-        else:
-            record.update(val_loss=None, val_acc=None)
-        record.update(lr=optimizer.param_groups[0]["lr"], time_s=time.perf_counter() - t0,
-                      lambdas=get_lambdas(model))
-        history.append(record)
-        if main and out is not None:
-            state = {"epoch": epoch + 1, "step": step, "config": config.to_dict(), "history": history,
-                     "recipe_changes": changes, "train_time_s": prev_time + time.perf_counter() - session_start}
-            save_train_state(out, model, optimizer, state, scaler)
-            log.write(record)
-        if tb is not None:
-            tb.epoch(record, step)
-        if main and config.progress:
-            tqdm.write(_summary(record))
-        ddp.barrier()
-        if progress_callback is not None and _stop_everywhere(
-                not notify(progress_callback, {"event": "epoch", "epochs": config.epochs, **record}), device):
+        step, record = _train_epoch(run, train, epoch, step, stochastic)
+        if record is None:
             cancelled = True
             break
-
-    if tb is not None:
-        tb.close()
-    train_time = prev_time + time.perf_counter() - session_start
-    model_path = None
-    finished_before = start_epoch >= config.epochs and out is not None and (out / FINAL_MODEL).is_file()
-    if finished_before:
-        model_path = out / FINAL_MODEL          # a finished run resumed: nothing trained, nothing rewritten
-    elif not cancelled and out is not None and main:
-        model_path = save_checkpoint(model, out / FINAL_MODEL,
-                                     extra={"train_config": config.to_dict(), "final": history[-1] if history else {}})
+        v = evaluate(model, val, config.eval_batch_size, run.device, config.amp) if val is not None else {}
+        record.update(val_loss=v.get("loss"), val_acc=v.get("acc"), lr=run.optimizer.param_groups[0]["lr"],
+                      time_s=time.perf_counter() - t0, lambdas=get_lambdas(model))
+        run.start.history.append(record)
+        _checkpoint(run, record, step)
+        ddp.barrier()
+        if run.tell({"event": "epoch", "epochs": config.epochs, **record}):
+            cancelled = True
+            break
+    if run.tb is not None:
+        run.tb.close()
+    train_time = run.train_time()
+    model_path = _final_model(run, cancelled)
     ddp.barrier()
     model.eval()
-    return FitResult(history=history, train_time_s=train_time, cancelled=cancelled, out_dir=out,
-                     model_path=model_path, resumed_from_epoch=start_epoch)
+    return FitResult(history=run.start.history, train_time_s=train_time, cancelled=cancelled, out_dir=run.out,
+                     model_path=model_path, resumed_from_epoch=run.start.epoch)
 
 
 def _summary(r: dict[str, Any]) -> str:

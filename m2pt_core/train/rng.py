@@ -33,7 +33,11 @@ def seeded(seed: int, device: Optional[torch.device] = None) -> Iterator[None]:
 
 
 def draws_random(model: nn.Module) -> bool:
-    """True when the model's training forward draws random numbers (dropout or drop-path > 0)."""
+    """True when the model's training forward draws random numbers (dropout or drop-path > 0):
+    asked of a model that declares it (MultimodalViT.draws_random), else read off its modules."""
+    declared = getattr(model, "draws_random", None)
+    if callable(declared):
+        return bool(declared())
     for m in model.modules():
         if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
             return True
