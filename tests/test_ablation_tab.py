@@ -243,3 +243,28 @@ def test_summary_states_the_minimum_detectable_effect_and_the_transfer_ratio():
     assert "+0.09 [-0.10, +0.30]" in md and "transfer ratio" in md
     one_seed = summary_markdown(d.assign(n_seeds=1, delta_acc_mde=float("nan"), distinguishable=False))
     assert "one seed: no interval" in one_seed and "not distinguishable from 0" not in one_seed
+
+
+def test_the_tab_opens_on_the_calibrated_ablation_and_results_md_quotes_it():
+    """The bundled calibrated ablation: ≥ 5 seeds, a positive-control cell whose interval excludes 0,
+    first in the dropdown, and docs/results.md's table is its numbers (not a copy that drifted)."""
+    root = Path(__file__).resolve().parents[1]
+    res = load_bundled("mnist5k-calibrated", root / "assets" / "ablations")
+    assert res.table.seed.nunique() >= 5
+    d = res.deltas
+    assert set(d.kind) >= {"m2pt", "random", "positive"}
+    assert (d[d.kind == "positive"].distinguishable & (d[d.kind == "positive"].delta_acc_lo > 0)).any()
+    assert bundled_choices(root / "assets" / "ablations")[0][1] == "mnist5k-calibrated"
+    v = bundled_views("mnist5k-calibrated", root=root / "assets" / "ablations")
+    assert v["controls"].data and "transfer ratio" in v["summary"] and "detectable" in v["summary"]
+    page = (root / "docs" / "results.md").read_text().replace("−", "-")
+    by = d.set_index("arm")
+
+    def cell(arm):
+        r = by.loc[arm]
+        s = f"{100 * r.delta_acc_mean:+.1f} [{100 * r.delta_acc_lo:+.1f}, {100 * r.delta_acc_hi:+.1f}]"
+        return f"**{s}**" if r.distinguishable else f"{s} (< {100 * r.delta_acc_mde:.1f})"
+    for label, arm in [("all blocks", "all")] + [(f"block {i}", f"layer={i}") for i in range(6)]:
+        pos, rnd = ("positive", "random") if arm == "all" else (f"positive:{arm}", f"random:{arm}")
+        row = f"| {label} | {cell(pos)} | {cell(arm)} | {cell(rnd)} |"
+        assert row in page, row
