@@ -86,9 +86,6 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
 
 def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     """After a model is opened (on page load or by the Open button) redraw the other panels."""
-    pw_fn, pw_in, pw_out = ctx.c["pathways_refresh"]
-    wt_fn, wt_in, wt_out = ctx.c["weights_refresh"]
-    sm_fn, sm_in, sm_out = ctx.c["sample_refresh"]
     select_fn, outputs = ctx.c["select_fn"], ctx.c["select_outputs"]
 
     def open_default(state, request: gr.Request):
@@ -102,9 +99,11 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
 
     load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
     demo.unload(ctx.page_closed)
+    views = [(ctx.touching(fn, outs), ins)
+             for fn, ins, outs in (ctx.c["pathways_refresh"], ctx.c["weights_refresh"], ctx.c["sample_refresh"])]
     for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
-        (event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
-         .then(sm_fn, sm_in, sm_out, api_visibility="private"))
+        for wired, ins in views:
+            event = event.then(**wired, inputs=ins, api_visibility="private")
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:

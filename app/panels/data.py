@@ -121,5 +121,5 @@ def build(ctx: AppContext) -> None:
     start = ctx.c.get("train_start")
     if train_target is not None and start is not None:
         fn, inputs, outputs = start
-        next_btn.click(take_offer, [ctx.state], [train_target, ctx.c["train_aux"], ctx.c["tabs"]],
-                       api_visibility="private").success(fn, inputs, outputs, api_visibility="private")
+        next_btn.click(**ctx.touching(take_offer, [train_target, ctx.c["train_aux"], ctx.c["tabs"]]),
+                       inputs=[ctx.state], api_visibility="private").success(fn, inputs, outputs, api_visibility="private")

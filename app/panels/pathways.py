@@ -146,7 +146,7 @@ def build(ctx: AppContext) -> None:
         return ctx.session(state).score_test()
 
     ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
-    key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
+    key.input(**ctx.touching(on_key, [slider]), inputs=[ctx.state, key], api_visibility="private")
     # .input fires for mouse drags, arrow keys and typing in the number box (.release only for the
     # mouse). .change also catches what the page does by itself (the number box clamps a typed
     # value on blur; a new pathway's value): the λ in the session is always the one shown, and a
@@ -161,7 +161,8 @@ def build(ctx: AppContext) -> None:
                              api_name="set_lambda_table"))
     clear_toasts(reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider],
                              api_name="reset_lambdas"))
-    k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
-    s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
-    stop.click(stop_jobs, [ctx.state], None, cancels=[k_ev], queue=False, api_visibility="private")
-    test_btn.click(score_test, [ctx.state], [test_md], api_name="score_test")
+    k_ev = knock_btn.click(**ctx.touching(knockout, [knock_plot]), inputs=[ctx.state], api_name="knockout")
+    sweep_btn.click(**ctx.touching(sweep, [sweep_plot]), inputs=[ctx.state], api_name="sweep")
+    stop.click(**ctx.touching(stop_jobs, None), inputs=[ctx.state], cancels=[k_ev], queue=False,
+               api_visibility="private")
+    test_btn.click(**ctx.touching(score_test, [test_md]), inputs=[ctx.state], api_name="score_test")

@@ -86,6 +86,6 @@ def build(ctx: AppContext) -> None:
     ctx.c["sample_refresh"] = (matching, [ctx.state], [bundled])
     outputs = [ctx.state, status, shown, bars, table]
     upload.upload(predict_sample, [ctx.state, upload, k], outputs, api_name="predict_sample").failure(
-        cleared, [ctx.state, upload], outputs[1:], api_visibility="private")
+        **ctx.touching(cleared, outputs[1:]), inputs=[ctx.state, upload], api_visibility="private")
     bundled.input(predict_bundled, [ctx.state, bundled, k], outputs, api_name="predict_bundled").failure(
-        cleared, [ctx.state, bundled], outputs[1:], api_visibility="private")
+        **ctx.touching(cleared, outputs[1:]), inputs=[ctx.state, bundled], api_visibility="private")

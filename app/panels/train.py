@@ -184,4 +184,4 @@ def build(ctx: AppContext) -> None:
     resume.click(resume_training, [ctx.state], outputs, api_name="resume_training")
     # Not a cancel: the run must finish its step and report what it kept. Runs outside the queue,
     # so it is not stuck behind the training it stops.
-    stop.click(stop_training, [ctx.state], [status], api_name="stop_training", queue=False)
+    stop.click(**ctx.touching(stop_training, [status]), inputs=[ctx.state], api_name="stop_training", queue=False)
