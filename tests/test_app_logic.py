@@ -398,7 +398,7 @@ def test_train_pair_fine_tunes_a_pretrained_target(catalog, tmp_path):
 def test_lambda_readers_wait_for_a_sweep_in_progress(session, monkeypatch):
     """A sweep moves λ in place while it holds the session lock; readers must not see those values."""
     import threading
-    import m2pt_core.explorer.session as mod
+    import m2pt_core.explorer.analyses as mod
     from m2pt_core.pathways import pathway_modules
     learned = session.current_lambda("layer 0 · all")
     calls = []
