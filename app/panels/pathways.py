@@ -4,6 +4,8 @@ from __future__ import annotations
 import gradio as gr
 
 from m2pt_core import figures
+from m2pt_core.errors import M2PTError
+from m2pt_core.explorer.lambda_state import lambda_grid
 
 from ..common import AppContext, clear_toasts, clear_toasts_on, guard
 
@@ -45,12 +47,21 @@ def view(session):
             score)
 
 
+def _scoring_rule(ctx: AppContext) -> str:
+    """The rule for what a λ move is scored on, with the budget this server measured at start."""
+    from m2pt_core.explorer.data import SLIDER_BUDGET
+    items = ctx.catalog.slider_budget * 750 // SLIDER_BUDGET      # SLIDER_BUDGET: 750 demo-size items
+    return (f"A move is scored on the whole validation split when re-running it fits about 1 s on this server "
+            f"(measured at start: ~{items} items of a demo-size model), else on a fixed class-stratified subset; "
+            "the score names which, and how long the move took.")
+
+
 def build(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
+    gr.Markdown(HELP + " " + _scoring_rule(ctx))
     score = gr.Markdown("Open a model in the Models tab.", label="score", elem_id="lambda-score")
     with gr.Row():
         with gr.Column(scale=3):
-            heatmap = gr.Plot(label="λ heatmap")
+            heatmap = gr.Plot(label="λ heatmap", elem_id="lambda-heatmap")
         with gr.Column(scale=2):
             key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
             # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
@@ -58,7 +69,8 @@ def build(ctx: AppContext) -> None:
             slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
             with gr.Row():
                 reset = gr.Button("Reset to learned λ")
-    table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320)
+    table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320,
+                         elem_id="lambda-table")
     apply = gr.Button("Apply table")
     with gr.Row():
         knock_btn = gr.Button("Compute knockout map", variant="primary")
@@ -83,12 +95,24 @@ def build(ctx: AppContext) -> None:
             return gr.update()
         return gr.update(**_slider_range(session, k), label=f"λ · {k} (learned {session.learned_lambda(k):.4f})")
 
+    def preview(state, k, value):
+        """During a drag: heatmap and table show the slider's λ at once, before it is scored (a
+        move takes up to the latency budget; the page must not show three λ meanwhile)."""
+        try:
+            rows = state.lambdas.preview(k, float(value))
+        except (M2PTError, AttributeError, TypeError, ValueError):
+            return gr.update(), gr.update()        # nothing open, or a value the scoring call refuses
+        return figures.lambda_heatmap(rows, title=LAMBDA_TITLE), lambda_grid(rows).round(TABLE_DECIMALS)
+
     @guard
     def set_lambda(state, k, value):
         session = ctx.session(state)
         if not k:
             raise gr.Error("Choose a pathway first.")
         s = session.set_lambda(k, value)
+        if not session.lambdas.is_latest():        # a newer move was previewed: keep its heatmap and table
+            return (session, f"{s.markdown()}  \n<small>(scored at λ = {float(value):.4g}; the newest λ is "
+                    "being scored)</small>", gr.update(), gr.update())
         return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(TABLE_DECIMALS)
 
     @guard
@@ -155,6 +179,8 @@ def build(ctx: AppContext) -> None:
                   show_progress="minimal", trigger_mode="always_last")
     for trigger in (slider.input, slider.change, apply.click, reset.click):
         clear_toasts_on(trigger)
+    slider.input(**ctx.touching(preview, [heatmap, table]), inputs=[ctx.state, key, slider], concurrency_limit=None,
+                 trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     clear_toasts(slider.input(set_lambda, api_name="set_lambda", **lam_io))
     clear_toasts(slider.change(set_lambda_quiet, api_visibility="private", **lam_io))
     clear_toasts(apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table],

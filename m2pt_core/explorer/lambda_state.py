@@ -32,6 +32,11 @@ def lambda_grid(rows: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def _same(a: float, b: float) -> bool:
+    """Equal up to the precision λ are kept in (float32)."""
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
 class LambdaState:
     """λ of the open model (``open`` binds it); |λ| beyond ``bound`` or non-finite is refused."""
 
@@ -106,16 +111,21 @@ class LambdaState:
         return any(now[n] != v for n, v in self.learned.items())
 
     # -- writing -------------------------------------------------------------------------------
-    def _write(self, values: dict[str, float]) -> None:
-        set_lambdas(self.require(), values)
-        self.requested = get_lambdas(self.model)
+    def _write(self, values: dict[str, float], keep_newer: bool = False) -> None:
+        """Set λ; what the page asks for is then the λ in force, except (``keep_newer``, a slider
+        move) λ previewed by a newer move of the same drag that is not scored yet."""
+        before = get_lambdas(self.require())
+        pending = {n: v for n, v in self.requested.items() if keep_newer and not _same(v, before[n])}
+        set_lambdas(self.model, values)
+        self.requested = {**get_lambdas(self.model),
+                          **{n: v for n, v in pending.items() if not _same(v, values.get(n, before[n]))}}
 
     def set(self, key: str, value: float) -> None:
         """λ of one pathway, or of every pathway of a layer ("layer 3 · all")."""
         with self.lock:
             self.require()
             value = check_lambda(value, f"λ of {key}", self.bound)
-            self._write({n: value for n in self.names_for(key)})
+            self._write({n: value for n in self.names_for(key)}, keep_newer=True)
 
     def set_frame(self, frame: pd.DataFrame, decimals: Optional[int] = None) -> None:
         """Every λ from a layer × component table (as ``frame`` returns, edited); nothing changes
@@ -153,5 +163,5 @@ class LambdaState:
         with self.lock:
             if self.model is None:
                 return False
-            now = get_lambdas(self.model)             # λ are float32: equal up to their precision
-        return all(math.isclose(now[n], v, rel_tol=1e-6, abs_tol=1e-9) for n, v in self.requested.items())
+            now = get_lambdas(self.model)
+        return all(_same(now[n], v) for n, v in self.requested.items())
