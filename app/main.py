@@ -42,6 +42,12 @@ CSS = """
   .prose td {overflow-wrap: anywhere;}
   .js-plotly-plot, .plot-container {max-width: 100%; overflow-x: auto;}
   .block:has(table) {max-width: 100%; overflow-x: auto;}   /* wide tables scroll inside their box */
+  /* Tables of 3+ columns (ablation summary) scroll sideways, so their cells need not wrap into
+     tall narrow columns; dataframe headers keep whole words ("aux_layer", not "au / x_ / la…"). */
+  .prose table:has(th:nth-child(3)) td, .prose table:has(th:nth-child(3)) th {
+    white-space: nowrap !important; overflow-wrap: normal !important; word-break: normal !important;}
+  [role=columnheader] .header-content, [role=columnheader] .header-content span {
+    white-space: nowrap !important; overflow-wrap: normal !important; word-break: keep-all !important;}
   .tabitem, .column {max-width: 100%;}
 }
 """

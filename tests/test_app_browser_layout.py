@@ -10,6 +10,16 @@ from tests.browser_support import ARGS, BROWSER_MARKS, CHROMIUM, SHOTS, TABS, _g
 pytestmark = BROWSER_MARKS
 
 
+# (cell text, number of lines it takes) for every visible element matching a selector.
+_LINES_PER_CELL = """sel => [...document.querySelectorAll(sel)].filter(e => e.offsetParent).map(e => {
+    const r = document.createRange(); r.selectNodeContents(e);
+    return [e.innerText, new Set([...r.getClientRects()].map(q => Math.round(q.top))).size]; })"""
+# Visible rows of markdown tables with 3+ columns that are more than two lines high.
+_TALL_ROWS = """() => [...document.querySelectorAll('.prose table')].filter(t => t.offsetParent && t.querySelector('th:nth-child(3)'))
+    .flatMap(t => [...t.querySelectorAll('tr')]).map(tr => [tr.innerText.slice(0, 40), tr.getBoundingClientRect().height])
+    .filter(([_, h]) => h > 64)"""
+
+
 def test_every_tab_fits_a_400_px_screen(url):
     """A phone (or a projector-zoomed laptop): no tab is wider than the screen, Open and the
     more-tabs menu are on screen, card labels are not broken mid-word."""
@@ -23,15 +33,19 @@ def test_every_tab_fits_a_400_px_screen(url):
         open_box = page.get_by_role("button", name="Open", exact=True).bounding_box()
         assert open_box["x"] >= 0 and open_box["x"] + open_box["width"] <= 400, open_box
         # Card labels on one line each: "validation accuracy", not "validati / on accuracy".
-        lines = page.evaluate("""() => [...document.querySelectorAll('#target-card td:first-child')].map(td => {
-            const r = document.createRange(); r.selectNodeContents(td);
-            return [td.innerText, new Set([...r.getClientRects()].map(q => Math.round(q.top))).size]; })""")
+        lines = page.evaluate(_LINES_PER_CELL, "#target-card td:first-child")
         assert len(lines) > 5 and all(n == 1 for _, n in lines), lines
+        # Table headers are not broken mid-word either ("la / ye / r"): wide tables scroll instead.
+        headers = page.evaluate(_LINES_PER_CELL, "[role=columnheader] .header-content span")
+        assert headers and all(n == 1 for _, n in headers), headers
         page.screenshot(path=str(SHOTS / "400px-models.png"), full_page=True)
         for name in TABS:
             _go_to_tab(page, name)
             page.wait_for_timeout(600)
             assert page.evaluate(width) <= 400, (name, page.evaluate(width))
+            # Rows of markdown tables with many columns (the ablation summary) stay one line high.
+            tall = page.evaluate(_TALL_ROWS)
+            assert not tall, (name, tall[:3])
             page.screenshot(path=str(SHOTS / f"400px-{name.replace(' ', '-').lower()}.png"), full_page=True)
         browser.close()
 
