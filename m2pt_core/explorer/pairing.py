@@ -11,7 +11,7 @@ import pandas as pd
 from torch import nn
 
 from ..pathways import attach_pathways, merge_pathways, pathway_modules
-from .catalog import share_copy
+from .sharing import share_copy
 from .compatibility import compatibility_table
 from .sources import NO_AUX, SessionSources, Source
 

@@ -15,7 +15,8 @@ from ..analysis import lambda_trajectories, read_log
 from ..errors import CheckpointError, M2PTError
 from ..pathways import MINILM_NAME, count_parameters
 from ..pathways.aux_weights import AuxWeights
-from .catalog import Catalog, ModelCard, checkpoint_summary
+from .catalog import Catalog
+from .summaries import ModelCard, checkpoint_summary
 from .pretrained import PretrainedTarget, open_pretrained
 from .results import TrainedPair
 
@@ -136,10 +137,7 @@ class SessionSources:
             return Source(self.upload_model(name), None, None, None, False)
         if name in self.pretrained:
             return Source(self.pretrained[name].model, None, None, None, False)
-        model = self.catalog.load_model(name)
-        base_name = self.catalog.baseline_for(name)
-        baseline = self.catalog.load_model(base_name) if base_name and base_name != name else None
-        return Source(model, baseline, base_name if baseline is not None else None, self.catalog.data_size(name), True)
+        return Source(*self.catalog.open_target(name), in_catalog=True)
 
     def aux_weights(self, name: str) -> AuxWeights:
         if name in self.uploads:
