@@ -105,8 +105,9 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
 
     load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
     demo.unload(ctx.page_closed)
+    # The cheap one first: the bundled samples match the open model at once.
     views = [(ctx.touching(fn, outs), ins)
-             for fn, ins, outs in (ctx.c["pathways_refresh"], ctx.c["weights_refresh"], ctx.c["sample_refresh"])]
+             for fn, ins, outs in (ctx.c["sample_refresh"], ctx.c["pathways_refresh"], ctx.c["weights_refresh"])]
     for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
         for wired, ins in views:
             event = event.then(**wired, inputs=ins, api_visibility="private")

@@ -150,10 +150,18 @@ def test_refused_upload_clears_the_previous_result(url, tmp_path):
     with sync_api.sync_playwright() as p:
         browser, page = _open_page(p, url)
         page.get_by_role("tab", name="Try a sample").click()
-        page.locator("#sample-bundled input").click()               # bundled samples: the open model's modality
-        options = page.get_by_role("option").all_inner_texts()
-        assert options and all(o.startswith("image") for o in options), options
-        page.keyboard.press("Escape")
+        def bundled_options() -> list[str]:                        # bundled samples: the open model's modality
+            page.locator("#sample-bundled input").click()
+            options = page.get_by_role("option").all_inner_texts()
+            page.keyboard.press("Escape")
+            return options
+        # (the list is filtered when the views are redrawn after the model opened: wait for it)
+        seen: dict = {}
+
+        def filtered() -> bool:
+            seen["options"] = bundled_options()
+            return bool(seen["options"]) and all(o.startswith("image") for o in seen["options"])
+        assert _wait(page, filtered, 30), seen
         status = page.locator("#sample-status")
         page.locator("#sample-upload input[type=file]").set_input_files(str(photo))
         status.get_by_text("photo.png", exact=False).wait_for(timeout=60_000)
