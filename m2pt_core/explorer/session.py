@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import pandas as pd
 from torch import nn
@@ -45,8 +45,9 @@ def _of(part: str, name: str) -> property:
     return property(lambda self: getattr(getattr(self, part), name))
 
 
-def _of_pair(name: str, default: Any = None) -> property:
-    return property(lambda self: getattr(self.pair, name) if self.pair is not None else default)
+def _of_pair(name: str, default: Callable[[], Any] = lambda: None) -> property:
+    """An attribute of the open pair (``default()`` when none is open)."""
+    return property(lambda self: getattr(self.pair, name) if self.pair is not None else default())
 
 
 class ExplorerSession:
@@ -75,7 +76,7 @@ class ExplorerSession:
     baseline_name = _of_pair("baseline_name")
     data_size = _of_pair("data_size")
     compat = _of_pair("compat")
-    notes = _of_pair("notes", [])
+    notes = _of_pair("notes", list)
     data, evaluator, last = _of("scorer", "data"), _of("scorer", "evaluator"), _of("scorer", "last")
     learned_acc, baseline_acc = _of("scorer", "learned_acc"), _of("scorer", "baseline_acc")
     learned_items, baseline_items = _of("scorer", "learned_items"), _of("scorer", "baseline_items")
