@@ -45,6 +45,28 @@ class AppContext:
         if request is not None and getattr(request, "session_hash", None):
             self._pages[request.session_hash] = session
 
+    def touching(self, fn: Callable, outputs: Optional[list]) -> dict[str, Any]:
+        """``fn(state, ...)`` wired so that it also hands the session back: Gradio re-arms a
+        gr.State's time-to-live only when the state is an output, so a call that only reads the
+        session (a sweep, a knockout, a view) would otherwise let a session in use expire
+        mid-use. Returns the listener's ``fn`` and ``outputs`` (the state first)."""
+        n = len(outputs or [])
+
+        def pack(state: Any, out: Any) -> Any:
+            return state if n == 0 else (state, out) if n == 1 else (state, *out)
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen(state, *args, **kwargs):
+                for out in fn(state, *args, **kwargs):
+                    yield pack(state, out)
+            return {"fn": gen, "outputs": [self.state, *(outputs or [])]}
+
+        @functools.wraps(fn)
+        def wrapper(state, *args, **kwargs):
+            return pack(state, fn(state, *args, **kwargs))
+        return {"fn": wrapper, "outputs": [self.state, *(outputs or [])]}
+
     def page_closed(self, request: gr.Request) -> None:
         """demo.unload: the page's cached evaluations go at once (the state itself stays an hour)."""
         session = self._pages.pop(getattr(request, "session_hash", None) or "", None)

@@ -42,6 +42,12 @@ CSS = """
   .prose td {overflow-wrap: anywhere;}
   .js-plotly-plot, .plot-container {max-width: 100%; overflow-x: auto;}
   .block:has(table) {max-width: 100%; overflow-x: auto;}   /* wide tables scroll inside their box */
+  /* Tables of 3+ columns (ablation summary) scroll sideways, so their cells need not wrap into
+     tall narrow columns; dataframe headers keep whole words ("aux_layer", not "au / x_ / la…"). */
+  .prose table:has(th:nth-child(3)) td, .prose table:has(th:nth-child(3)) th {
+    white-space: nowrap !important; overflow-wrap: normal !important; word-break: normal !important;}
+  [role=columnheader] .header-content, [role=columnheader] .header-content span {
+    white-space: nowrap !important; overflow-wrap: normal !important; word-break: keep-all !important;}
   .tabitem, .column {max-width: 100%;}
 }
 """
@@ -86,9 +92,6 @@ def build_app(catalog: Optional[Catalog] = None, zoo_dir: Optional[Union[str, Pa
 
 def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
     """After a model is opened (on page load or by the Open button) redraw the other panels."""
-    pw_fn, pw_in, pw_out = ctx.c["pathways_refresh"]
-    wt_fn, wt_in, wt_out = ctx.c["weights_refresh"]
-    sm_fn, sm_in, sm_out = ctx.c["sample_refresh"]
     select_fn, outputs = ctx.c["select_fn"], ctx.c["select_outputs"]
 
     def open_default(state, request: gr.Request):
@@ -102,9 +105,12 @@ def _wire_refresh(demo: gr.Blocks, ctx: AppContext) -> None:
 
     load = demo.load(open_default, [ctx.state], outputs, api_visibility="private")
     demo.unload(ctx.page_closed)
+    # The cheap one first: the bundled samples match the open model at once.
+    views = [(ctx.touching(fn, outs), ins)
+             for fn, ins, outs in (ctx.c["sample_refresh"], ctx.c["pathways_refresh"], ctx.c["weights_refresh"])]
     for event in (load, ctx.c["select_event"], *ctx.c.get("more_select_events", [])):
-        (event.then(pw_fn, pw_in, pw_out, api_visibility="private").then(wt_fn, wt_in, wt_out, api_visibility="private")
-         .then(sm_fn, sm_in, sm_out, api_visibility="private"))
+        for wired, ins in views:
+            event = event.then(**wired, inputs=ins, api_visibility="private")
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:

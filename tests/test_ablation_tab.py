@@ -114,6 +114,18 @@ def test_curves_and_estimate_scatter():
     assert "no Spearman ρ: 2 arm(s)" in two.layout.title.text
 
 
+def test_curves_show_only_the_panels_the_ablation_has_arms_for():
+    """No empty "first / last k blocks" panel: an ablation without depth arms shows its whole-model
+    arms alone, and one with neither says where its arms are."""
+    d = _deltas()
+    no_depth = ablation_curves(d[~d["by"].isin(["depth-prefix", "depth-suffix"])], depth=2)
+    titles = [a.text for a in no_depth.layout.annotations]
+    assert "whole-model arms" in titles and "first / last k blocks" not in titles, titles
+    assert [t.name for t in no_depth.data] == ["arm"] and "xaxis2" not in no_depth.layout.to_plotly_json()
+    neither = ablation_curves(d[d["by"].isin(["layer", "component", "layer-component"])], depth=2)
+    assert not neither.data and "layer × component" in neither.layout.annotations[0].text
+
+
 def test_bundled_results_read_and_render(tmp_path, monkeypatch):
     with pytest.raises(M2PTError, match="no ablation result"):
         read_ablation(tmp_path)

@@ -199,3 +199,32 @@ def test_applying_the_table_as_shown_is_not_an_edit(catalog):
     frame.iloc[0, 1] = 0.25
     s.set_lambda_frame(frame, decimals=6)
     assert s.lambdas_edited()
+
+
+@pytest.mark.slow
+def test_a_session_in_use_does_not_expire_when_calls_only_read_it():
+    """Sessions expire ``session_ttl`` s after their last use. Calls that only read the session (the
+    test split, a knockout, a sweep, the views redrawn after Open) are use too: a session used for
+    longer than its ttl keeps its model, and every listener that takes the session hands it back."""
+    pytest.importorskip("gradio_client")
+    import math
+    from gradio.components import State
+    from gradio_client import Client
+    sys.path.insert(0, str(ROOT))
+    from app.main import build_app, launch
+    from benchmarks.serving_load import _free_port
+    demo = build_app(Catalog(cached_tiny_zoo()), session_ttl=3)
+    session_state = [b for b in demo.blocks.values() if isinstance(b, State) and not math.isinf(b.time_to_live)]
+    assert len(session_state) == 1
+    reads_only = [f.name for f in demo.fns.values() if session_state[0] in f.inputs and session_state[0] not in f.outputs]
+    assert not reads_only, reads_only
+    port = _free_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client.predict(TARGET, AUX, api_name="/select_models")
+        for api in ["/score_test", "/knockout", "/score_test", "/knockout", "/score_test"]:
+            time.sleep(1.8)                      # 9 s of use in all, three times the ttl
+            client.predict(api_name=api)         # raises "No target model is open" once expired
+    finally:
+        demo.close()

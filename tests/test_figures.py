@@ -125,6 +125,9 @@ def test_weight_figures(setup):
     fig = weight_norm_bars(stats)
     check_common(fig)
     assert names(fig) == ["‖W‖ (target)", "‖W'‖ (auxiliary)", "‖λW'‖ (pathway)"] + [f"ratio {c}" for c in COMPS]
+    # Layer labels under both rows; the legend below the plot, which keeps the whole width.
+    assert fig.layout.xaxis.showticklabels and fig.layout.xaxis.type == fig.layout.xaxis2.type == "category"
+    assert fig.layout.legend.orientation == "h"
     layer0 = stats[stats.layer == 0]
     assert fig.data[0].y[0] == pytest.approx(math.sqrt((layer0.norm_w ** 2).sum()))
     one = weight_norm_bars(stats, component="mlp.fc1")

@@ -3,6 +3,7 @@ and a small ablation launched from here with progress and a Stop that keeps fini
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -53,59 +54,72 @@ def build(ctx: AppContext) -> None:
     metric.change(show, [which, metric], outs, api_visibility="private")
     ctx.c["ablation_show"] = (show, [which, metric], outs)
 
+    ui = _launch_layout(ctx)
+
+    @guard
+    def launch(state, dataset_name, aux_name, by_name, n_seeds, n_epochs, n_items, progress=gr.Progress()):
+        yield from _launch(ctx, state, dataset_name, aux_name, by_name, n_seeds, n_epochs, n_items, progress)
+
+    ui.start.click(launch, [ctx.state, ui.dataset, ui.aux, ui.by, ui.seeds, ui.epochs, ui.items],
+                   [ctx.state, ui.job_id, ui.status, ui.run_summary, ui.run_heatmap, ui.run_curves],
+                   api_name="ablation_run")
+    ui.stop.click(stop_job, [ui.job_id], [ui.status], api_name="ablation_stop")
+
+
+def _launch_layout(ctx: AppContext) -> SimpleNamespace:
+    """The "Run a small ablation" accordion."""
+    ui = SimpleNamespace()
     with gr.Accordion("Run a small ablation", open=False):
         gr.Markdown(LAUNCH_NOTE)
         d = AblationRequest()
         with gr.Row():
-            dataset = gr.Dropdown(label="Target dataset", choices=list_datasets(), value=d.dataset)
-            aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
-                              value=d.aux if d.aux in ctx.catalog.aux_names() else None)
-            by = gr.Dropdown(label="Arms (--by)", choices=list(LAUNCH_BY), value=d.by)
+            ui.dataset = gr.Dropdown(label="Target dataset", choices=list_datasets(), value=d.dataset)
+            ui.aux = gr.Dropdown(label="Auxiliary model", choices=ctx.catalog.aux_names(),
+                                 value=d.aux if d.aux in ctx.catalog.aux_names() else None)
+            ui.by = gr.Dropdown(label="Arms (--by)", choices=list(LAUNCH_BY), value=d.by)
         with gr.Row():
-            seeds = gr.Slider(1, 3, value=d.seeds, step=1, label="Seeds")
-            epochs = gr.Slider(1, 5, value=d.epochs, step=1, label="Epochs")
-            items = gr.Slider(200, 3000, value=d.data_size, step=100, label="Subset size (items, all splits)")
+            ui.seeds = gr.Slider(1, 3, value=d.seeds, step=1, label="Seeds")
+            ui.epochs = gr.Slider(1, 5, value=d.epochs, step=1, label="Epochs")
+            ui.items = gr.Slider(200, 3000, value=d.data_size, step=100, label="Subset size (items, all splits)")
         with gr.Row():
-            start = gr.Button("Run ablation", variant="primary")
-            stop = gr.Button("Stop", variant="stop")
-        job_id = gr.State(None)
-        status = gr.Markdown(label="ablation status")
-        run_summary = gr.Markdown(label="ablation run summary")
+            ui.start = gr.Button("Run ablation", variant="primary")
+            ui.stop = gr.Button("Stop", variant="stop")
+        ui.job_id = gr.State(None)
+        ui.status = gr.Markdown(label="ablation status")
+        ui.run_summary = gr.Markdown(label="ablation run summary")
         with gr.Row():
-            run_heatmap = gr.Plot(label="Layer × component")
-            run_curves = gr.Plot(label="Depth / order / controls")
+            ui.run_heatmap = gr.Plot(label="Layer × component")
+            ui.run_curves = gr.Plot(label="Depth / order / controls")
+    return ui
 
-        @guard
-        def launch(state, dataset_name, aux_name, by_name, n_seeds, n_epochs, n_items, progress=gr.Progress()):
-            session = ctx.session(state)
-            if not aux_name or aux_name == NO_AUX:
-                raise gr.Error("Choose an auxiliary model.")
-            req = AblationRequest(dataset=dataset_name, aux=aux_name, by=by_name, seeds=int(n_seeds),
-                                  epochs=int(n_epochs), data_size=int(n_items), size=session.aux_size(aux_name))
-            req.check()
-            jid = start_job(req, session.aux_weights(aux_name))
-            job = get_job(jid)
-            yield session, jid, f"Starting {job.total_runs} runs…", "", None, None
-            last = 0.0
-            while True:
-                ev = job.events.get()
-                if ev is None:
-                    break
-                if ev.get("event") == "step" and time.perf_counter() - last > 2:
-                    last = time.perf_counter()
-                    progress((ev["run"] + ev["global_step"] / max(ev["total_steps"], 1)) / ev["runs"],
-                             desc=f"run {ev['run'] + 1}/{ev['runs']}: {ev['arm']} seed {ev['seed']}")
-                    yield (session, jid, f"Run {ev['run'] + 1}/{ev['runs']}: **{ev['arm']}** seed {ev['seed']}, epoch "
-                           f"{ev['epoch']}/{ev['epochs']}, loss {ev['loss']:.3f}", gr.update(), gr.update(), gr.update())
-                elif ev.get("event") == "run_done":
-                    v = views(job.table, job.depth)
-                    yield session, jid, job.status(), v["summary"], v["heatmap"], v["curves"]
-            job.wait()
-            if job.error is not None:
-                raise job.error
-            v = views(job.table, job.depth) if len(job.table) else {"summary": "", "heatmap": None, "curves": None}
+
+def _launch(ctx: AppContext, state, dataset_name, aux_name, by_name, n_seeds, n_epochs, n_items, progress):
+    """Start an ablation job for the session and follow it: (state, job id, status, summary, heatmap, curves)."""
+    session = ctx.session(state)
+    if not aux_name or aux_name == NO_AUX:
+        raise gr.Error("Choose an auxiliary model.")
+    req = AblationRequest(dataset=dataset_name, aux=aux_name, by=by_name, seeds=int(n_seeds),
+                          epochs=int(n_epochs), data_size=int(n_items), size=session.aux_size(aux_name))
+    req.check()
+    jid = start_job(req, session.aux_weights(aux_name))
+    job = get_job(jid)
+    yield session, jid, f"Starting {job.total_runs} runs…", "", None, None
+    last = 0.0
+    while True:
+        ev = job.events.get()
+        if ev is None:
+            break
+        if ev.get("event") == "step" and time.perf_counter() - last > 2:
+            last = time.perf_counter()
+            progress((ev["run"] + ev["global_step"] / max(ev["total_steps"], 1)) / ev["runs"],
+                     desc=f"run {ev['run'] + 1}/{ev['runs']}: {ev['arm']} seed {ev['seed']}")
+            yield (session, jid, f"Run {ev['run'] + 1}/{ev['runs']}: **{ev['arm']}** seed {ev['seed']}, epoch "
+                   f"{ev['epoch']}/{ev['epochs']}, loss {ev['loss']:.3f}", gr.update(), gr.update(), gr.update())
+        elif ev.get("event") == "run_done":
+            v = views(job.table, job.depth)
             yield session, jid, job.status(), v["summary"], v["heatmap"], v["curves"]
-
-        start.click(launch, [ctx.state, dataset, aux, by, seeds, epochs, items],
-                    [ctx.state, job_id, status, run_summary, run_heatmap, run_curves], api_name="ablation_run")
-        stop.click(stop_job, [job_id], [status], api_name="ablation_stop")
+    job.wait()
+    if job.error is not None:
+        raise job.error
+    v = views(job.table, job.depth) if len(job.table) else {"summary": "", "heatmap": None, "curves": None}
+    yield session, jid, job.status(), v["summary"], v["heatmap"], v["curves"]

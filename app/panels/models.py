@@ -1,6 +1,8 @@
 """Models tab: choose target and auxiliary, see whether they pair up, parameter counts, model cards."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gradio as gr
 import pandas as pd
 
@@ -57,50 +59,57 @@ def _status_md(session, score) -> str:
     return "  \n".join(parts)
 
 
-def build(ctx: AppContext) -> None:
+def _layout(ctx: AppContext) -> SimpleNamespace:
+    """The tab's components."""
+    ui = SimpleNamespace()
     gr.Markdown(INTRO)
     with gr.Row():
-        target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True,
-                             elem_id="target-dropdown")
-        aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True,
-                          elem_id="aux-dropdown")
+        ui.target = gr.Dropdown(label="Target model", choices=ctx.catalog.target_names(), scale=2, allow_custom_value=True,
+                                elem_id="target-dropdown")
+        ui.aux = gr.Dropdown(label="Auxiliary model", choices=[NO_AUX] + ctx.catalog.aux_names(), scale=2, allow_custom_value=True,
+                             elem_id="aux-dropdown")
         with gr.Column(scale=1, min_width=160):
-            spread = gr.Checkbox(label="spread a deeper auxiliary", value=False,
-                                 info="pair target block i with an evenly spaced auxiliary block (aux_layers='spread')")
-            open_btn = gr.Button("Open", variant="primary")
-    status = gr.Markdown(label="status", elem_id="models-status")
+            ui.spread = gr.Checkbox(label="spread a deeper auxiliary", value=False,
+                                    info="pair target block i with an evenly spaced auxiliary block (aux_layers='spread')")
+            ui.open_btn = gr.Button("Open", variant="primary")
+    ui.status = gr.Markdown(label="status", elem_id="models-status")
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
         with gr.Row():
-            upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
-            path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors")
+            ui.upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
+            ui.path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors")
         with gr.Row():
-            add_btn = gr.Button("Add checkpoint")
-            pre_dataset = gr.Dropdown(label="…or open it as a pretrained target for dataset",
-                                      choices=list_datasets(), value=None, scale=2)
-            pre_heads = gr.Number(label="heads (only for a non-standard width)", value=0, precision=0, minimum=0)
-            pre_btn = gr.Button("Open as pretrained target")
-        add_status = gr.Markdown(label="added")
-        report = gr.Dataframe(headers=REPORT_COLUMNS, label="Load report: every key loaded, reshaped, left at init "
-                              "or skipped", interactive=False, max_height=300, wrap=True)
-    compat_md = gr.Markdown(label="compatibility")
-    compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="Compatibility, layer by layer and component by component",
-                          interactive=False, max_height=360, wrap=True)
-    params = gr.Markdown(label="parameters")
+            ui.add_btn = gr.Button("Add checkpoint")
+            ui.pre_dataset = gr.Dropdown(label="…or open it as a pretrained target for dataset",
+                                         choices=list_datasets(), value=None, scale=2)
+            ui.pre_heads = gr.Number(label="heads (only for a non-standard width)", value=0, precision=0, minimum=0)
+            ui.pre_btn = gr.Button("Open as pretrained target")
+        ui.add_status = gr.Markdown(label="added")
+        ui.report = gr.Dataframe(headers=REPORT_COLUMNS, label="Load report: every key loaded, reshaped, left at init "
+                                 "or skipped", interactive=False, max_height=300, wrap=True)
+    ui.compat_md = gr.Markdown(label="compatibility")
+    ui.compat = gr.Dataframe(headers=COMPAT_COLUMNS, label="Compatibility, layer by layer and component by component",
+                             interactive=False, max_height=360, wrap=True)
+    ui.params = gr.Markdown(label="parameters")
     with gr.Row():
-        target_card = gr.Markdown(label="target card", elem_id="target-card")
-        aux_card = gr.Markdown(label="auxiliary card")
-    ctx.c.update(target=target, aux=aux, models_status=status)
+        ui.target_card = gr.Markdown(label="target card", elem_id="target-card")
+        ui.aux_card = gr.Markdown(label="auxiliary card")
+    return ui
+
+
+class _Handlers:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
 
     @guard
-    def on_target(state, target_name):
-        session = ctx.session(state)
+    def on_target(self, state, target_name):
+        session = self.ctx.session(state)
         return state if state is not None else session, gr.update(value=session.default_aux(target_name))
 
-    def _cards(session, target_name, aux_name):
-        return (ctx.user_data.display(session.card(target_name).as_markdown()) if target_name else "",
+    def _cards(self, session, target_name, aux_name):
+        return (self.ctx.user_data.display(session.card(target_name).as_markdown()) if target_name else "",
                 session.card(aux_name).as_markdown() if aux_name and aux_name != NO_AUX else "No auxiliary: no pathways.")
 
-    def _refused(session, target_name, aux_name, why, table, summary):
+    def _refused(self, session, target_name, aux_name, why, table, summary):
         """The pair was refused: every control and card keeps showing the model still open."""
         warn(f"{target_name} + {aux_name} was not opened: {why}")
         still = (f"**{session.target_name}** with auxiliary **{session.aux_name}** is still open."
@@ -111,12 +120,12 @@ def build(ctx: AppContext) -> None:
         else:
             table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
             summary = compatibility_summary(session.compat) if session.compat is not None else ""
-        return (session, status, summary, table, _params_md(session), *_cards(session, session.target_name, session.aux_name),
+        return (session, status, summary, table, _params_md(session), *self._cards(session, session.target_name, session.aux_name),
                 gr.update(value=session.target_name), gr.update(value=session.aux_name))
 
     @guard
-    def select_models(state, target_name, aux_name, spread_aux=False):
-        session = ctx.session(state)
+    def select_models(self, state, target_name, aux_name, spread_aux=False):
+        session = self.ctx.session(state)
         if not target_name:
             raise gr.Error("Choose a target model first.")
         aux_name = aux_name or NO_AUX
@@ -127,19 +136,19 @@ def build(ctx: AppContext) -> None:
         except Exception:  # noqa: BLE001 - select() below says what is wrong
             table, summary = None, ""
         if table is not None and not table["match"].all():
-            return _refused(session, target_name, aux_name, "their layer shapes differ (see the table below).", table, summary)
+            return self._refused(session, target_name, aux_name, "their layer shapes differ (see the table below).", table, summary)
         try:
             score = session.select(target_name, aux_name, aux_layers=aux_layers)
         except M2PTError as e:
-            return _refused(session, target_name, aux_name, str(e), None, "")
+            return self._refused(session, target_name, aux_name, str(e), None, "")
         table = session.compat if session.compat is not None else pd.DataFrame(columns=COMPAT_COLUMNS)
         summary = compatibility_summary(session.compat) if session.compat is not None else "No auxiliary chosen."
-        return (session, ctx.user_data.display(_status_md(session, score)), summary, table, _params_md(session),
-                *_cards(session, target_name, aux_name), gr.update(value=target_name), gr.update(value=aux_name))
+        return (session, self.ctx.user_data.display(_status_md(session, score)), summary, table, _params_md(session),
+                *self._cards(session, target_name, aux_name), gr.update(value=target_name), gr.update(value=aux_name))
 
     @guard
-    def add_checkpoint(state, file, typed):
-        session = ctx.session(state)
+    def add_checkpoint(self, state, file, typed):
+        session = self.ctx.session(state)
         if not file and not (typed or "").strip():
             raise gr.Error("Upload a checkpoint file or type a path first.")
         name = session.add_upload(file) if file else session.add_path(typed)
@@ -147,8 +156,8 @@ def build(ctx: AppContext) -> None:
         return (session, msg, gr.update(choices=session.target_choices()), gr.update(choices=session.aux_choices()))
 
     @guard
-    def open_pretrained(state, file, typed, dataset, heads=0):
-        session = ctx.session(state)
+    def open_pretrained(self, state, file, typed, dataset, heads=0):
+        session = self.ctx.session(state)
         if not file and not (typed or "").strip():
             raise gr.Error("Upload a checkpoint file or type a path (or a Hugging Face name) first.")
         source = file or session.typed_source(typed)
@@ -156,17 +165,21 @@ def build(ctx: AppContext) -> None:
         return (session, pretrained_summary(t), gr.update(choices=session.target_choices(), value=t.name),
                 gr.update(value=NO_AUX), t.report_table())
 
-    target.input(on_target, [ctx.state, target], [ctx.state, aux], api_visibility="private")
-    outputs = [ctx.state, status, compat_md, compat, params, target_card, aux_card, target, aux]
-    clear_toasts_on(open_btn.click)          # not after: a refused pair's own warning must stay
-    ctx.c["select_event"] = open_btn.click(select_models, [ctx.state, target, aux, spread], outputs,
-                                           api_name="select_models")
+
+def build(ctx: AppContext) -> None:
+    ui, h = _layout(ctx), _Handlers(ctx)
+    ctx.c.update(target=ui.target, aux=ui.aux, models_status=ui.status)
+    ui.target.input(h.on_target, [ctx.state, ui.target], [ctx.state, ui.aux], api_visibility="private")
+    outputs = [ctx.state, ui.status, ui.compat_md, ui.compat, ui.params, ui.target_card, ui.aux_card, ui.target, ui.aux]
+    clear_toasts_on(ui.open_btn.click)          # not after: a refused pair's own warning must stay
+    ctx.c["select_event"] = ui.open_btn.click(h.select_models, [ctx.state, ui.target, ui.aux, ui.spread], outputs,
+                                              api_name="select_models")
     # Opening a pretrained target opens it at once (no auxiliary yet); main.py redraws the other panels.
     ctx.c["more_select_events"] = [
-        pre_btn.click(open_pretrained, [ctx.state, upload, path, pre_dataset, pre_heads], [ctx.state, add_status, target, aux, report],
-                      api_name="open_pretrained")
-        .success(select_models, [ctx.state, target, aux, spread], outputs, api_visibility="private")]
-    ctx.c["select_fn"] = select_models
+        ui.pre_btn.click(h.open_pretrained, [ctx.state, ui.upload, ui.path, ui.pre_dataset, ui.pre_heads],
+                         [ctx.state, ui.add_status, ui.target, ui.aux, ui.report], api_name="open_pretrained")
+        .success(h.select_models, [ctx.state, ui.target, ui.aux, ui.spread], outputs, api_visibility="private")]
+    ctx.c["select_fn"] = h.select_models
     ctx.c["select_outputs"] = outputs
-    add_btn.click(add_checkpoint, [ctx.state, upload, path], [ctx.state, add_status, target, aux],
-                  api_name="add_checkpoint")
+    ui.add_btn.click(h.add_checkpoint, [ctx.state, ui.upload, ui.path], [ctx.state, ui.add_status, ui.target, ui.aux],
+                     api_name="add_checkpoint")

@@ -1,9 +1,13 @@
 """Pathways tab: learned λ per layer and component, live re-scoring as λ move, knockout map, λ sweeps."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gradio as gr
 
 from m2pt_core import figures
+from m2pt_core.errors import M2PTError
+from m2pt_core.explorer.lambda_state import lambda_grid
 
 from ..common import AppContext, clear_toasts, clear_toasts_on, guard
 
@@ -38,95 +42,126 @@ def view(session):
                f"{session.target_name} has no pathways: choose an auxiliary in the Models tab.")
         return (figures.empty("", msg), None, gr.update(choices=[], value=None), gr.update(), msg)
     keys = session.lambda_keys()
-    frame = session.lambda_frame()
     score = session.last.markdown() if session.last is not None else "No validation set for this model."
-    return (figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), frame.round(TABLE_DECIMALS), gr.update(choices=keys, value=keys[0]),
+    return (*_drawn(session.lambda_long()), gr.update(choices=keys, value=keys[0]),
             gr.update(**_slider_range(session, keys[0]), label=f"λ · {keys[0]} (learned {session.learned_lambda(keys[0]):.4f})"),
             score)
 
 
-def build(ctx: AppContext) -> None:
-    gr.Markdown(HELP)
-    score = gr.Markdown("Open a model in the Models tab.", label="score", elem_id="lambda-score")
+def _scoring_rule(ctx: AppContext) -> str:
+    """The rule for what a λ move is scored on, with the budget this server measured at start."""
+    from m2pt_core.explorer.data import SLIDER_BUDGET
+    items = ctx.catalog.slider_budget * 750 // SLIDER_BUDGET      # SLIDER_BUDGET: 750 demo-size items
+    return (f"A move is scored on the whole validation split when re-running it fits about 1 s on this server "
+            f"(measured at start: ~{items} items of a demo-size model), else on a fixed class-stratified subset; "
+            "the score names which, and how long the move took.")
+
+
+def _drawn(rows) -> tuple:
+    """Heatmap and table of λ (one row per pathway: name, layer, component, lam)."""
+    return figures.lambda_heatmap(rows, title=LAMBDA_TITLE), lambda_grid(rows).round(TABLE_DECIMALS)
+
+
+def _layout(ctx: AppContext) -> SimpleNamespace:
+    """The tab's components."""
+    ui = SimpleNamespace()
+    gr.Markdown(HELP + " " + _scoring_rule(ctx))
+    ui.score = gr.Markdown("Open a model in the Models tab.", label="score", elem_id="lambda-score")
     with gr.Row():
         with gr.Column(scale=3):
-            heatmap = gr.Plot(label="λ heatmap")
+            ui.heatmap = gr.Plot(label="λ heatmap", elem_id="lambda-heatmap")
         with gr.Column(scale=2):
-            key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
+            ui.key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway",
+                                 allow_custom_value=True)
             # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
             bound = ctx.catalog.lambda_bound
-            slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
+            ui.slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
             with gr.Row():
-                reset = gr.Button("Reset to learned λ")
-    table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320)
-    apply = gr.Button("Apply table")
+                ui.reset = gr.Button("Reset to learned λ")
+    ui.table = gr.Dataframe(label="λ values (editable; press Apply)", interactive=True, max_height=320,
+                            elem_id="lambda-table")
+    ui.apply = gr.Button("Apply table")
     with gr.Row():
-        knock_btn = gr.Button("Compute knockout map", variant="primary")
-        sweep_btn = gr.Button("Compute λ sweeps", variant="primary")
-        stop = gr.Button("Stop", variant="stop")
-    knock_plot = gr.Plot(label="Knockout map")
-    sweep_plot = gr.Plot(label="λ sweep curves")
+        ui.knock_btn = gr.Button("Compute knockout map", variant="primary")
+        ui.sweep_btn = gr.Button("Compute λ sweeps", variant="primary")
+        ui.stop = gr.Button("Stop", variant="stop")
+    ui.knock_plot = gr.Plot(label="Knockout map")
+    ui.sweep_plot = gr.Plot(label="λ sweep curves")
     with gr.Row():
-        test_btn = gr.Button("Score on the test split (on request)")
-    test_md = gr.Markdown(label="test split report")
+        ui.test_btn = gr.Button("Score on the test split (on request)")
+    ui.test_md = gr.Markdown(label="test split report")
+    return ui
 
-    view_outputs = [heatmap, table, key, slider, score]
+
+class _Handlers:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
 
     @guard
-    def refresh(state):
+    def refresh(self, state):
         return view(state)
 
     @guard
-    def on_key(state, k):
-        session = ctx.session(state)
+    def on_key(self, state, k):
+        session = self.ctx.session(state)
         if not k or session.model is None:
             return gr.update()
         return gr.update(**_slider_range(session, k), label=f"λ · {k} (learned {session.learned_lambda(k):.4f})")
 
+    def preview(self, state, k, value):
+        """During a drag: heatmap and table show the slider's λ at once, before it is scored (a
+        move takes up to the latency budget; the page must not show three λ meanwhile)."""
+        try:
+            return _drawn(state.lambdas.preview(k, float(value)))
+        except (M2PTError, AttributeError, TypeError, ValueError):
+            return gr.update(), gr.update()        # nothing open, or a value the scoring call refuses
+
     @guard
-    def set_lambda(state, k, value):
-        session = ctx.session(state)
+    def set_lambda(self, state, k, value):
+        session = self.ctx.session(state)
         if not k:
             raise gr.Error("Choose a pathway first.")
         s = session.set_lambda(k, value)
-        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(TABLE_DECIMALS)
+        if not session.lambdas.is_latest():        # a newer move was previewed: keep its heatmap and table
+            return (session, f"{s.markdown()}  \n<small>(scored at λ = {float(value):.4g}; the newest λ is "
+                    "being scored)</small>", gr.update(), gr.update())
+        return session, s.markdown(), *_drawn(session.lambda_long())
 
     @guard
-    def set_lambda_quiet(state, k, value):
+    def set_lambda_quiet(self, state, k, value):
         """.change also fires when the server itself set the slider (a model opened, another
         pathway chosen, Reset): nothing to do when the value is the one already in force."""
-        session = ctx.session(state)
+        session = self.ctx.session(state)
         if not k or session.model is None or not session.pathway_names() or value is None:
             return session, gr.update(), gr.update(), gr.update()
         if k in session.lambda_keys() and _is_shown(session.current_lambda(k), float(value)):
             return session, gr.update(), gr.update(), gr.update()
-        return set_lambda(session, k, value)
+        return self.set_lambda(session, k, value)
 
     @guard
-    def set_table(state, frame):
-        session = ctx.session(state)
+    def set_table(self, state, frame):
+        session = self.ctx.session(state)
         s = session.set_lambda_frame(frame, decimals=TABLE_DECIMALS)
-        return session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE), session.lambda_frame().round(TABLE_DECIMALS)
+        return session, s.markdown(), *_drawn(session.lambda_long())
 
     @guard
-    def reset_lambdas(state, k):
-        session = ctx.session(state)
+    def reset_lambdas(self, state, k):
+        session = self.ctx.session(state)
         s = session.reset_lambdas()
         slider_upd = gr.update(value=round(session.current_lambda(k), SLIDER_DECIMALS)) if k else gr.update()
-        return (session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE),
-                session.lambda_frame().round(TABLE_DECIMALS), slider_upd)
+        return session, s.markdown(), *_drawn(session.lambda_long()), slider_upd
 
     @guard
-    def knockout(state, progress=gr.Progress()):
-        session = ctx.session(state)
+    def knockout(self, state, progress=gr.Progress()):
+        session = self.ctx.session(state)
         progress(0.1, desc="Knocking out each pathway, each layer, and all at once")
         table = session.knockout()
         progress(1.0)
         return figures.knockout_heatmap(table, split=session.sweep_reference()["split"])
 
     @guard
-    def sweep(state, progress=gr.Progress()):
-        session = ctx.session(state)
+    def sweep(self, state, progress=gr.Progress()):
+        session = self.ctx.session(state)
         layers = sorted({int(n.split(".")[1]) for n in session.pathway_names()})   # names: blocks.<i>.<component>
         rows = None
         for done, total, rows in session.sweep():
@@ -136,32 +171,38 @@ def build(ctx: AppContext) -> None:
             yield (figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference())
                    if rows is not None else figures.empty("λ sweep", "stopped before the first layer"))
 
-    def stop_jobs(state):
+    def stop_jobs(self, state):
         """The sweep stops after its current layer and says so; the knockout map is cancelled."""
         if state is not None:
             state.sweep_stop.set()
 
     @guard
-    def score_test(state):
-        return ctx.session(state).score_test()
+    def score_test(self, state):
+        return self.ctx.session(state).score_test()
 
-    ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
-    key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
+
+def build(ctx: AppContext) -> None:
+    ui, h = _layout(ctx), _Handlers(ctx)
+    ctx.c["pathways_refresh"] = (h.refresh, [ctx.state], [ui.heatmap, ui.table, ui.key, ui.slider, ui.score])
+    ui.key.input(**ctx.touching(h.on_key, [ui.slider]), inputs=[ctx.state, ui.key], api_visibility="private")
     # .input fires for mouse drags, arrow keys and typing in the number box (.release only for the
     # mouse). .change also catches what the page does by itself (the number box clamps a typed
     # value on blur; a new pathway's value): the λ in the session is always the one shown, and a
     # repeated value is a cached score. always_last: while one re-score runs, only the newest waits.
-    lam_io = dict(inputs=[ctx.state, key, slider], outputs=[ctx.state, score, heatmap, table],
-                  show_progress="minimal", trigger_mode="always_last")
-    for trigger in (slider.input, slider.change, apply.click, reset.click):
+    drawn = [ctx.state, ui.score, ui.heatmap, ui.table]
+    lam_io = dict(inputs=[ctx.state, ui.key, ui.slider], outputs=drawn, show_progress="minimal",
+                  trigger_mode="always_last")
+    for trigger in (ui.slider.input, ui.slider.change, ui.apply.click, ui.reset.click):
         clear_toasts_on(trigger)
-    clear_toasts(slider.input(set_lambda, api_name="set_lambda", **lam_io))
-    clear_toasts(slider.change(set_lambda_quiet, api_visibility="private", **lam_io))
-    clear_toasts(apply.click(set_table, [ctx.state, table], [ctx.state, score, heatmap, table],
-                             api_name="set_lambda_table"))
-    clear_toasts(reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider],
-                             api_name="reset_lambdas"))
-    k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
-    s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
-    stop.click(stop_jobs, [ctx.state], None, cancels=[k_ev], queue=False, api_visibility="private")
-    test_btn.click(score_test, [ctx.state], [test_md], api_name="score_test")
+    ui.slider.input(**ctx.touching(h.preview, [ui.heatmap, ui.table]), inputs=[ctx.state, ui.key, ui.slider],
+                    concurrency_limit=None, trigger_mode="always_last", show_progress="hidden",
+                    api_visibility="private")
+    clear_toasts(ui.slider.input(h.set_lambda, api_name="set_lambda", **lam_io))
+    clear_toasts(ui.slider.change(h.set_lambda_quiet, api_visibility="private", **lam_io))
+    clear_toasts(ui.apply.click(h.set_table, [ctx.state, ui.table], drawn, api_name="set_lambda_table"))
+    clear_toasts(ui.reset.click(h.reset_lambdas, [ctx.state, ui.key], drawn + [ui.slider], api_name="reset_lambdas"))
+    k_ev = ui.knock_btn.click(**ctx.touching(h.knockout, [ui.knock_plot]), inputs=[ctx.state], api_name="knockout")
+    ui.sweep_btn.click(**ctx.touching(h.sweep, [ui.sweep_plot]), inputs=[ctx.state], api_name="sweep")
+    ui.stop.click(**ctx.touching(h.stop_jobs, None), inputs=[ctx.state], cancels=[k_ev], queue=False,
+                  api_visibility="private")
+    ui.test_btn.click(**ctx.touching(h.score_test, [ui.test_md]), inputs=[ctx.state], api_name="score_test")

@@ -5,7 +5,9 @@
     compatibility_table  layer × component shapes of a target/auxiliary pair, and why they differ
     train_pair         a small baseline + M2PT training run for the Train panel
 """
-from .catalog import Catalog, ModelCard, share_copy
+from .catalog import Catalog
+from .sharing import share_copy
+from .summaries import ModelCard
 from .compatibility import COMPAT_COLUMNS, compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .export import export_merged

@@ -1,90 +1,35 @@
-"""Catalog: which models the explorer can open, and a process-wide cache of read-only weights.
+"""Catalog: which models the explorer can open, and the process-wide cache they are shared in.
 
 Sources, each with a display name:
     zoo entries      from a zoo folder's manifest.json (injected for tests, else the bundled zoo)
     "minilm-l6"      the MiniLM-L6 text encoder (auxiliary only)
     a file path      one of our checkpoints (target) or any supported state dict (auxiliary)
-Session-trained models are added per session (see session.py), never here.
+Session-trained models are added per session (sources.py), never here.
 
-Loaded models are shared between sessions *read-only*: a session that edits λ works on
-``share_copy(model)``, which has its own λ but the same W / W' tensors, so memory stays
-one copy of the weights per zoo model however many people connect.
+One job per module around it: summaries.py (model cards), sharing.py (share_copy: λ-only copies),
+user_paths.py (which paths a user may name), hashing.py (file hashes), loading.py (reading weights).
 """
 from __future__ import annotations
 
-import copy
-import json
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 from torch import nn
 
 from .. import zoo
-from ..analysis.intervals import use_resample_cache, wilson_interval
-from ..checkpoint import load_checkpoint
+from ..analysis.intervals import use_resample_cache
 from ..errors import CheckpointError, M2PTError
-from ..pretrained import describe_weights
-from ..pathways import LAMBDA_BOUND, MINILM_NAME, load_aux, minilm_l6_path, pathway_modules
+from ..pathways import LAMBDA_BOUND, MINILM_NAME, minilm_l6_path
 from ..pathways.aux_weights import AuxWeights
 from .cache import DEFAULT_CACHE_BYTES, SharedCache
+from .hashing import FileHashes
+from .loading import read_aux, read_model
+from .sharing import share_copy
+from .summaries import ModelCard, checkpoint_summary
+from .user_paths import UserPaths
 
-
-def _accuracy_cell(acc: Optional[float], split: str, n: Optional[int]) -> Optional[str]:
-    """'84.27% (95% CI 81.5–86.6%) · test split, 750 items' (no interval when n is unknown)."""
-    if acc is None:
-        return None
-    if not n:
-        return f"{100 * acc:.2f}% · {split} split (number of items not recorded)"
-    w = wilson_interval(int(round(acc * n)), int(n))
-    return f"{100 * acc:.2f}% ({100 * w.level:.0f}% CI {100 * w.lo:.1f}–{100 * w.hi:.1f}%) · {split} split, {n} items"
-
-
-@dataclass
-class ModelCard:
-    """What the Models panel shows about one model: every accuracy with its split, n and interval."""
-    name: str
-    kind: str                        # "zoo", "file", "trained", "text encoder"
-    modality: Optional[str] = None
-    dataset: Optional[str] = None
-    size: Optional[str] = None
-    auxiliary: Optional[str] = None
-    accuracy: Optional[float] = None           # on the test split
-    params: Optional[int] = None
-    data_size: Optional[int] = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    test_items: Optional[int] = None
-    val_accuracy: Optional[float] = None
-    val_items: Optional[int] = None
-    classes: Optional[list[str]] = None
-
-    def as_markdown(self) -> str:
-        classes = chance = None
-        if self.classes:
-            k = len(self.classes)
-            shown = ", ".join(self.classes[:12]) + (", …" if k > 12 else "")
-            classes, chance = f"{k}: {shown}", f"{100 / k:.1f}% (1 of {k} classes)"
-        rows = [("kind", self.kind), ("modality", self.modality), ("dataset", self.dataset),
-                ("classes", classes), ("chance level", chance),
-                ("size", self.size), ("auxiliary", self.auxiliary or "none"),
-                ("test accuracy", _accuracy_cell(self.accuracy, "test", self.test_items)),
-                ("validation accuracy", _accuracy_cell(self.val_accuracy, "validation", self.val_items)),
-                ("parameters", f"{self.params:,}" if self.params else None)]
-        rows += [(k, v) for k, v in self.extra.items()]
-        body = "\n".join(f"| {k} | {v} |" for k, v in rows if v not in (None, ""))
-        return f"**{self.name}**\n\n| | |\n|---|---|\n{body}\n"
-
-
-def share_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` that shares every weight tensor but owns its λ (PathwayLinear.lam) and
-    module structure, so λ edits, attaching or merging never reach the original."""
-    lams = {id(m.lam) for m in pathway_modules(model).values()}
-    memo: dict[int, Any] = {}
-    for t in list(model.parameters()) + list(model.buffers()):
-        if id(t) not in lams:
-            memo[id(t)] = t
-    return copy.deepcopy(model, memo)
+__all__ = ["Catalog", "ModelCard", "checkpoint_summary", "share_copy"]
 
 
 class Catalog:
@@ -94,14 +39,15 @@ class Catalog:
                  lambda_bound: float = LAMBDA_BOUND, exposed_dirs: Sequence[Union[str, Path]] = (),
                  slider_budget: Optional[int] = None):
         self.zoo_path = zoo.zoo_dir(zoo_path)
-        self.exposed_dirs = [Path(d) for d in exposed_dirs]   # --models-dir / --data-dir: readable by path
+        self.paths = UserPaths(self.zoo_path, exposed_dirs)     # --models-dir / --data-dir: readable by path
+        self.exposed_dirs = self.paths.exposed_dirs
         self.lambda_bound = float(lambda_bound)    # |λ| a user may set, in the page and the API alike
         # What a λ move may cost (data.SLIDER_BUDGET units); the server measures its own at start.
         from .data import SLIDER_BUDGET
         self.slider_budget = int(slider_budget) if slider_budget is not None else SLIDER_BUDGET
         self._lock = threading.Lock()
         self._pair_lock = threading.Lock()
-        self._hashes: dict[tuple, str] = {}
+        self.hashes = FileHashes()
         # Everything shared by sessions lives in this one byte-capped cache: models, auxiliaries and
         # prepared pairs (read-only; an evicted one is read again on next use), evaluation data,
         # states, logits, and the bootstrap resample counts.
@@ -151,6 +97,14 @@ class Catalog:
                 return other
         return None
 
+    def open_target(self, name: str) -> tuple[nn.Module, Optional[nn.Module], Optional[str], Optional[int]]:
+        """A catalog target in one call: (its read-only model, its baseline's model or None, that
+        baseline's name, the items its data had across all splits)."""
+        model = self.load_model(name)
+        base_name = self.baseline_for(name)
+        baseline = self.load_model(base_name) if base_name and base_name != name else None
+        return model, baseline, base_name if baseline is not None else None, self.data_size(name)
+
     def data_size(self, name: str) -> Optional[int]:
         """Items across all splits the zoo model was trained with (so its val split is held out)."""
         e = self.entries().get(name) or {}
@@ -176,25 +130,14 @@ class Catalog:
                          test_items=e.get("test_items"), val_accuracy=e.get("val_accuracy"),
                          val_items=e.get("val_items"), classes=list(classes) if classes else None)
 
-    # -- loading ------------------------------------------------------------------------------
-    # -- what a user may read ------------------------------------------------------------------
+    # -- what a user may read (user_paths.py) ---------------------------------------------------
     def roots(self) -> list[Path]:
         """Folders whose files a user may name by path: the zoo and the exposed folders."""
-        return [self.zoo_path.resolve()] + [Path(d).expanduser().resolve() for d in self.exposed_dirs]
+        return self.paths.roots()
 
     def check_user_path(self, typed: Union[str, Path]) -> Path:
-        """A path typed by a user, if it names a file inside ``roots()``; otherwise one refusal that
-        says nothing about the file (whether it exists, or what it is)."""
-        refusal = CheckpointError("This server reads files only from the model zoo and the folders it was started "
-                                  "with (--models-dir / --data-dir), and that path names none of them. Upload "
-                                  "the file instead.")
-        try:
-            path = Path(str(typed).strip()).expanduser().resolve()
-        except (OSError, RuntimeError, ValueError):
-            raise refusal from None
-        if not any(path.is_relative_to(r) for r in self.roots()) or not path.is_file():
-            raise refusal
-        return path
+        """A path typed by a user, if it names a file inside ``roots()``; else one refusal."""
+        return self.paths.check(typed)
 
     # -- loading ------------------------------------------------------------------------------
     def resolve_path(self, name: str, trusted: bool = False) -> Path:
@@ -217,39 +160,22 @@ class Catalog:
         exposed folders are loaded once and shared; an upload (``trusted``) is loaded for its
         session only (the session keeps it, and frees it when it ends)."""
         if trusted and name not in self.entries():
-            return self._read_model(self.resolve_path(name, trusted=True))
+            return read_model(self.resolve_path(name, trusted=True))
         with self._lock:
-            return self._shared(("model", name), lambda: self._read_model(self.resolve_path(name)))
+            return self._shared(("model", name), lambda: read_model(self.resolve_path(name)))
 
     def _shared(self, key: tuple, build: Callable[[], Any]) -> Any:
         """The cached value of ``key``, else ``build()``, cached when it fits (returned either way)."""
         value = self.cache.get(key)
         return value if value is not None else self.cache.put(key, build(), required=False)
 
-    @staticmethod
-    def _read_model(path: Path) -> nn.Module:
-        model = load_checkpoint(path, device="cpu")
-        for p in model.parameters():
-            p.requires_grad_(False)
-        return model.eval()
-
     def load_aux(self, name: str, trusted: bool = False) -> AuxWeights:
         """Auxiliary weights by zoo name, "minilm-l6" or a file path (shared, except uploads)."""
         if trusted and name not in self.entries() and name != MINILM_NAME:
-            return self._read_aux(name, self.resolve_path(name, trusted=True))
+            return read_aux(name, self.resolve_path(name, trusted=True))
         with self._lock:
-            return self._shared(("aux", name), lambda: self._read_aux(
-                name, name if name == MINILM_NAME else self.resolve_path(name)))
-
-    def _read_aux(self, name: str, source: Any) -> AuxWeights:
-        try:
-            aux = load_aux(source)
-        except (OSError, RuntimeError, KeyError) as e:
-            raise CheckpointError(f"Cannot read auxiliary {Path(str(name)).name!r}: {e}") from None
-        if name in self.entries():
-            aux.source = name
-            aux.modality = aux.modality or self.entries()[name].get("modality")
-        return aux
+            return self._shared(("aux", name), lambda: read_aux(
+                name, name if name == MINILM_NAME else self.resolve_path(name), self.entries().get(name)))
 
     def sha256(self, name: str) -> Optional[str]:
         """sha256 of a catalog model's weights: the zoo manifest's record, else the file hashed."""
@@ -264,41 +190,10 @@ class Catalog:
 
     def file_sha256(self, path: Union[str, Path]) -> str:
         """sha256 of a file, cached by (path, size, mtime)."""
-        import hashlib
-        p = Path(path)
-        st = p.stat()
-        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-        with self._pair_lock:
-            if key in self._hashes:
-                return self._hashes[key]
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        with self._pair_lock:
-            self._hashes[key] = h.hexdigest()
-        return self._hashes[key]
+        return self.hashes.sha256(path)
 
     def shared_pair(self, key: tuple, build: Callable[[], Any]) -> Any:
         """``build()`` once per key (a zoo target prepared with pathways to a catalog auxiliary), so
         the auxiliary weights W' attached to it exist once however many sessions open the pair."""
         with self._pair_lock:
             return self._shared(("pair",) + tuple(key), build)
-
-
-def checkpoint_summary(path: Union[str, Path]) -> str:
-    """One line about an uploaded checkpoint, or a CheckpointError saying what is wrong."""
-    from ..checkpoint import read_metadata
-    try:
-        meta = read_metadata(path)
-    except M2PTError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a corrupt upload can fail in many ways
-        raise CheckpointError(f"{Path(path).name} is not a readable checkpoint: {e}") from None
-    config = meta.get("config")
-    if isinstance(config, str):
-        config = json.loads(config)
-    if isinstance(config, dict):
-        return (f"{Path(path).name}: {config.get('modality')} model, size {config.get('size')}, "
-                f"{config.get('num_classes')} classes, dataset {config.get('dataset')}")
-    return describe_weights(path)

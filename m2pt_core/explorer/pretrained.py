@@ -11,7 +11,7 @@ import pandas as pd
 from torch import nn
 
 from ..pretrained import LoadReport, load_pretrained_target
-from .catalog import ModelCard
+from .summaries import ModelCard
 
 
 @dataclass

@@ -103,8 +103,15 @@ def ablation_curves(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[i
     require(deltas, ["arm", "by", f"{col}_mean", f"{col}_lo", f"{col}_hi"], "ablation_curves")
     if deltas.empty:
         return empty(title, "no arms")
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.12,
-                        subplot_titles=("first / last k blocks", "whole-model arms"))
+    depth_arms = deltas[deltas["by"].isin(["depth-prefix", "depth-suffix"])]
+    other = deltas[~deltas["by"].isin(["depth-prefix", "depth-suffix", "layer", "component", "layer-component"])]
+    if depth_arms.empty and other.empty:
+        return empty(title, "This ablation has no depth or whole-model arms: its arms are in the layer × component map.")
+    # Only the panels this ablation has arms for (an empty "first / last k" panel said nothing).
+    panels = [p for p, arms in (("first / last k blocks", depth_arms), ("whole-model arms", other)) if not arms.empty]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.12,
+                        column_widths=[0.62, 0.38] if len(panels) == 2 else None)
+    depth_col, other_col = (1, len(panels))
     all_row = deltas[deltas["arm"] == "all"]
     for i, (by, name) in enumerate((("depth-prefix", "first k blocks"), ("depth-suffix", "last k blocks"))):
         d = deltas[deltas["by"] == by].sort_values("k")
@@ -126,8 +133,7 @@ def ablation_curves(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[i
             error_y=dict(type="data", symmetric=False, array=np.r_[0.0, hi - y], arrayminus=np.r_[0.0, y - lo]),
             customdata=np.c_[np.r_[0.0, lo], np.r_[0.0, hi]],
             hovertemplate="k = %{x}<br>" + unit + " = %{y:.3g} [%{customdata[0]:.3g}, %{customdata[1]:.3g}]<extra>"
-                          + name + "</extra>"), row=1, col=1)
-    other = deltas[~deltas["by"].isin(["depth-prefix", "depth-suffix", "layer", "component", "layer-component"])]
+                          + name + "</extra>"), row=1, col=depth_col)
     if not other.empty:
         y, lo, hi = (other[f"{col}_{s}"].astype(float).to_numpy() * scale for s in ("mean", "lo", "hi"))
         greys = [_grey(r, col) for _, r in other.iterrows()]
@@ -137,11 +143,12 @@ def ablation_curves(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[i
                         line=dict(color=[NOT_DISTINGUISHABLE if g else color(2) for g in greys], width=2)),
             error_y=dict(type="data", symmetric=False, array=hi - y, arrayminus=y - lo), customdata=np.c_[lo, hi],
             hovertemplate="%{x}<br>" + unit + " = %{y:.3g} [%{customdata[0]:.3g}, %{customdata[1]:.3g}]<extra></extra>"),
-            row=1, col=2)
-        fig.update_xaxes(type="category", row=1, col=2)
-    for c in (1, 2):
+            row=1, col=other_col)
+        fig.update_xaxes(type="category", row=1, col=other_col)
+    for c in range(1, len(panels) + 1):
         fig.add_hline(y=0, line=dict(color="gray", dash="dot"), row=1, col=c)
-    fig.update_xaxes(title_text="k (blocks with pathways)", row=1, col=1)
+    if not depth_arms.empty:
+        fig.update_xaxes(title_text="k (blocks with pathways)", row=1, col=depth_col)
     fig.update_yaxes(title_text=unit, row=1, col=1)
     fig = finish(fig, f"{title}<br><sup>{_note(deltas, 'hollow grey: interval contains 0')}</sup>", height=440)
     fig.update_layout(margin=dict(t=130))

@@ -27,7 +27,7 @@ def weight_norm_bars(stats: pd.DataFrame, component: str | None = None,
     # ‖[W_1, …, W_c]‖_F = sqrt(Σ ‖W_i‖_F²); min_count keeps an all-NaN column NaN instead of 0.
     norms = (d[["layer", "norm_w", "norm_aux", "norm_lam_aux"]].set_index("layer") ** 2).groupby(level=0).sum(min_count=1) ** 0.5
     x = [str(i) for i in norms.index]
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.6, 0.4],
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14, row_heights=[0.6, 0.4],
                         subplot_titles=("Frobenius norms" + ("" if component is None else f" ({component})"),
                                         "‖λW'‖ / ‖W‖"))
     for j, (col, label) in enumerate([("norm_w", "‖W‖ (target)"), ("norm_aux", "‖W'‖ (auxiliary)"),
@@ -37,11 +37,16 @@ def weight_norm_bars(stats: pd.DataFrame, component: str | None = None,
         g = d[d["component"] == comp].sort_values("layer")
         fig.add_trace(go.Scatter(x=[str(i) for i in g["layer"]], y=g["ratio"], name=f"ratio {comp}",
                                  mode="lines+markers", line=dict(color=color(3 + j))), row=2, col=1)
-    fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="norm (weight units)", row=1, col=1)
     fig.update_yaxes(title_text="ratio (dimensionless)", row=2, col=1)
-    fig.update_xaxes(title_text=LAYER, type="category", row=2, col=1)
-    return finish(fig, title, height=HEIGHT + 200)
+    # Layer labels under both rows (a shared x-axis hides the top one's); the legend goes below the
+    # plot, so the bars keep the whole width on a narrow screen instead of half of it.
+    fig.update_xaxes(type="category", showticklabels=True)
+    fig.update_xaxes(title_text=LAYER, row=2, col=1)
+    fig = finish(fig, title, height=HEIGHT + 260)
+    fig.update_layout(barmode="group", legend=dict(orientation="h", x=0, xanchor="left", y=-0.14, yanchor="top"),
+                      margin=dict(b=120))
+    return fig
 
 
 def cosine_by_layer(stats: pd.DataFrame, title: str = "Alignment of target and auxiliary weights") -> go.Figure:
