@@ -33,8 +33,8 @@ from .config import ModelConfig, make_config  # noqa: E402,F401
 from .device import pick_device  # noqa: E402,F401
 from .errors import CheckpointError, InputFileError, M2PTError, PathwayMismatchError  # noqa: E402,F401
 from .modalities import MODALITIES, default_spec  # noqa: E402,F401
-from .pathways import (PathwayLinear, count_parameters, get_lambdas, lambda_table, merge_all,  # noqa: E402,F401
-                       verify_merge)
+from .pathways import (COMPONENTS, PathwayLinear, count_parameters, get_lambdas, lambda_table,  # noqa: E402,F401
+                       merge_all, override_lambdas, pathway_modules, print_trainable_parameters, verify_merge)
 from .sizes import ModelSize, get_size, list_sizes, register_size  # noqa: E402,F401
 
 # Front-door names of the layers above (training, analysis, export): imported on first use.
