@@ -72,14 +72,15 @@ def build(ctx: AppContext) -> None:
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
         with gr.Row():
             upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
-            path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors")
+            path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors", elem_id="checkpoint-path")
         with gr.Row():
             add_btn = gr.Button("Add checkpoint")
-            pre_dataset = gr.Dropdown(label="…or open it as a pretrained target for dataset",
-                                      choices=list_datasets(), value=None, scale=2)
+            pre_dataset = gr.Dropdown(label="…or open it as a pretrained target for dataset", elem_id="pretrained-dataset",
+                                      choices=list_datasets() + ctx.user_data.choices(), value=None, scale=2,
+                                      info="a built-in dataset, or your files (then the checkpoint's own input size)")
             pre_heads = gr.Number(label="heads (only for a non-standard width)", value=0, precision=0, minimum=0)
             pre_btn = gr.Button("Open as pretrained target")
-        add_status = gr.Markdown(label="added")
+        add_status = gr.Markdown(label="added", elem_id="add-status")
         report = gr.Dataframe(headers=REPORT_COLUMNS, label="Load report: every key loaded, reshaped, left at init "
                               "or skipped", interactive=False, max_height=300, wrap=True)
     compat_md = gr.Markdown(label="compatibility")
@@ -152,8 +153,9 @@ def build(ctx: AppContext) -> None:
         if not file and not (typed or "").strip():
             raise gr.Error("Upload a checkpoint file or type a path (or a Hugging Face name) first.")
         source = file or session.typed_source(typed)
-        t = session.open_pretrained(source, dataset or None, num_heads=int(heads) if heads else None)
-        return (session, pretrained_summary(t), gr.update(choices=session.target_choices(), value=t.name),
+        dataset = ctx.user_data.resolve(dataset) if dataset else None      # only what this app may read
+        t = session.open_pretrained(source, dataset, num_heads=int(heads) if heads else None)
+        return (session, ctx.user_data.display(pretrained_summary(t)), gr.update(choices=session.target_choices(), value=t.name),
                 gr.update(value=NO_AUX), t.report_table())
 
     target.input(on_target, [ctx.state, target], [ctx.state, aux], api_visibility="private")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from m2pt_core import figures
+from m2pt_core.explorer.jobs import JobStopped, duration
 
 from ..common import AppContext, clear_toasts, clear_toasts_on, guard
 
@@ -52,7 +53,8 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=3):
             heatmap = gr.Plot(label="λ heatmap")
         with gr.Column(scale=2):
-            key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True)
+            key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway", allow_custom_value=True,
+                              elem_id="lambda-key")
             # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
             bound = ctx.catalog.lambda_bound
             slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
@@ -64,11 +66,13 @@ def build(ctx: AppContext) -> None:
         knock_btn = gr.Button("Compute knockout map", variant="primary")
         sweep_btn = gr.Button("Compute λ sweeps", variant="primary")
         stop = gr.Button("Stop", variant="stop")
+    job_md = gr.Markdown(label="long action status", elem_id="pathways-job")
     knock_plot = gr.Plot(label="Knockout map")
     sweep_plot = gr.Plot(label="λ sweep curves")
     with gr.Row():
+        whole_btn = gr.Button("Score λ as set on the whole validation split (on request)")
         test_btn = gr.Button("Score on the test split (on request)")
-    test_md = gr.Markdown(label="test split report")
+    test_md = gr.Markdown(label="split report", elem_id="split-report")
 
     view_outputs = [heatmap, table, key, slider, score]
 
@@ -116,34 +120,61 @@ def build(ctx: AppContext) -> None:
         return (session, s.markdown(), figures.lambda_heatmap(session.lambda_long(), title=LAMBDA_TITLE),
                 session.lambda_frame().round(TABLE_DECIMALS), slider_upd)
 
+    def job(session, what, progress):
+        """Progress bar text with the time elapsed and left; the Stop button ends it (jobs.py)."""
+        n = f"{len(session.data.y)} items" if session.data is not None else "no items"
+        return session.job(f"{what} ({n})", lambda f, line: progress(f, desc=line))
+
     @guard
     def knockout(state, progress=gr.Progress()):
         session = ctx.session(state)
-        progress(0.1, desc="Knocking out each pathway, each layer, and all at once")
-        table = session.knockout()
-        progress(1.0)
-        return figures.knockout_heatmap(table, split=session.sweep_reference()["split"])
+        session.require_pathways()
+        run = job(session, "Knockout map", progress)
+        try:
+            table = session.knockout(run)
+        except JobStopped as e:
+            return figures.empty("Knockout map", str(e)), str(e)
+        return figures.knockout_heatmap(table, split=session.sweep_reference()["split"]), run.done_line()
 
     @guard
     def sweep(state, progress=gr.Progress()):
         session = ctx.session(state)
+        session.require_pathways()
         layers = sorted({int(n.split(".")[1]) for n in session.pathway_names()})   # names: blocks.<i>.<component>
+        run = job(session, "λ sweep", progress)
         rows = None
-        for done, total, rows in session.sweep():
-            progress(done / total, desc=f"λ sweep: layer {done} of {total}")
-            yield figures.sweep_curves(rows, all_layers=layers, **session.sweep_reference())
+        for done, total, rows in session.sweep(progress=run):
+            yield (figures.sweep_curves(rows, all_layers=layers, **session.sweep_reference()),
+                   f"λ sweep: layer {done} of {total} done · {run.line()}")
         if session.sweep_stop.is_set():       # Stop: the last figure says which layers were not swept
-            yield (figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference())
-                   if rows is not None else figures.empty("λ sweep", "stopped before the first layer"))
+            yield ((figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference())
+                    if rows is not None else figures.empty("λ sweep", "stopped before the first layer")),
+                   f"λ sweep stopped after {duration(run.elapsed)}.")
+        else:
+            yield gr.update(), run.done_line()
 
     def stop_jobs(state):
-        """The sweep stops after its current layer and says so; the knockout map is cancelled."""
+        """The running knockout, sweep or whole-split score stops within one block and says so."""
         if state is not None:
             state.sweep_stop.set()
 
+    def scored(state, progress, which: str):
+        session = ctx.session(state)
+        split = "test" if which == "test" else "whole validation"
+        run = session.job(f"Scoring the {split} split", lambda f, line: progress(f, desc=line))
+        try:
+            md = session.score_test(run) if which == "test" else session.score_whole_split(run)
+        except JobStopped as e:
+            return str(e), str(e)
+        return md, run.done_line()
+
     @guard
-    def score_test(state):
-        return ctx.session(state).score_test()
+    def score_test(state, progress=gr.Progress()):
+        return scored(state, progress, "test")
+
+    @guard
+    def score_whole(state, progress=gr.Progress()):
+        return scored(state, progress, "val")
 
     ctx.c["pathways_refresh"] = (refresh, [ctx.state], view_outputs)
     key.input(on_key, [ctx.state, key], [slider], api_visibility="private")
@@ -161,7 +192,9 @@ def build(ctx: AppContext) -> None:
                              api_name="set_lambda_table"))
     clear_toasts(reset.click(reset_lambdas, [ctx.state, key], [ctx.state, score, heatmap, table, slider],
                              api_name="reset_lambdas"))
-    k_ev = knock_btn.click(knockout, [ctx.state], [knock_plot], api_name="knockout")
-    s_ev = sweep_btn.click(sweep, [ctx.state], [sweep_plot], api_name="sweep")
-    stop.click(stop_jobs, [ctx.state], None, cancels=[k_ev], queue=False, api_visibility="private")
-    test_btn.click(score_test, [ctx.state], [test_md], api_name="score_test")
+    knock_btn.click(knockout, [ctx.state], [knock_plot, job_md], api_name="knockout")
+    sweep_btn.click(sweep, [ctx.state], [sweep_plot, job_md], api_name="sweep")
+    # Not a cancel: the job itself sees the Stop within one block, returns what it has and says so.
+    stop.click(stop_jobs, [ctx.state], None, queue=False, api_visibility="private")
+    test_btn.click(score_test, [ctx.state], [test_md, job_md], api_name="score_test")
+    whole_btn.click(score_whole, [ctx.state], [test_md, job_md], api_name="score_whole_split")

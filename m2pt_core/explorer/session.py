@@ -13,12 +13,13 @@ import itertools
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import pandas as pd
 import torch
 from torch import nn
 
+from ..analysis.evaluate import DEFAULT_BATCH_SIZE
 from ..analysis import compare_topk, knockout_map, lambda_sweep, lambda_trajectories, read_log, weight_stats
 from ..errors import CheckpointError, InputFileError, M2PTError
 from ..pathways import (COMPONENTS, attach_pathways, check_lambda, count_parameters, get_lambdas, lambda_table,
@@ -28,10 +29,12 @@ from .catalog import Catalog, ModelCard, share_copy
 from .compatibility import compatibility_summary, compatibility_table
 from .data import DEFAULT_MAX_EVAL, EvalData, eval_data
 from .evaluation import SharedEvaluator, shared_logits
+from .jobs import JobProgress, JobStopped, stoppable_batch, sweep_costs
 from .pretrained import PretrainedTarget, open_pretrained
 from .results import Prediction, SessionScore, TrainedPair
 from .user_data import article
 from .scoring import Items, evidence_markdown, item_results, make_score, test_split_report
+from .split_score import split_report
 
 NO_AUX = "(none)"
 ALL = "all"
@@ -389,11 +392,18 @@ class ExplorerSession:
             raise M2PTError(f"{self.target_name} names no dataset, so there is no validation set.")
         return self.data
 
-    def knockout(self) -> pd.DataFrame:
+    def job(self, what: str, report: Optional[Callable[[float, str], None]] = None) -> JobProgress:
+        """The progress (ETA) and Stop of one long action of this session (the Pathways tab's Stop)."""
+        self.sweep_stop.clear()
+        return JobProgress(what, report, self.sweep_stop)
+
+    def knockout(self, progress: Optional[JobProgress] = None) -> pd.DataFrame:
+        """The knockout map on the evaluation items; JobStopped when ``progress``'s Stop is set."""
         with self.lock:
             model = self.require_pathways()
             d = self._require_data()
-            return knockout_map(model, d.X, d.y)
+            return knockout_map(model, d.X, d.y, progress=progress,
+                                batch_size=stoppable_batch(model) if progress else DEFAULT_BATCH_SIZE)
 
     def sweep_mode(self) -> str:
         """Multiples of the learned λ once they are non-zero; absolute values at λ = 0."""
@@ -401,21 +411,29 @@ class ExplorerSession:
             lams = get_lambdas(self.require_pathways())
         return "scale" if any(abs(v) > 0 for v in lams.values()) else "absolute"
 
-    def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None
-              ) -> Iterator[tuple[int, int, pd.DataFrame]]:
+    def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None,
+              progress: Optional[JobProgress] = None) -> Iterator[tuple[int, int, pd.DataFrame]]:
         """λ sweep one layer at a time: yields (layers done, depth, rows so far). ``sweep_stop``
-        (the Pathways tab's Stop) ends it between layers; the rows then cover the layers done."""
+        (the Pathways tab's Stop) ends it, within a layer when ``progress`` is given (self.job);
+        the rows then cover the layers done."""
         model = self.require_pathways()
         d = self._require_data()
         mode = mode or self.sweep_mode()
         layers = sorted({split_name(n)[0] for n in self.pathway_names()})
         parts: list[pd.DataFrame] = []
-        self.sweep_stop.clear()
+        if progress is None:
+            self.sweep_stop.clear()
+        weights = sweep_costs(layers, max(layers) + 1, grid, mode)
         for k, i in enumerate(layers):
             if self.sweep_stop.is_set():
                 return
-            with self.lock:
-                parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode))
+            try:
+                with self.lock:
+                    parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode,
+                                              progress=progress.part(k, weights) if progress else None,
+                                              batch_size=stoppable_batch(model) if progress else DEFAULT_BATCH_SIZE))
+            except JobStopped:
+                return
             yield k + 1, len(layers), pd.concat(parts, ignore_index=True)
 
     def sweep_reference(self) -> dict[str, Any]:
@@ -428,10 +446,18 @@ class ExplorerSession:
         return {"learned": {i: self.learned_lambda(f"layer {i} · {ALL}") for i in layers},
                 "learned_score": self.learned_acc, "split": split}
 
-    def score_test(self) -> str:
+    def score_test(self, progress: Optional[JobProgress] = None) -> str:
         """The open model (λ as set) and its baseline on the whole test split: only on request."""
         with self.lock:
-            return test_split_report(self.require_model(), self.baseline, self.baseline_name, self.data_size)
+            return test_split_report(self.require_model(), self.baseline, self.baseline_name, self.data_size,
+                                     progress)
+
+    def score_whole_split(self, progress: Optional[JobProgress] = None) -> str:
+        """λ as set now, λ as learned and the baseline on the whole validation split (the slider
+        scores a fixed subset when the split is larger): on request, streamed (split_score.py)."""
+        with self.lock:
+            return split_report(self.require_model(), self.baseline, self.baseline_name, self.data_size, "val",
+                                learned=self.learned, progress=progress)
 
     def evidence(self) -> str:
         """Seed-level evidence for the open pair (docs/results.md via assets/evidence.json), or a
