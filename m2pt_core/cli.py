@@ -116,11 +116,16 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
-    p.add_argument("--tensorboard", default=None, metavar="DIR",
-                   help="also write TensorBoard events to DIR: loss, accuracy and every λ per step (log.jsonl is "
-                        "written either way; the run's identity does not change)")
+    _add_tensorboard_option(p)
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_train)
+
+
+def _add_tensorboard_option(p: argparse.ArgumentParser, per_run: bool = False) -> None:
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write TensorBoard events to DIR" + (", one subfolder per run," if per_run else "") +
+                        ": loss, accuracy and every λ per step (log.jsonl is written either way; the run's identity "
+                        "does not change)")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -230,6 +235,7 @@ def _register_experiment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
                    help="pretrained starting weights of every target (as in m2pt train --init; --size is then ignored)")
     p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
+    _add_tensorboard_option(p, per_run=True)
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_experiment)
 
@@ -238,7 +244,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     import pandas as pd
     from .experiment import run_experiment, summarize
     _threads(args)
-    table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
+    table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds,
+                           config=_config(args, tensorboard=args.tensorboard),
                            size=args.size, out_dir=args.out, data_size=args.data_size,
                            lambda_init=_recipe(args).lambda_init, progress=not args.no_progress,
                            modality=args.modality, init=args.init, num_heads=args.num_heads,
@@ -291,6 +298,7 @@ def _register_ablate(sub: argparse._SubParsersAction) -> None:
                    help="pretrained starting weights of every arm's target (as in m2pt train --init); --size is then "
                         "ignored and the arms are sized from the checkpoint's depth")
     p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
+    _add_tensorboard_option(p, per_run=True)
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_ablate)
 
@@ -299,7 +307,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     import pandas as pd
     from .ablation import arm_deltas, dry_run, plan_ablation, run_ablation, run_deltas
     _threads(args)
-    plan = plan_ablation(args.target, args.aux, by=args.by, seeds=args.seeds, config=_config(args), size=args.size,
+    plan = plan_ablation(args.target, args.aux, by=args.by, seeds=args.seeds,
+                         config=_config(args, tensorboard=args.tensorboard), size=args.size,
                          out_dir=args.out, data_size=args.data_size, lambda_init=_recipe(args).lambda_init,
                          controls=args.control, shuffle_seed=args.shuffle_seed, arms=args.arms,
                          modality=args.modality, init=args.init, num_heads=args.num_heads,

@@ -144,6 +144,12 @@ def run_dir_of(req: RunRequest, spec: dict[str, Any]) -> Path:
     return Path(req.out_dir) / f"{req.name}-seed{req.seed}-{run_id(spec)}".replace("/", "_")
 
 
+def tensorboard_dir(root: Optional[str], run_dir: Path) -> Optional[str]:
+    """One TensorBoard subfolder per run (named as its run folder: arm, seed, run id), so the runs
+    of an experiment or ablation are separate curves in one ``--tensorboard DIR``."""
+    return str(Path(root) / run_dir.name) if root else None
+
+
 def build_model(req: RunRequest, train: Any, splits: Optional[dict[str, Any]] = None) -> torch.nn.Module:
     """The target model of ``req.seed`` (the same initial weights for every arm of that seed; with
     ``req.init``, those pretrained weights and a seeded head: then ``splits`` are needed), with the
@@ -183,7 +189,8 @@ def train_run(req: RunRequest, splits: dict[str, Any], progress: bool = True,
     run_dir = run_dir_of(req, spec)
     _claim_run_dir(run_dir, spec)
     model = build_model(req, train, splits)
-    cfg = replace(req.config, seed=req.seed, out_dir=str(run_dir), resume=True, progress=progress)
+    cfg = replace(req.config, seed=req.seed, out_dir=str(run_dir), resume=True, progress=progress,
+                  tensorboard=tensorboard_dir(req.config.tensorboard, run_dir))
     if progress:
         print(f"[run] {req.target_dataset} {req.name} seed={req.seed} run={rid}", flush=True)
     result = fit(model, train, splits["val"], cfg, progress_callback=progress_callback)
