@@ -194,12 +194,13 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="merge a checkpoint's pathways and write it for other tools (timm)",
                        description="Fold W + λW' into plain linear layers and write the model: image targets as a "
                                    "timm VisionTransformer folder (config.json + model.safetensors, loads with "
-                                   "timm.create_model('local-dir:OUT', pretrained=True)); audio, video and point-cloud "
-                                   "targets in this project's layout. Prints what was written and how to load it.")
+                                   "timm.create_model('local-dir:OUT', pretrained=True)); average-pooled audio targets "
+                                   "in AudioMAE's layout; the rest in this project's. Prints which, why, and how to load it.")
     p.add_argument("checkpoint", help="our .safetensors checkpoint, or a zoo model name")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--format", choices=("auto", "timm", "m2pt"), default="auto",
-                   help="timm (image targets), m2pt (ours), auto: timm for images, else ours (default auto)")
+    p.add_argument("--format", choices=("auto", "timm", "audiomae", "m2pt"), default="auto",
+                   help="timm (image targets), audiomae (audio, avg-pooled), m2pt (ours), auto: the target's own "
+                        "project's layout where one computes the same function, else ours (default auto)")
     p.set_defaults(func=_cmd_export)
 
 
