@@ -36,7 +36,7 @@ from scale import write_weights  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-ETA = r"\(\d+ items\): \d+% · [^·]+ elapsed · about [^·]+? left"      # after the job's name
+ETA = r"[^:]*: \d+% · [^·]+ elapsed · about [^·\n]+? left"      # after the job's name
 FOLDER = "digits224"
 
 
@@ -94,23 +94,29 @@ def _choose(page, elem_id: str, value: str) -> None:
     page.get_by_role("option", name=value, exact=True).click()
 
 
-def _wait_eta(page, job: str, timeout_s: float) -> str:
-    """Wait for ``job``'s progress line with the time elapsed and left, anywhere on the page."""
+def _wait_eta(page, job: str, timeout_s: float, done: Optional[str] = None) -> Optional[str]:
+    """Wait for ``job``'s progress line with the time elapsed and left, anywhere on the page (None
+    when the job's line matches ``done`` first: it ended before its first estimate)."""
     end = time.time() + timeout_s
-    rx = re.compile(re.escape(job) + " " + ETA)
+    rx = re.compile(re.escape(job) + ETA)
     while time.time() < end:
         m = rx.search(page.locator("body").inner_text())
         if m:
             return m.group(0)
+        if done and re.search(done, _text(page, "#pathways-job")):
+            return None
         page.wait_for_timeout(100)
     raise TimeoutError("no progress line with the time left appeared")
 
 
 def drive(page, url: str, target: Path, aux: Path, shots: Optional[Path] = None, stop_knockout: bool = False,
-          every_layer: bool = False, depth: int = 12, timeout_s: float = 3600,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+          every_layer: bool = False, depth: int = 12, timeout_s: float = 3600, job_budget_s: Optional[float] = None,
+          cpu: Callable[[], float] = lambda: 0.0, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The user's steps on an open page; returns {step: seconds, and the page's own lines}.
-    ``every_layer``: before the knockout, set λ of each of the ``depth`` layers with the slider."""
+    ``every_layer``: before the knockout, set λ of each of the ``depth`` layers with the slider.
+    ``job_budget_s``: a sweep, whole-split score or knockout still running after this long is
+    stopped with the page's Stop (its last time-left line is kept); ``cpu()``: the server's CPU
+    seconds, so each long action also reports the CPU time it used (less disturbed by other load)."""
     out: dict[str, Any] = {}
 
     def shot(name: str) -> None:
@@ -150,13 +156,31 @@ def drive(page, url: str, target: Path, aux: Path, shots: Optional[Path] = None,
     first = _wait_text(page, "#lambda-score", rf"Validation accuracy now.*{FOLDER}.*re-ran", timeout_s)
     out["slider_items"] = re.search(r"\bon ((?:a fixed|all) .+? items of \S+)", first).group(1)
 
+    def long_job(key: str, button: str, job: str, done: str, stop_at_once: bool = False) -> None:
+        """Click ``button``; wait for ``job``'s line with the time left; then for ``done`` within
+        ``job_budget_s`` (else press Stop, as a user would, and keep the page's last estimate)."""
+        c0, t0 = cpu(), time.perf_counter()
+        page.get_by_role("button", name=button).click()
+        out[f"{key}_progress"] = _wait_eta(page, job, timeout_s, done)    # None: done before a line showed
+        end = t0 + (job_budget_s or timeout_s)
+        while not stop_at_once and time.perf_counter() < end:
+            line = _text(page, "#pathways-job")
+            if re.search(done, line):
+                out[f"{key}_done"], out[f"{key}_s"] = line, round(time.perf_counter() - t0, 2)
+                out[f"{key}_server_cpu_s"] = round(cpu() - c0, 1)
+                log(f"{key}: {line}")
+                return
+            page.wait_for_timeout(500)
+        out[f"{key}_progress"] = _wait_eta(page, job, 60)             # the page's latest estimate
+        page.get_by_role("button", name="Stop").click()
+        t1 = time.perf_counter()
+        out[f"{key}_stopped"] = _wait_text(page, "#pathways-job", r"stopped after", 300)
+        out[f"{key}_stop_latency_s"] = round(time.perf_counter() - t1, 2)
+        out[f"{key}_server_cpu_s"] = round(cpu() - c0, 1)
+        log(f"{key}: {out[f'{key}_progress']} → {out[f'{key}_stopped']}")
+
     # A fresh pair (λ = 0 everywhere): the sweep sets absolute λ on every layer (8 real points each).
-    t0 = time.perf_counter()
-    page.get_by_role("button", name="Compute λ sweeps").click()
-    out["sweep_progress"] = _wait_eta(page, "λ sweep", timeout_s)
-    out["sweep_done"] = _wait_text(page, "#pathways-job", r"λ sweep .*done in", timeout_s)
-    out["sweep_s"] = round(time.perf_counter() - t0, 2)
-    log(f"sweep_s: {out['sweep_s']:.1f} s")
+    long_job("sweep", "Compute λ sweeps", "λ sweep", r"λ sweep .*done in")
     page.wait_for_timeout(1000)
     shot("vitb-2-sweep")
 
@@ -174,22 +198,13 @@ def drive(page, url: str, target: Path, aux: Path, shots: Optional[Path] = None,
         log(f"layer {layer} move: {out['layer_moves'][layer]}")
         if layer == 0:
             out["lambda_move_s"], out["lambda_move_server"] = out["layer_moves"][0]
-            timed("whole_split_s", lambda: page.get_by_role("button", name=re.compile("whole validation split")).click(),
-                  lambda: _wait_text(page, "#split-report", r"Whole validation split, on request", timeout_s))
-            out["whole_split"] = re.search(r"\((all \d+ validation items[^)]*)\)", _text(page, "#split-report")).group(1)
+            long_job("whole_split", "Score λ as set on the whole validation split (on request)",
+                     "Scoring the whole validation split", r"Scoring the whole validation split.*done in")
+            report = _text(page, "#split-report")
+            found = re.search(r"\((all \d+ validation items[^)]*)\)", report)
+            out["whole_split"] = found.group(1) if found else report[:200]
 
-    t0 = time.perf_counter()
-    page.get_by_role("button", name="Compute knockout map").click()
-    out["knockout_progress"] = _wait_eta(page, "Knockout map", timeout_s)
-    if stop_knockout:
-        page.get_by_role("button", name="Stop").click()
-        t1 = time.perf_counter()
-        out["knockout_stopped"] = _wait_text(page, "#pathways-job", r"stopped after", 120)
-        out["stop_latency_s"] = round(time.perf_counter() - t1, 2)
-    else:
-        out["knockout_done"] = _wait_text(page, "#pathways-job", r"Knockout map .*done in", timeout_s)
-        out["knockout_s"] = round(time.perf_counter() - t0, 2)
-        log(f"knockout_s: {out['knockout_s']:.1f} s")
+    long_job("knockout", "Compute knockout map", "Knockout map", r"Knockout map .*done in", stop_knockout)
     page.wait_for_timeout(1000)
     shot("vitb-3-knockout")
     return out
@@ -215,6 +230,12 @@ def _wait_served(url: str, server: subprocess.Popen, log_path: Path, timeout_s: 
     raise TimeoutError(f"{url} not served after {timeout_s} s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident memory so far (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -234,6 +255,9 @@ def main() -> None:
     ap.add_argument("--shots", type=Path, default=ROOT / "test-artifacts" / "screenshots")
     ap.add_argument("--stop-knockout", action="store_true", help="press Stop once the knockout shows its time left")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    ap.add_argument("--job-budget-s", type=float, default=None,
+                    help="stop a sweep / whole-split score / knockout still running after this many seconds "
+                         "(the page's own time-left estimate is reported)")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
     target, aux, data = prepare(args.workdir, args.depth, args.images)
@@ -253,7 +277,8 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1360, "height": 1000})
             out = drive(page, f"http://127.0.0.1:{port}/", target, aux, args.shots, args.stop_knockout,
-                        every_layer=True, depth=args.depth)
+                        every_layer=True, depth=args.depth, job_budget_s=args.job_budget_s,
+                        cpu=lambda: cpu_seconds(server.pid))
             browser.close()
         out.update(server_start_s=round(start_s, 1), server_peak_rss_mb=round(peak_rss_mb(server.pid)),
                    depth=args.depth, images=args.images, cache_mb=args.cache_mb, threads=os.cpu_count(),

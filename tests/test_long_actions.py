@@ -12,19 +12,7 @@ from m2pt_core.explorer.jobs import JobProgress, JobStopped, duration, eta_line,
 from m2pt_core.explorer.tiny_zoo import cached_tiny_zoo
 from m2pt_core.pathways import get_lambdas
 
-TARGET, AUX = "m2pt-digits-audio", "audio-sounds"
-
-
-@pytest.fixture(scope="module")
-def catalog():
-    return Catalog(cached_tiny_zoo())
-
-
-@pytest.fixture
-def session(catalog):
-    s = ExplorerSession(catalog)
-    s.select(TARGET, AUX)
-    return s
+from .test_app_logic import AUX, TARGET, catalog, session  # noqa: F401  (the tiny zoo pair's fixtures)
 
 
 class Clock:

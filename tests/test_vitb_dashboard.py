@@ -71,6 +71,6 @@ def test_vitb_shaped_pair_opens_moves_knocks_out_with_stop_and_sweeps(tmp_path):
                      out["knockout_progress"]), out["knockout_progress"]
     assert re.fullmatch(r"re-ran 2 of 2 blocks in \d+ ms", out["lambda_move_server"])     # λ of layer 0 moved
     assert out["layer_moves"][1][1].startswith("re-ran 1 of 2 blocks")                   # only block 1 re-ran
-    assert "stopped after" in out["knockout_stopped"] and out["stop_latency_s"] < 15
+    assert "stopped after" in out["knockout_stopped"] and out["knockout_stop_latency_s"] < 15
     assert "λ sweep" in out["sweep_done"] and "done in" in out["sweep_done"]
     print(out)

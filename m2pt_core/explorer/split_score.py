@@ -17,10 +17,10 @@ from ..analysis.intervals import accuracy_interval, paired_comparison
 from ..analysis.stages import eval_mode, model_device
 from ..pathways import override_lambdas
 from .data import SPLIT_NAMES, dataset_label
-from .jobs import JobProgress
+from .jobs import JobProgress, stoppable_batch
 from .scoring import Items, item_results
 
-CHUNK = 32     # items decoded and run at once (a ViT-B chunk: 19 MB of inputs)
+CHUNK = 32     # items decoded and run at once at most (fewer for long token sequences: jobs.stoppable_batch)
 
 
 def _batches(ds: Any, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -77,7 +77,7 @@ def split_report(model: nn.Module, baseline: Optional[nn.Module], baseline_name:
         models["learned"] = (model, dict(learned))
     if baseline is not None:
         models["baseline"] = (baseline, None)
-    items, n = score_split(models, choice.data, progress)
+    items, n = score_split(models, choice.data, progress, chunk=stoppable_batch(model, CHUNK))
     name = SPLIT_NAMES.get(split, split)
     source = dataset_label(choice.provenance.name if choice.provenance is not None else getattr(choice.data, "name", "?"))
     acc = accuracy_interval(items["now"][0])
