@@ -1,7 +1,8 @@
 """The dashboard driven in a real browser (headless Chromium) with a ViT-B/16 pair, as a user would.
 
     python benchmarks/vitb_dashboard.py [--depth 12] [--images 400] [--cache-mb 512] [--max-eval 750]
-                                        [--workdir DIR] [--shots DIR] [--port 7861]
+                                        [--job-budget-s S] [--every-layer] [--stop-knockout]
+                                        [--workdir DIR] [--shots DIR] [--json FILE]
 
 Writes two timm ``vit_base_patch16_224`` files with random weights (benchmarks/scale.py's
 ``write_weights``, nothing downloaded; ``--depth`` < 12 for a shallow ViT-B-shaped pair) and a
@@ -10,8 +11,10 @@ starts ``app/main.py`` as its own process (--models-dir, --data-dir, --cache-mb)
 adds the auxiliary by path, opens the target as a pretrained target for the folder, opens the
 pair, computes the λ sweeps (absolute λ on every layer of the fresh pair), moves λ of layer 0 on the
 slider's fixed subset (every block re-runs: the worst case), scores the whole validation split on
-request, moves λ of every other layer (blocks i..L-1 re-run), and computes the knockout map (every
-probe runs; ``--stop-knockout`` presses Stop once its time left shows). Prints the time of each
+request, moves λ of the last layer (one block re-runs; ``--every-layer``: of every layer, so every
+knockout probe runs), and computes the knockout map (``--stop-knockout`` presses Stop once its time
+left shows). ``--job-budget-s``: a long action still running then is stopped with the page's Stop,
+and its last time-left line is reported; the server's CPU seconds are reported per action. Prints the time of each
 step as the page shows it done, and the server's peak resident memory (VmHWM). The browser test
 (tests/test_vitb_dashboard.py) drives the same steps (``drive``) on a 2-block pair.
 """
@@ -36,7 +39,7 @@ from scale import write_weights  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-ETA = r"[^:]*: \d+% · [^·]+ elapsed · about [^·\n]+? left"      # after the job's name
+ETA = r"[^:\n]*: \d+% · [^·\n]+ elapsed · about [^·\n]+? left"      # after the job's name
 FOLDER = "digits224"
 
 
@@ -113,7 +116,8 @@ def drive(page, url: str, target: Path, aux: Path, shots: Optional[Path] = None,
           every_layer: bool = False, depth: int = 12, timeout_s: float = 3600, job_budget_s: Optional[float] = None,
           cpu: Callable[[], float] = lambda: 0.0, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The user's steps on an open page; returns {step: seconds, and the page's own lines}.
-    ``every_layer``: before the knockout, set λ of each of the ``depth`` layers with the slider.
+    ``every_layer``: λ moves on each of the ``depth`` layers (else layers 0 and L-1 only), so every
+    knockout probe runs.
     ``job_budget_s``: a sweep, whole-split score or knockout still running after this long is
     stopped with the page's Stop (its last time-left line is kept); ``cpu()``: the server's CPU
     seconds, so each long action also reports the CPU time it used (less disturbed by other load)."""
@@ -165,8 +169,9 @@ def drive(page, url: str, target: Path, aux: Path, shots: Optional[Path] = None,
         end = t0 + (job_budget_s or timeout_s)
         while not stop_at_once and time.perf_counter() < end:
             line = _text(page, "#pathways-job")
-            if re.search(done, line):
-                out[f"{key}_done"], out[f"{key}_s"] = line, round(time.perf_counter() - t0, 2)
+            found = re.search(done + "[^\n]*", line)
+            if found:
+                out[f"{key}_done"], out[f"{key}_s"] = found.group(0), round(time.perf_counter() - t0, 2)
                 out[f"{key}_server_cpu_s"] = round(cpu() - c0, 1)
                 log(f"{key}: {line}")
                 return
@@ -174,7 +179,8 @@ def drive(page, url: str, target: Path, aux: Path, shots: Optional[Path] = None,
         out[f"{key}_progress"] = _wait_eta(page, job, 60)             # the page's latest estimate
         page.get_by_role("button", name="Stop").click()
         t1 = time.perf_counter()
-        out[f"{key}_stopped"] = _wait_text(page, "#pathways-job", r"stopped after", 300)
+        out[f"{key}_stopped"] = re.search(rf"{re.escape(job)}[^\n]*stopped after[^\n]*", _wait_text(
+            page, "#pathways-job", rf"{re.escape(job)}[^\n]*stopped after", 300)).group(0)
         out[f"{key}_stop_latency_s"] = round(time.perf_counter() - t1, 2)
         out[f"{key}_server_cpu_s"] = round(cpu() - c0, 1)
         log(f"{key}: {out[f'{key}_progress']} → {out[f'{key}_stopped']}")
@@ -186,7 +192,7 @@ def drive(page, url: str, target: Path, aux: Path, shots: Optional[Path] = None,
 
     # λ of layer i → 0.05, layers before it already moved: blocks i..L-1 re-run (layer 0: all of them).
     out["layer_moves"] = {}
-    for layer in range(depth if every_layer else 1):
+    for layer in (range(depth) if every_layer else (0, depth - 1)):
         if layer:
             _choose(page, "lambda-key", f"layer {layer} · all")
             page.wait_for_timeout(500)                      # the slider takes the layer's range
@@ -255,6 +261,8 @@ def main() -> None:
     ap.add_argument("--shots", type=Path, default=ROOT / "test-artifacts" / "screenshots")
     ap.add_argument("--stop-knockout", action="store_true", help="press Stop once the knockout shows its time left")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    ap.add_argument("--every-layer", action="store_true", help="move λ of every layer before the knockout "
+                    "(else layers 0 and L-1)")
     ap.add_argument("--job-budget-s", type=float, default=None,
                     help="stop a sweep / whole-split score / knockout still running after this many seconds "
                          "(the page's own time-left estimate is reported)")
@@ -277,7 +285,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1360, "height": 1000})
             out = drive(page, f"http://127.0.0.1:{port}/", target, aux, args.shots, args.stop_knockout,
-                        every_layer=True, depth=args.depth, job_budget_s=args.job_budget_s,
+                        every_layer=args.every_layer, depth=args.depth, job_budget_s=args.job_budget_s,
                         cpu=lambda: cpu_seconds(server.pid))
             browser.close()
         out.update(server_start_s=round(start_s, 1), server_peak_rss_mb=round(peak_rss_mb(server.pid)),
