@@ -71,3 +71,52 @@ def test_cli_export_timm(tmp_path, capsys):
     loaded = timm.create_model(f"local-dir:{tmp_path / 'timm'}", pretrained=True)
     assert loaded.pretrained_cfg["label_names"] == list("abcd") and loaded.num_classes == 4
     assert main(["export", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "x")]) == 2
+
+
+def _m2pt_audio(global_pool: str = "avg", fc_norm: bool = True):
+    torch.manual_seed(0)
+    model = create_model("demo", "audio", 10, global_pool=global_pool, fc_norm=fc_norm)   # 4 freq × 6 time patches
+    attach_pathways(model, create_model("demo", "image", 10))
+    set_lambdas(model, 0.3)
+    return model.eval()
+
+
+def test_audio_target_exports_to_audiomae_and_reloads_with_equal_outputs(tmp_path):
+    """AudioMAE's layout: its model (timm's ViT, average pooling + fc_norm, input (B, 1, time, freq))
+    gives our outputs, and our own loader of that layout (AudioMAE: time-major grid, transposed
+    kernel) reads it back into the same function (a new head, as for every pretrained target)."""
+    from m2pt_core.explorer.layout_export import audiomae_reference
+    from m2pt_core.pretrained import load_pretrained_target
+    model = _m2pt_audio()
+    res = export_target(model, tmp_path / "am", "auto")
+    assert res["layout"] == "audiomae" and res["max_abs_diff"] <= 1e-5 and "AudioMAE" in res["notes"][0]
+    sd = torch.load(tmp_path / "am" / "checkpoint.pth", weights_only=True)["model"]
+    assert sd["patch_embed.proj.weight"].shape == (model.config.embed_dim, 1, 16, 16) and "norm.weight" not in sd
+    cfg = json.loads((tmp_path / "am" / "config.json").read_text())
+    assert cfg["model_args"]["img_size"] == [96, 64] and cfg["model_args"]["global_pool"] is True
+    x = torch.randn(3, 1, 64, 96)                                        # ours: (B, 1, freq, time)
+    ref = audiomae_reference(model).eval()
+    ref.load_state_dict(sd, strict=True)
+    back, report = load_pretrained_target(str(tmp_path / "am" / "checkpoint.pth"), 10, modality="audio",
+                                          input=model.config.input)
+    back.eval()
+    with torch.no_grad():
+        ours = model(x)
+        assert (ref(x.transpose(-1, -2)) - ours).abs().max() <= 1e-5
+        feats = model.forward_head(model.forward_features(x), pre_logits=True)
+        again = back.forward_head(back.forward_features(x), pre_logits=True)
+    assert back.global_pool == "avg" and report.counts()["left at init"] <= 2      # the new head only
+    assert (again - feats).abs().max() <= 1e-5
+    assert torch.equal(sd["head.weight"], model.head.weight.detach())
+
+
+def test_targets_without_an_equivalent_in_their_project_export_in_ours_and_say_why(tmp_path):
+    token_audio = _m2pt_audio("token", False)
+    res = export_target(token_audio, tmp_path / "a", "auto")
+    assert res["layout"] == "m2pt" and "AudioMAE" in res["notes"][0] and "class token" in res["notes"][0]
+    with pytest.raises(M2PTError, match="average"):
+        export_target(token_audio, tmp_path / "b", "audiomae")
+    torch.manual_seed(0)
+    for modality, project in (("video", "VideoMAE"), ("pointcloud", "Point-MAE")):
+        res = export_target(create_model("demo", modality, 4), tmp_path / modality, "auto")
+        assert res["layout"] == "m2pt" and project in res["notes"][0]

@@ -10,6 +10,7 @@ import gradio as gr
 from m2pt_core.data import list_datasets
 from m2pt_core.explorer.ablation import (LAUNCH_BY, AblationRequest, bundled_choices, bundled_views, get_job,
                                          start_job, stop_job, views)
+from m2pt_core.explorer.jobs import JobProgress, eta_line
 from m2pt_core.explorer.session import NO_AUX
 
 from ..common import AppContext, guard
@@ -104,6 +105,7 @@ def _launch(ctx: AppContext, state, dataset_name, aux_name, by_name, n_seeds, n_
     jid = start_job(req, session.aux_weights(aux_name))
     job = get_job(jid)
     yield session, jid, f"Starting {job.total_runs} runs…", "", None, None
+    clock = JobProgress(f"Ablation, {job.total_runs} runs")      # time left from the steps done
     last = 0.0
     while True:
         ev = job.events.get()
@@ -111,10 +113,12 @@ def _launch(ctx: AppContext, state, dataset_name, aux_name, by_name, n_seeds, n_
             break
         if ev.get("event") == "step" and time.perf_counter() - last > 2:
             last = time.perf_counter()
-            progress((ev["run"] + ev["global_step"] / max(ev["total_steps"], 1)) / ev["runs"],
-                     desc=f"run {ev['run'] + 1}/{ev['runs']}: {ev['arm']} seed {ev['seed']}")
+            clock((ev["run"] + ev["global_step"] / max(ev["total_steps"], 1)) / ev["runs"])
+            progress(clock.fraction, desc=f"run {ev['run'] + 1}/{ev['runs']}: {ev['arm']} seed {ev['seed']} · "
+                     f"{eta_line(clock.fraction, clock.elapsed)}")
             yield (session, jid, f"Run {ev['run'] + 1}/{ev['runs']}: **{ev['arm']}** seed {ev['seed']}, epoch "
-                   f"{ev['epoch']}/{ev['epochs']}, loss {ev['loss']:.3f}", gr.update(), gr.update(), gr.update())
+                   f"{ev['epoch']}/{ev['epochs']}, loss {ev['loss']:.3f} · {clock.line()}",
+                   gr.update(), gr.update(), gr.update())
         elif ev.get("event") == "run_done":
             v = views(job.table, job.depth)
             yield session, jid, job.status(), v["summary"], v["heatmap"], v["curves"]

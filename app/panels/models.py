@@ -76,14 +76,16 @@ def _layout(ctx: AppContext) -> SimpleNamespace:
     with gr.Accordion("Add a checkpoint (upload, or a path on the server)", open=False):
         with gr.Row():
             ui.upload = gr.File(label="Checkpoint (.safetensors, .pt, .pth, .bin)", file_types=[".safetensors", ".pt", ".pth", ".bin"])
-            ui.path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors")
+            ui.path = gr.Textbox(label="…or a path", placeholder="/path/to/model.safetensors", elem_id="checkpoint-path")
         with gr.Row():
             ui.add_btn = gr.Button("Add checkpoint")
             ui.pre_dataset = gr.Dropdown(label="…or open it as a pretrained target for dataset",
-                                         choices=list_datasets(), value=None, scale=2)
+                                         elem_id="pretrained-dataset",
+                                         choices=list_datasets() + ctx.user_data.choices(), value=None, scale=2,
+                                         info="a built-in dataset, or your files (then the checkpoint's own input size)")
             ui.pre_heads = gr.Number(label="heads (only for a non-standard width)", value=0, precision=0, minimum=0)
             ui.pre_btn = gr.Button("Open as pretrained target")
-        ui.add_status = gr.Markdown(label="added")
+        ui.add_status = gr.Markdown(label="added", elem_id="add-status")
         ui.report = gr.Dataframe(headers=REPORT_COLUMNS, label="Load report: every key loaded, reshaped, left at init "
                                  "or skipped", interactive=False, max_height=300, wrap=True)
     ui.compat_md = gr.Markdown(label="compatibility")
@@ -161,8 +163,9 @@ class _Handlers:
         if not file and not (typed or "").strip():
             raise gr.Error("Upload a checkpoint file or type a path (or a Hugging Face name) first.")
         source = file or session.typed_source(typed)
-        t = session.open_pretrained(source, dataset or None, num_heads=int(heads) if heads else None)
-        return (session, pretrained_summary(t), gr.update(choices=session.target_choices(), value=t.name),
+        dataset = self.ctx.user_data.resolve(dataset) if dataset else None      # only what this app may read
+        t = session.open_pretrained(source, dataset, num_heads=int(heads) if heads else None)
+        return (session, self.ctx.user_data.display(pretrained_summary(t)), gr.update(choices=session.target_choices(), value=t.name),
                 gr.update(value=NO_AUX), t.report_table())
 
 

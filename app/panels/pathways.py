@@ -7,6 +7,7 @@ import gradio as gr
 
 from m2pt_core import figures
 from m2pt_core.errors import M2PTError
+from m2pt_core.explorer.jobs import JobStopped, duration
 from m2pt_core.explorer.lambda_state import lambda_grid
 
 from ..common import AppContext, clear_toasts, clear_toasts_on, guard
@@ -72,7 +73,7 @@ def _layout(ctx: AppContext) -> SimpleNamespace:
             ui.heatmap = gr.Plot(label="λ heatmap", elem_id="lambda-heatmap")
         with gr.Column(scale=2):
             ui.key = gr.Dropdown(label="Pathway", choices=[], info="A whole layer, or one pathway",
-                                 allow_custom_value=True)
+                                 allow_custom_value=True, elem_id="lambda-key")
             # The API accepts any λ the library does (±bound); the page narrows the range per pathway.
             bound = ctx.catalog.lambda_bound
             ui.slider = gr.Slider(-bound, bound, value=0.0, step=0.005, label="λ", elem_id="lambda-slider", buttons=[])
@@ -85,11 +86,13 @@ def _layout(ctx: AppContext) -> SimpleNamespace:
         ui.knock_btn = gr.Button("Compute knockout map", variant="primary")
         ui.sweep_btn = gr.Button("Compute λ sweeps", variant="primary")
         ui.stop = gr.Button("Stop", variant="stop")
+    ui.job_md = gr.Markdown(label="long action status", elem_id="pathways-job")
     ui.knock_plot = gr.Plot(label="Knockout map")
     ui.sweep_plot = gr.Plot(label="λ sweep curves")
     with gr.Row():
+        ui.whole_btn = gr.Button("Score λ as set on the whole validation split (on request)")
         ui.test_btn = gr.Button("Score on the test split (on request)")
-    ui.test_md = gr.Markdown(label="test split report")
+    ui.test_md = gr.Markdown(label="split report", elem_id="split-report")
     return ui
 
 
@@ -151,34 +154,62 @@ class _Handlers:
         slider_upd = gr.update(value=round(session.current_lambda(k), SLIDER_DECIMALS)) if k else gr.update()
         return session, s.markdown(), *_drawn(session.lambda_long()), slider_upd
 
+    @staticmethod
+    def _job(session, what, progress):
+        """Progress bar text with the time elapsed and left; the Stop button ends it (jobs.py)."""
+        n = f"{len(session.data.y)} items" if session.data is not None else "no items"
+        return session.job(f"{what} ({n})", lambda f, line: progress(f, desc=line))
+
     @guard
     def knockout(self, state, progress=gr.Progress()):
         session = self.ctx.session(state)
-        progress(0.1, desc="Knocking out each pathway, each layer, and all at once")
-        table = session.knockout()
-        progress(1.0)
-        return figures.knockout_heatmap(table, split=session.sweep_reference()["split"])
+        session.require_pathways()
+        run = self._job(session, "Knockout map", progress)
+        try:
+            table = session.knockout(run)
+        except JobStopped as e:
+            return figures.empty("Knockout map", str(e)), str(e)
+        return figures.knockout_heatmap(table, split=session.sweep_reference()["split"]), run.done_line()
 
     @guard
     def sweep(self, state, progress=gr.Progress()):
         session = self.ctx.session(state)
+        session.require_pathways()
         layers = sorted({int(n.split(".")[1]) for n in session.pathway_names()})   # names: blocks.<i>.<component>
+        run = self._job(session, "λ sweep", progress)
         rows = None
-        for done, total, rows in session.sweep():
-            progress(done / total, desc=f"λ sweep: layer {done} of {total}")
-            yield figures.sweep_curves(rows, all_layers=layers, **session.sweep_reference())
+        for done, total, rows in session.sweep(progress=run):
+            yield (figures.sweep_curves(rows, all_layers=layers, **session.sweep_reference()),
+                   f"λ sweep: layer {done} of {total} done · {run.line()}")
         if session.sweep_stop.is_set():       # Stop: the last figure says which layers were not swept
-            yield (figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference())
-                   if rows is not None else figures.empty("λ sweep", "stopped before the first layer"))
+            yield ((figures.sweep_curves(rows, all_layers=layers, stopped=True, **session.sweep_reference())
+                    if rows is not None else figures.empty("λ sweep", "stopped before the first layer")),
+                   f"λ sweep stopped after {duration(run.elapsed)}.")
+        else:
+            yield gr.update(), run.done_line()
 
     def stop_jobs(self, state):
-        """The sweep stops after its current layer and says so; the knockout map is cancelled."""
+        """The running knockout, sweep or whole-split score stops within one block and says so."""
         if state is not None:
             state.sweep_stop.set()
 
+    def _scored(self, state, progress, which: str):
+        session = self.ctx.session(state)
+        split = "test" if which == "test" else "whole validation"
+        run = session.job(f"Scoring the {split} split", lambda f, line: progress(f, desc=line))
+        try:
+            md = session.score_test(run) if which == "test" else session.score_whole_split(run)
+        except JobStopped as e:
+            return str(e), str(e)
+        return md, run.done_line()
+
     @guard
-    def score_test(self, state):
-        return self.ctx.session(state).score_test()
+    def score_test(self, state, progress=gr.Progress()):
+        return self._scored(state, progress, "test")
+
+    @guard
+    def score_whole(self, state, progress=gr.Progress()):
+        return self._scored(state, progress, "val")
 
 
 def build(ctx: AppContext) -> None:
@@ -201,8 +232,10 @@ def build(ctx: AppContext) -> None:
     clear_toasts(ui.slider.change(h.set_lambda_quiet, api_visibility="private", **lam_io))
     clear_toasts(ui.apply.click(h.set_table, [ctx.state, ui.table], drawn, api_name="set_lambda_table"))
     clear_toasts(ui.reset.click(h.reset_lambdas, [ctx.state, ui.key], drawn + [ui.slider], api_name="reset_lambdas"))
-    k_ev = ui.knock_btn.click(**ctx.touching(h.knockout, [ui.knock_plot]), inputs=[ctx.state], api_name="knockout")
-    ui.sweep_btn.click(**ctx.touching(h.sweep, [ui.sweep_plot]), inputs=[ctx.state], api_name="sweep")
-    ui.stop.click(**ctx.touching(h.stop_jobs, None), inputs=[ctx.state], cancels=[k_ev], queue=False,
-                  api_visibility="private")
-    ui.test_btn.click(**ctx.touching(h.score_test, [ui.test_md]), inputs=[ctx.state], api_name="score_test")
+    ui.knock_btn.click(**ctx.touching(h.knockout, [ui.knock_plot, ui.job_md]), inputs=[ctx.state], api_name="knockout")
+    ui.sweep_btn.click(**ctx.touching(h.sweep, [ui.sweep_plot, ui.job_md]), inputs=[ctx.state], api_name="sweep")
+    # Not a cancel: the job itself sees the Stop within one block, returns what it has and says so.
+    ui.stop.click(**ctx.touching(h.stop_jobs, None), inputs=[ctx.state], queue=False, api_visibility="private")
+    ui.test_btn.click(**ctx.touching(h.score_test, [ui.test_md, ui.job_md]), inputs=[ctx.state], api_name="score_test")
+    ui.whole_btn.click(**ctx.touching(h.score_whole, [ui.test_md, ui.job_md]), inputs=[ctx.state],
+                       api_name="score_whole_split")

@@ -16,7 +16,7 @@ from torch import nn
 from ..pathways import pathway_modules
 from .evaluate import DEFAULT_BATCH_SIZE
 from .intervals import LEVEL, N_BOOT, PAIRED_COLUMNS, paired_score_columns
-from .probes import Probe, run_probes
+from .probes import Probe, Progress, run_probes
 from .selection import resolve_targets
 
 MODES = ("absolute", "scale")
@@ -43,7 +43,8 @@ def _grid(grid: Optional[Sequence[float]], mode: str) -> list[float]:
 def lambda_sweep(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
                  grid: Optional[Sequence[float]] = None, layers: Optional[Iterable[int]] = None,
                  components: Union[None, str, Iterable[str]] = None, mode: str = "absolute",
-                 batch_size: int = DEFAULT_BATCH_SIZE, n_boot: int = N_BOOT, level: float = LEVEL) -> pd.DataFrame:
+                 batch_size: int = DEFAULT_BATCH_SIZE, n_boot: int = N_BOOT, level: float = LEVEL,
+                 progress: Optional[Progress] = None) -> pd.DataFrame:
     """One row per (layer, component, grid value).
 
     components: None or "all" sweeps each layer's pathways together; a component name (or a list,
@@ -51,7 +52,7 @@ def lambda_sweep(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
     value; mode="scale": every swept λ is multiplied by it. lam_learned is the λ in force before the
     sweep (the mean over the layer's pathways for "all"); base_* score the model as it is, and
     PAIRED_COLUMNS give each point's paired interval of Δacc / Δloss against it (bootstrap over the
-    same items at ``level``, McNemar p)."""
+    same items at ``level``, McNemar p). ``progress``: called with the fraction done (see run_probes)."""
     values = _grid(grid, mode)
     current = {n: m.lam_value for n, m in pathway_modules(model).items()}
     targets = resolve_targets(model, layers, components)
@@ -60,7 +61,7 @@ def lambda_sweep(model: nn.Module, X: Any, y: Optional[torch.Tensor] = None,
         for v in values:
             lam = {n: v if mode == "absolute" else current[n] * v for n in names}
             probes.append(Probe((i, c, v), lam))
-    base, scores = run_probes(model, X, y, probes, batch_size)
+    base, scores = run_probes(model, X, y, probes, batch_size, progress)
     learned = {(i, c): sum(current[n] for n in names) / len(names) for i, c, names in targets}
     rows = [{"layer": i, "component": c, "mode": mode, "value": v, "lam_learned": learned[(i, c)],
              "acc": s.acc, "loss": s.loss, "base_acc": base.acc, "base_loss": base.loss}

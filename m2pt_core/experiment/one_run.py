@@ -13,7 +13,7 @@ from ..pathways import attach_pathways
 from ..safe_io import atomic_write_text
 from ..train import evaluate, fit
 from ..train.rng import seeded
-from .folders import TEST_ITEMS_FILE, _claim_run_dir, run_dir_of
+from .folders import TEST_ITEMS_FILE, _claim_run_dir, run_dir_of, tensorboard_dir
 from .identity import RunRequest, request_spec, run_id
 
 RESULT_COLUMNS = ["arm", "aux", "seed", "test_acc", "val_acc", "test_loss", "test_n", "train_time_s",
@@ -66,7 +66,8 @@ def train_run(req: RunRequest, splits: dict[str, Any], progress: bool = True,
     run_dir = run_dir_of(req, spec)
     _claim_run_dir(run_dir, spec)
     model = build_model(req, train, splits)
-    cfg = replace(req.config, seed=req.seed, out_dir=str(run_dir), resume=True, progress=progress)
+    cfg = replace(req.config, seed=req.seed, out_dir=str(run_dir), resume=True, progress=progress,
+                  tensorboard=tensorboard_dir(req.config.tensorboard, run_dir))
     if progress:
         print(f"[run] {req.target_dataset} {req.name} seed={req.seed} run={rid}", flush=True)
     result = fit(model, train, splits["val"], cfg, progress_callback=progress_callback)

@@ -4,16 +4,19 @@ one file. Each takes the session and holds its lock while λ must not move. (Exp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 import pandas as pd
 
 from ..analysis import compare_topk, knockout_map, lambda_sweep, weight_stats as _weight_stats
+from ..analysis.evaluate import DEFAULT_BATCH_SIZE
 from ..errors import InputFileError
 from ..pathways import pathway_modules, split_name
+from .jobs import JobProgress, JobStopped, stoppable_batch, sweep_costs
 from .lambda_state import ALL
 from .results import Prediction
 from .scoring import evidence_markdown, test_split_report
+from .split_score import split_report
 from .user_data import article
 
 if TYPE_CHECKING:
@@ -22,11 +25,19 @@ if TYPE_CHECKING:
 _PLURAL = {"image": "images", "audio": "audio", "pointcloud": "point clouds", "video": "video"}
 
 
-def knockout(s: "ExplorerSession") -> pd.DataFrame:
+def job(s: "ExplorerSession", what: str, report: Optional[Callable[[float, str], None]] = None) -> JobProgress:
+    """The progress (ETA) and Stop of one long action of this session (the Pathways tab's Stop)."""
+    s.sweep_stop.clear()
+    return JobProgress(what, report, s.sweep_stop)
+
+
+def knockout(s: "ExplorerSession", progress: Optional[JobProgress] = None) -> pd.DataFrame:
+    """The knockout map on the evaluation items; JobStopped when ``progress``'s Stop is set."""
     with s.lock:
         model = s.lambdas.require()
         d = s.scorer.require_data(s.target_name)
-        return knockout_map(model, d.X, d.y)
+        return knockout_map(model, d.X, d.y, progress=progress,
+                            batch_size=stoppable_batch(model) if progress else DEFAULT_BATCH_SIZE)
 
 
 def sweep_mode(s: "ExplorerSession") -> str:
@@ -34,21 +45,29 @@ def sweep_mode(s: "ExplorerSession") -> str:
     return "scale" if any(abs(v) > 0 for v in s.lambdas.now().values()) else "absolute"
 
 
-def sweep(s: "ExplorerSession", grid: Optional[Sequence[float]] = None, mode: Optional[str] = None
-          ) -> Iterator[tuple[int, int, pd.DataFrame]]:
+def sweep(s: "ExplorerSession", grid: Optional[Sequence[float]] = None, mode: Optional[str] = None,
+          progress: Optional[JobProgress] = None) -> Iterator[tuple[int, int, pd.DataFrame]]:
     """λ sweep one layer at a time: yields (layers done, depth, rows so far). ``s.sweep_stop`` (the
-    Pathways tab's Stop) ends it between layers; the rows then cover the layers done."""
+    Pathways tab's Stop) ends it, within a layer when ``progress`` is given (``job``); the rows
+    then cover the layers done."""
     model = s.lambdas.require()
     d = s.scorer.require_data(s.target_name)
     mode = mode or sweep_mode(s)
     layers = sorted({split_name(n)[0] for n in s.lambdas.names()})
     parts: list[pd.DataFrame] = []
-    s.sweep_stop.clear()
+    if progress is None:
+        s.sweep_stop.clear()
+    weights = sweep_costs(layers, max(layers) + 1, grid, mode)
     for k, i in enumerate(layers):
         if s.sweep_stop.is_set():
             return
-        with s.lock:
-            parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode))
+        try:
+            with s.lock:
+                parts.append(lambda_sweep(model, d.X, d.y, grid=grid, layers=[i], components=ALL, mode=mode,
+                                          progress=progress.part(k, weights) if progress else None,
+                                          batch_size=stoppable_batch(model) if progress else DEFAULT_BATCH_SIZE))
+        except JobStopped:
+            return
         yield k + 1, len(layers), pd.concat(parts, ignore_index=True)
 
 
@@ -67,10 +86,18 @@ def weight_stats(s: "ExplorerSession") -> pd.DataFrame:
         return _weight_stats(s.lambdas.require())
 
 
-def score_test(s: "ExplorerSession") -> str:
+def score_test(s: "ExplorerSession", progress: Optional[JobProgress] = None) -> str:
     """The open model (λ as set) and its baseline on the whole test split: only on request."""
     with s.lock:
-        return test_split_report(s.require_model(), s.baseline, s.baseline_name, s.data_size)
+        return test_split_report(s.require_model(), s.baseline, s.baseline_name, s.data_size, progress)
+
+
+def score_whole_split(s: "ExplorerSession", progress: Optional[JobProgress] = None) -> str:
+    """λ as set now, λ as learned and the baseline on the whole validation split (the slider scores
+    a fixed subset when the split is larger): on request, streamed (split_score.py)."""
+    with s.lock:
+        return split_report(s.require_model(), s.baseline, s.baseline_name, s.data_size, "val",
+                            learned=s.lambdas.learned, progress=progress)
 
 
 def evidence(s: "ExplorerSession") -> str:

@@ -67,8 +67,16 @@ class EvalData:
         the 750 validation items of mnist5k'."""
         if self.is_subset:
             return (f"a fixed class-stratified subset of {len(self.y)} of the {self.total} {self.split_name} "
-                    f"items of {self.dataset}")
-        return f"all {len(self.y)} {self.split_name} items of {self.dataset}"
+                    f"items of {dataset_label(self.dataset)}")
+        return f"all {len(self.y)} {self.split_name} items of {dataset_label(self.dataset)}"
+
+
+def dataset_label(name: str) -> str:
+    """A dataset as the page names it: a built-in name, or the last part of the user's folder /
+    manifest / archive path (the page never shows where the server keeps files)."""
+    from pathlib import Path
+    from ..data.sources import is_builtin
+    return name if is_builtin(name) else Path(name).name
 
 
 def measure_slider_budget(seconds: float = 1.0, items: int = 64, threads: Optional[int] = None) -> int:
@@ -94,18 +102,36 @@ def measure_slider_budget(seconds: float = 1.0, items: int = 64, threads: Option
     return int(seconds / per_item * config.depth * (model.tokenizer.num_tokens + 1) * config.embed_dim ** 2)
 
 
-def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL, slider_budget: int = SLIDER_BUDGET) -> int:
+MIN_EVAL = 32     # fewer items than this only when --max-eval or the cache cap asks for it
+
+
+def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL, slider_budget: int = SLIDER_BUDGET,
+               cache_bytes: Optional[int] = None) -> int:
     """At most ``max_eval`` samples, fewer for long token sequences or wide/deep models so that the
     incremental evaluator's cached hidden states stay within STATE_BUDGET_BYTES and a slider move
     within ``slider_budget`` (SLIDER_BUDGET: < 1 s on 2 cores; the server measures its own with
-    measure_slider_budget)."""
+    measure_slider_budget), but not below MIN_EVAL. ``cache_bytes`` (the dashboard's --cache-mb) is a
+    hard cap: the states of the learned λ plus one session's own states, 2 × (depth + 1) × tokens ×
+    width fp32 per item, must fit in it (ViT-B/16: 15.7 MB per item, so 32 items in 512 MB)."""
     config = getattr(model, "config", None)
     tokenizer = getattr(model, "tokenizer", None)
     if config is None or tokenizer is None:
         return max_eval
     per_sample = (config.depth + 1) * (tokenizer.num_tokens + 1) * config.embed_dim * 4
     per_move = config.depth * (tokenizer.num_tokens + 1) * config.embed_dim ** 2
-    return max(32, min(max_eval, STATE_BUDGET_BYTES // per_sample, slider_budget // per_move))
+    n = min(max_eval, max(MIN_EVAL, min(STATE_BUDGET_BYTES // per_sample, slider_budget // per_move)))
+    if cache_bytes is not None:
+        n = min(n, cache_bytes // (2 * per_sample))
+    return max(1, n)
+
+
+def _file_subset(ds, idx: list[int]):
+    """A FileDataset of the items ``idx`` of ``ds`` (a shallow copy; ``ds`` is unchanged): so
+    that a ViT-B split of thousands of 224 px images is never decoded into memory whole."""
+    import copy
+    sub = copy.copy(ds)
+    sub._keep(idx)          # rebinds rels / digests / labels (new lists), the copy's own
+    return sub
 
 
 def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optional[int] = DEFAULT_MAX_EVAL,
@@ -122,7 +148,8 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optio
     prov = model_provenance(model)
     if prov is None:
         return None
-    n = eval_limit(model, max_eval, slider_budget) if max_eval is not None else None
+    n = (eval_limit(model, max_eval, slider_budget, cache.budget if cache is not None else None)
+         if max_eval is not None else None)
     spec = json.dumps(spec_to_dict(config.input), sort_keys=True)
     key = ("eval-data", prov.to_json(), spec, data_size, split, n)
     cache = cache if cache is not None else _cache
@@ -131,10 +158,16 @@ def eval_data(model: nn.Module, data_size: Optional[int] = None, max_eval: Optio
         if found is not None:
             return found
         ds = eval_dataset(model, split, size=data_size).data
-        X, y = (ds if hasattr(ds, "tensors") else ds.to_memory()).tensors()   # files: decoded (cached) now
-        total = len(y)
-        if n is not None and n < total:
-            keep = torch.as_tensor(stratified_split(y.numpy(), (n, total - n), seed=0)[0])
+        if not hasattr(ds, "tensors"):          # files: only the subset is decoded into memory
+            ds.prepare()                         # (unreadable files dropped first, so the subset is fixed)
+        total = len(ds)
+        keep = (torch.as_tensor(stratified_split(ds.y.numpy(), (n, total - n), seed=0)[0])
+                if n is not None and n < total else None)
+        if not hasattr(ds, "tensors"):
+            ds = _file_subset(ds, keep.tolist()).to_memory() if keep is not None else ds.to_memory()
+            keep = None
+        X, y = ds.tensors()
+        if keep is not None:
             X, y = X[keep], y[keep]
         data = EvalData(prov.name, split, X.contiguous(), y.contiguous(), tuple(ds.classes), data_size, total,
                         prov.seed, spec)

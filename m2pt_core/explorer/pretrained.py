@@ -37,8 +37,14 @@ class PretrainedTarget:
 
 def open_pretrained(source: Union[str, Path], dataset: Optional[str] = None, num_classes: int = 2,
                     num_heads: Optional[int] = None) -> PretrainedTarget:
-    """Load ``source`` as a target: with ``dataset``, its classes and input spec (patch size from
-    the checkpoint); without, ``num_classes`` classes and the checkpoint's own input."""
+    """Load ``source`` as a target: with a built-in ``dataset``, its classes and input spec (patch
+    size from the checkpoint); with the user's files (a folder, manifest or archive path, which the
+    caller has checked is readable), their classes and the checkpoint's own input (a ViT-B/16 stays
+    at 224 px and 197 tokens), their validation split being the one the dashboard scores; without,
+    ``num_classes`` classes and the checkpoint's own input."""
+    from ..data.sources import is_builtin
+    if dataset and not is_builtin(dataset):
+        return _open_for_files(source, dataset, num_heads)
     modality, spec, classes = None, None, None
     if dataset:
         from ..data.registry import dataset_info, resolve_spec
@@ -50,6 +56,22 @@ def open_pretrained(source: Union[str, Path], dataset: Optional[str] = None, num
     for p in model.parameters():
         p.requires_grad_(False)
     label = f"pretrained: {Path(str(source)).name}" + (f" for {dataset}" if dataset else "")
+    return PretrainedTarget(label, str(source), dataset, model.eval(), report)
+
+
+def _open_for_files(source: Union[str, Path], dataset: str, num_heads: Optional[int]) -> PretrainedTarget:
+    """A pretrained target for the user's files: the files are listed, not decoded (their split
+    is decoded when scored, at the checkpoint's input size); the model records their provenance,
+    so the dashboard scores their validation split and never their training items."""
+    from ..data import open_dataset
+    train = open_dataset(dataset, "train", prepare=False)
+    classes = list(train.classes)
+    model, report = load_pretrained_target(str(source), len(classes), modality=train.modality,
+                                           num_heads=num_heads, class_names=classes)
+    model.data_provenance = train.provenance.to_dict()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    label = f"pretrained: {Path(str(source)).name} for {Path(dataset).name}"
     return PretrainedTarget(label, str(source), dataset, model.eval(), report)
 
 

@@ -2,7 +2,7 @@
 against the baseline model on the same items (paired), and the test split on request."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -40,23 +40,12 @@ def make_score(result: dict, items: Items, learned: Optional[Items], baseline: O
 
 
 def test_split_report(model: nn.Module, baseline: Optional[nn.Module], baseline_name: Optional[str],
-                      data_size: Optional[int]) -> str:
+                      data_size: Optional[int], progress: Any = None) -> str:
     """Markdown: the model (λ as set now) on the whole TEST split, and against the baseline there.
-    Only on request: choosing λ by looking at test scores would make them validation scores."""
-    data = eval_data(model, data_size, max_eval=None, split="test")
-    if data is None:
-        return "This model names no dataset, so there is no test split to score on."
-    now = model_items(model, data)
-    acc = accuracy_interval(now[0])
-    lines = [f"**TEST split, on request** ({data.describe()}): λ as set now {100 * acc.estimate:.2f}% "
-             f"({100 * acc.level:.0f}% CI {100 * acc.lo:.1f}–{100 * acc.hi:.1f}%)."]
-    if baseline is not None:
-        ref = model_items(baseline, data)
-        cmp = paired_comparison(ref[0], now[0], ref[1], now[1])
-        lines.append(f"Baseline {baseline_name}: {100 * cmp.acc_a.estimate:.2f}%; {cmp.describe('Δ')} "
-                     "(one training run each).")
-    lines.append("<small>Do not tune λ on these numbers: the test split then stops being a test.</small>")
-    return "  \n".join(lines)
+    Only on request: choosing λ by looking at test scores would make them validation scores.
+    Streamed with progress (split_score.split_report)."""
+    from .split_score import split_report
+    return split_report(model, baseline, baseline_name, data_size, "test", progress=progress)
 
 
 def evidence_markdown(dataset: Optional[str], aux: Optional[str]) -> str:

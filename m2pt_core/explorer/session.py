@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import M2PTError
 from . import analyses
+from .jobs import JobProgress
 from .catalog import Catalog
 from .data import DEFAULT_MAX_EVAL
 from .export import export_session, session_provenance
@@ -192,21 +193,27 @@ class ExplorerSession:
             return self.scorer.score(self.target_name)
 
     # -- analyses and export -------------------------------------------------------------------
-    def knockout(self) -> pd.DataFrame:
-        return analyses.knockout(self)
+    def job(self, what: str, report: Optional[Callable[[float, str], None]] = None) -> JobProgress:
+        return analyses.job(self, what, report)
+
+    def knockout(self, progress: Optional[JobProgress] = None) -> pd.DataFrame:
+        return analyses.knockout(self, progress)
 
     def sweep_mode(self) -> str:
         return analyses.sweep_mode(self)
 
-    def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None
-              ) -> Iterator[tuple[int, int, pd.DataFrame]]:
-        return analyses.sweep(self, grid, mode)
+    def sweep(self, grid: Optional[Sequence[float]] = None, mode: Optional[str] = None,
+              progress: Optional[JobProgress] = None) -> Iterator[tuple[int, int, pd.DataFrame]]:
+        return analyses.sweep(self, grid, mode, progress)
 
     def sweep_reference(self) -> dict[str, Any]:
         return analyses.sweep_reference(self)
 
-    def score_test(self) -> str:
-        return analyses.score_test(self)
+    def score_test(self, progress: Optional[JobProgress] = None) -> str:
+        return analyses.score_test(self, progress)
+
+    def score_whole_split(self, progress: Optional[JobProgress] = None) -> str:
+        return analyses.score_whole_split(self, progress)
 
     def evidence(self) -> str:
         return analyses.evidence(self)

@@ -16,8 +16,9 @@ Key names: ours are timm's (``blocks.*``, ``cls_token``, ``pos_embed``, ``norm``
 ``head``) except the patch projection, ``tokenizer.patch.proj`` → ``patch_embed.proj``. The export
 builds the timm model, loads the weights strictly and checks its output against ours before writing.
 
-Only image targets have a timm counterpart here; audio, video and point-cloud targets keep our own
-layout (``export_target`` says which and why).
+Only image targets have a timm counterpart; audio targets pooled as AudioMAE's classifier go out in
+AudioMAE's layout (layout_export.py), video and point-cloud targets in ours (``export_target`` says
+which and why).
 """
 from __future__ import annotations
 
@@ -132,14 +133,7 @@ def export_timm(model: nn.Module, out_dir: Path, inputs: Optional[torch.Tensor] 
     return TimmExport(out_dir, arch, args, diff, data_config["input_size"], notes)
 
 
-EXPORT_FORMATS = ("auto", "timm", "m2pt")
-# Where a non-image target's source project has a layout, and why it is not written in it here.
-_OWN_LAYOUT_REASON = {
-    "audio": "AudioMAE keeps timm's VisionTransformer, but over (time, freq) spectrograms with its own patch "
-             "order; no exporter to it yet",
-    "video": "VideoMAE's layout (tubelet patch embedding, fixed sinusoid positions) has no exporter here yet",
-    "pointcloud": "Point-MAE's group encoder differs from ours (its blocks would not compute the same function)",
-}
+EXPORT_FORMATS = ("auto", "timm", "audiomae", "m2pt")
 
 
 def export_target(model: nn.Module, out_dir: Path, fmt: str = "auto", stem: str = "model",
@@ -149,11 +143,12 @@ def export_target(model: nn.Module, out_dir: Path, fmt: str = "auto", stem: str 
     Args:
         model: a MultimodalViT, with or without pathways (merged on a copy).
         out_dir: the folder to write.
-        fmt: "auto" / "timm" (image targets as a timm folder) or "m2pt" (this project's layout:
-            m2pt/1 safetensors + config.json; every other modality).
+        fmt: "auto", "timm" (image targets as a timm folder), "audiomae" (audio targets pooled as
+            AudioMAE's classifier, in AudioMAE's layout; see layout_export.py) or "m2pt" (this
+            project's layout: m2pt/1 safetensors + config.json; every other target).
         stem: the file name stem; provenance: extra metadata to write beside it.
     Returns:
-        What was written: the layout, its files, and why it is ours when it is not timm's.
+        What was written: the layout, its files, and why it is ours when it is not the source project's.
     """
     if fmt not in EXPORT_FORMATS:
         raise M2PTError(f"export format {fmt!r}: expected one of {list(EXPORT_FORMATS)}")
@@ -164,9 +159,12 @@ def export_target(model: nn.Module, out_dir: Path, fmt: str = "auto", stem: str 
         return {"layout": "timm", "path": str(res.path), "architecture": res.architecture,
                 "model_args": res.model_args, "max_abs_diff": res.max_abs_diff, "load": res.load_commands(),
                 "notes": res.notes}
+    from .layout_export import OWN_LAYOUT_REASON, audiomae_exportable, export_audiomae
+    if fmt == "audiomae" or (fmt == "auto" and audiomae_exportable(model)):
+        return export_audiomae(model, Path(out_dir))
     from .export import export_merged
     res = export_merged(model, Path(out_dir), stem, provenance=provenance)
-    why = "requested" if fmt == "m2pt" else _OWN_LAYOUT_REASON.get(modality, f"no other layout for {modality!r}")
+    why = "requested" if fmt == "m2pt" else OWN_LAYOUT_REASON.get(modality, f"no other layout for {modality!r}")
     return {"layout": "m2pt", "path": str(res["path"]), "config_path": str(res["config_path"]),
             "max_abs_diff": res["max_abs_diff"], "load": [f"m2pt_core.load_checkpoint({str(res['path'])!r})"],
             "notes": [f"this project's layout (m2pt/1): {why}"]}

@@ -198,8 +198,9 @@ def _adapt_pos(c: Canonical, model: MultimodalViT, audio_tf: bool, layout: str) 
             raise CheckpointError(f"The checkpoint's video position table has {n} entries, expected "
                                   f"{model.tokenizer.num_tokens} for the {grid} tubelet grid; use its native input size.")
         old = None
-    elif audio_tf:
-        f = 8 if n % 8 == 0 else int(math.isqrt(n))
+    elif audio_tf:      # frequency rows: the target's own grid when the table has exactly its size (our
+        # AudioMAE exports), else AudioMAE's 8 (128 mel bins / 16)
+        f = grid[0] if n == grid[0] * grid[1] else 8 if n % 8 == 0 else int(math.isqrt(n))
         t = n // f
         patches = patches.reshape(1, t, f, -1).transpose(1, 2).reshape(1, n, -1)   # (T, F) grid → (F, T)
         old = (f, t)

@@ -27,8 +27,8 @@ def subcommand(name: str) -> Callable[[Registrar], Registrar]:
 
 
 def _add_recipe_options(p: argparse.ArgumentParser) -> None:
-    from .train import TrainConfig
-    from .train.config import DEFAULT_RECIPE, RECIPE_PRESETS
+    from ..train import TrainConfig
+    from ..train.config import DEFAULT_RECIPE, RECIPE_PRESETS
     d = TrainConfig()
     p.add_argument("--recipe", choices=tuple(RECIPE_PRESETS), default=DEFAULT_RECIPE,
                    help="pathway recipe preset; explicit flags below override it. "
@@ -54,7 +54,7 @@ def _add_recipe_options(p: argparse.ArgumentParser) -> None:
 
 def _recipe(args: argparse.Namespace):
     """The --recipe preset with the explicitly given flags applied over it."""
-    from .train.config import recipe_preset
+    from ..train.config import recipe_preset
     components = getattr(args, "components", None)
     return recipe_preset(args.recipe, lambda_lr_scale=args.lambda_lr_scale, lambda_init=args.lambda_init,
                          aux_trainable=False if getattr(args, "aux_frozen", False) else None,
@@ -62,7 +62,7 @@ def _recipe(args: argparse.Namespace):
 
 
 def _config(args: argparse.Namespace, **kw):
-    from .train import TrainConfig
+    from ..train import TrainConfig
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        lambda_lr_scale=_recipe(args).lambda_lr_scale, warmup_epochs=args.warmup_epochs,
                        weight_decay=args.weight_decay, grad_clip=args.grad_clip or None, device=args.device,
@@ -116,16 +116,21 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of init, shuffling and everything random (default 0)")
     p.add_argument("--out", default=None, help="run folder: checkpoints, log.jsonl, model.safetensors")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
-    p.add_argument("--tensorboard", default=None, metavar="DIR",
-                   help="also write TensorBoard events to DIR: loss, accuracy and every λ per step (log.jsonl is "
-                        "written either way; the run's identity does not change)")
+    _add_tensorboard_option(p)
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_train)
 
 
+def _add_tensorboard_option(p: argparse.ArgumentParser, per_run: bool = False) -> None:
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write TensorBoard events to DIR" + (", one subfolder per run," if per_run else "") +
+                        ": loss, accuracy and every λ per step (log.jsonl is written either way; the run's identity "
+                        "does not change)")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import ddp
-    from .run import train_on_dataset
+    from ..train import ddp
+    from ..run import train_on_dataset
     _threads(args)
     cfg = _config(args, seed=args.seed, out_dir=args.out, resume=args.resume, tensorboard=args.tensorboard)
     recipe = _recipe(args)
@@ -145,7 +150,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _checkpoint_path(text: str):
     """A checkpoint file, or the file of a zoo model of that name."""
     from pathlib import Path
-    from . import zoo
+    from .. import zoo
     path = Path(text)
     return path if path.exists() else zoo.model_path(text)
 
@@ -170,10 +175,10 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .data import eval_dataset
-    from .device import pick_device
-    from .train import evaluate
+    from ..checkpoint import load_checkpoint
+    from ..data import eval_dataset
+    from ..device import pick_device
+    from ..train import evaluate
     path = _checkpoint_path(args.checkpoint)
     model = load_checkpoint(path, device=pick_device(args.device))
     choice = eval_dataset(model, args.split, dataset=args.dataset, seed=args.data_seed, size=args.data_size,
@@ -189,19 +194,20 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="merge a checkpoint's pathways and write it for other tools (timm)",
                        description="Fold W + λW' into plain linear layers and write the model: image targets as a "
                                    "timm VisionTransformer folder (config.json + model.safetensors, loads with "
-                                   "timm.create_model('local-dir:OUT', pretrained=True)); audio, video and point-cloud "
-                                   "targets in this project's layout. Prints what was written and how to load it.")
+                                   "timm.create_model('local-dir:OUT', pretrained=True)); average-pooled audio targets "
+                                   "in AudioMAE's layout; the rest in this project's. Prints which, why, and how to load it.")
     p.add_argument("checkpoint", help="our .safetensors checkpoint, or a zoo model name")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--format", choices=("auto", "timm", "m2pt"), default="auto",
-                   help="timm (image targets), m2pt (ours), auto: timm for images, else ours (default auto)")
+    p.add_argument("--format", choices=("auto", "timm", "audiomae", "m2pt"), default="auto",
+                   help="timm (image targets), audiomae (audio, avg-pooled), m2pt (ours), auto: the target's own "
+                        "project's layout where one computes the same function, else ours (default auto)")
     p.set_defaults(func=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
-    from .checkpoint import load_checkpoint
-    from .explorer.timm_export import export_target
+    from ..checkpoint import load_checkpoint
+    from ..explorer.timm_export import export_target
     path = _checkpoint_path(args.checkpoint)
     result = export_target(load_checkpoint(path), Path(args.out), args.format, stem=path.stem)
     print(json.dumps({"checkpoint": str(path), **result}, indent=1))
@@ -230,15 +236,17 @@ def _register_experiment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
                    help="pretrained starting weights of every target (as in m2pt train --init; --size is then ignored)")
     p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
+    _add_tensorboard_option(p, per_run=True)
     _add_recipe_options(p)
     p.set_defaults(func=_cmd_experiment)
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
     import pandas as pd
-    from .experiment import run_experiment, summarize
+    from ..experiment import run_experiment, summarize
     _threads(args)
-    table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds, config=_config(args),
+    table = run_experiment(args.target, args.aux, arms=args.arms, seeds=args.seeds,
+                           config=_config(args, tensorboard=args.tensorboard),
                            size=args.size, out_dir=args.out, data_size=args.data_size,
                            lambda_init=_recipe(args).lambda_init, progress=not args.no_progress,
                            modality=args.modality, init=args.init, num_heads=args.num_heads,
@@ -250,91 +258,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
 
 @subcommand("ablate")
 def _register_ablate(sub: argparse._SubParsersAction) -> None:
-    from .ablation import BY_CHOICES, CONTROLS
-    p = sub.add_parser("ablate", help="which layers benefit: one training run per pathway subset × seed",
-                       description="Train baseline, all-pathways and one arm per pathway subset (--by) over seeds; "
-                                   "arms of a seed share initialisation and data order. Finished runs in --out are "
-                                   "reused, interrupted ones resumed. Writes ablation.csv (one row per run), "
-                                   "deltas.csv (paired Δ vs the same seed's baseline with its t-interval over "
-                                   "seeds) and run_deltas.csv (per-run paired bootstrap on the test items).")
-    p.add_argument("--target", required=True,
-                   help="target data, as for m2pt experiment: a dataset name (e.g. mnist5k), a folder, a CSV "
-                        "manifest or an archive")
-    p.add_argument("--modality", default=None, choices=MODALITY_CHOICES, help=MODALITY_HELP)
-    p.add_argument("--aux", required=True, help="auxiliary: a zoo name, a checkpoint path or minilm-l6")
-    p.add_argument("--by", nargs="+", default=["layer"], choices=BY_CHOICES,
-                   help="arms: layer, component, layer-component, depth-prefix, depth-suffix, order (reversed and "
-                        "shuffled auxiliary blocks) or all (baseline and all pathways only); several allowed")
-    p.add_argument("--control", nargs="*", default=[], choices=CONTROLS,
-                   help="control conditions, each for 'all' and for every --by arm: random (independent random W' "
-                        "with the auxiliary's per-layer norm) and positive (the --positive-aux auxiliary)")
-    p.add_argument("--positive-aux", default=None, metavar="NAME_OR_PATH",
-                   help="the positive control: an auxiliary of the target's modality trained on no val / test item (by content), e.g. "
-                        "image-mnist5k; '{seed}' in a path gives each seed its own (from that seed's init: the same basis)")
-    p.add_argument("--target-effect", type=float, default=None, metavar="POINTS",
-                   help="with --dry-run: seeds (and minutes here) to detect a mean Δ of this many points")
-    p.add_argument("--assumed-sd", type=float, default=3.0, metavar="POINTS",
-                   help="per-seed spread of Δ for --target-effect when --out has fewer than 2 finished seeds of "
-                        "an arm and its baseline (default 3 points, the bundled mnist5k ablation's typical spread)")
-    p.add_argument("--train-fraction", type=float, default=1.0, metavar="F",
-                   help="every arm trains on this stratified part of the train split, e.g. 0.05 (the low-data "
-                        "regime; val and test stay the same items; default 1)")
-    p.add_argument("--arms", nargs="+", default=None, help="only these arm names (e.g. baseline all layer=0)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
-    p.add_argument("--shuffle-seed", type=int, default=0, help="seed of the shuffled block order (default 0)")
-    p.add_argument("--out", default="runs/ablation", help="folder of the runs and tables (finished runs are reused)")
-    p.add_argument("--dry-run", action="store_true", help="list the arms and an estimated time, train nothing")
-    p.add_argument("--estimate", action="store_true",
-                   help="also write estimate.csv: the first-order effect of each pathway (−∂L/∂λ at λ = 0) on "
-                        "each seed's trained baseline")
-    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
-                   help="pretrained starting weights of every arm's target (as in m2pt train --init); --size is then "
-                        "ignored and the arms are sized from the checkpoint's depth")
-    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
-    _add_recipe_options(p)
-    p.set_defaults(func=_cmd_ablate)
-
-
-def _cmd_ablate(args: argparse.Namespace) -> int:
-    import pandas as pd
-    from .ablation import arm_deltas, dry_run, plan_ablation, run_ablation, run_deltas
-    _threads(args)
-    plan = plan_ablation(args.target, args.aux, by=args.by, seeds=args.seeds, config=_config(args), size=args.size,
-                         out_dir=args.out, data_size=args.data_size, lambda_init=_recipe(args).lambda_init,
-                         controls=args.control, shuffle_seed=args.shuffle_seed, arms=args.arms,
-                         modality=args.modality, init=args.init, num_heads=args.num_heads,
-                         progress=not args.no_progress, positive_aux=args.positive_aux,
-                         train_fraction=args.train_fraction)
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
-        if args.dry_run:
-            table = dry_run(plan)
-            print(table.drop(columns=["pairs"]).to_string(index=False))
-            todo = int((~table.finished).sum())
-            print(f"{len(table)} runs ({todo} to train, {len(table) - todo} finished); measured "
-                  f"{table.step_s.iloc[0]:.3f} s/step × {table.steps.iloc[0]} steps per run; estimated "
-                  f"{table.est_s.sum() / 60:.1f} min")
-            if args.target_effect is not None:
-                from .ablation.runner import seeds_for_effect
-                print(seeds_for_effect(plan, table, args.target_effect / 100, args.assumed_sd / 100).describe())
-            return 0
-        import shlex
-        from .ablation.bundled import COMMAND_FILE
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
-        (plan.out_dir / COMMAND_FILE).write_text("m2pt " + shlex.join(getattr(args, "argv", None) or sys.argv[1:]) + "\n")
-        table = run_ablation(plan, progress=not args.no_progress)
-        deltas = arm_deltas(table)
-        deltas.to_csv(plan.out_dir / "deltas.csv", index=False)
-        run_deltas(table).to_csv(plan.out_dir / "run_deltas.csv", index=False)
-        from .ablation.summary import transfer_ratios
-        ratios = transfer_ratios(table)
-        if len(ratios):
-            ratios.to_csv(plan.out_dir / "transfer.csv", index=False)
-            print("\n".join(f"{r.arm}: {r.note}" for r in ratios.itertuples()))
-        if args.estimate:
-            from .ablation.estimate import estimate_for_plan
-            estimate_for_plan(plan, table).to_csv(plan.out_dir / "estimate.csv", index=False)
-        print(deltas.drop(columns=["by", "kind"]).to_string(index=False))
-    return 0
+    from .ablate import register
+    register(sub)
 
 
 @subcommand("zoo")
@@ -356,7 +281,7 @@ def _register_zoo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_zoo(args: argparse.Namespace) -> int:
-    from . import zoo
+    from .. import zoo
     if args.zoo_cmd == "build":
         zoo.build(args.dir, names=args.names, force=args.force, threads=args.threads, progress=not args.no_progress,
                   device=args.device)
@@ -386,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .errors import M2PTError
+    from ..errors import M2PTError
     args = build_parser().parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
