@@ -280,3 +280,14 @@ def test_the_tab_opens_on_the_calibrated_ablation_and_results_md_quotes_it():
         pos, rnd = ("positive", "random") if arm == "all" else (f"positive:{arm}", f"random:{arm}")
         row = f"| {label} | {cell(pos)} | {cell(arm)} | {cell(rnd)} |"
         assert row in page, row
+
+
+def test_a_crowded_scatter_labels_on_hover_and_a_worse_arm_says_so():
+    from m2pt_core.explorer.ablation import summary_markdown
+    d = _controlled_deltas()                                   # 9 arms
+    d = pd.concat([d, d.assign(arm=d.arm + "'")], ignore_index=True)   # 18 arms
+    est = pd.DataFrame({"arm": d.arm, "gain": np.linspace(1, 2, len(d)), "pathways": 4})
+    sc = estimate_scatter(d, est, {"spearman_acc": 0.1, "n_arms": len(d)})
+    assert sc.data[0].mode == "markers" and len(sc.data[0].text) == 18      # names stay on hover
+    worse = d.assign(delta_acc_mean=-0.05, delta_acc_lo=-0.08, delta_acc_hi=-0.02, distinguishable=True)
+    assert "**distinguishable from 0** (worse)" in summary_markdown(worse.iloc[:1])

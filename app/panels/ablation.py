@@ -35,9 +35,10 @@ def build(ctx: AppContext) -> None:
                             value=choices[0][1] if choices else None)
         metric = gr.Radio(["acc", "loss"], value="acc", label="Δ of", info="test accuracy (points) or test loss (nats)")
     first = bundled_views(choices[0][1]) if choices else None     # drawn once, so the tab opens on a result
+    # The calibrated view first: what a real effect looks like, and where the cross-modal arms fall.
+    controls = gr.Plot(value=first and first["controls"], label="Positive control · cross-modal · random control")
     summary = gr.Markdown(first["summary"] if first else "No bundled ablation found in assets/ablations.",
                           label="ablation summary")
-    controls = gr.Plot(value=first and first["controls"], label="Positive control · cross-modal · random control")
     with gr.Row():
         heatmap = gr.Plot(value=first and first["heatmap"], label="Layer × component")
         curves = gr.Plot(value=first and first["curves"], label="Depth / order / controls")

@@ -49,7 +49,7 @@ def _fmt(v: float, scale: float = 100.0) -> str:
 
 def _verdict(r: Any) -> str:
     if r.distinguishable:
-        return "**distinguishable from 0**"
+        return "**distinguishable from 0**" + (" (worse)" if r.delta_acc_mean < 0 else "")
     mde = getattr(r, "delta_acc_mde", float("nan"))
     if r.n_seeds < 2:
         return "one seed: no interval"

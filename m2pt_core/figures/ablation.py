@@ -158,6 +158,7 @@ def ablation_curves(deltas: pd.DataFrame, metric: str = "acc", depth: Optional[i
 # Arms often have close estimates: one label position for all piles their names on top of each
 # other. Neighbours in x order take the next position of this cycle, so four close points point four ways.
 LABEL_CYCLE = ("top right", "bottom left", "bottom right", "top left")
+MAX_LABELLED = 12
 
 
 def _label_positions(x: np.ndarray) -> list[str]:
@@ -183,7 +184,9 @@ def estimate_scatter(deltas: pd.DataFrame, estimate: pd.DataFrame, agreement: di
     greys = [_grey(r, col) for _, r in d.iterrows()]
     x = est.loc[d["arm"]].to_numpy()
     fig = go.Figure(go.Scatter(
-        x=x, y=y, text=d["arm"], mode="markers+text", textposition=_label_positions(x),
+        # Beyond a dozen arms the names pile up: then they are on hover only.
+        x=x, y=y, text=d["arm"], mode="markers+text" if len(d) <= MAX_LABELLED else "markers",
+        textposition=_label_positions(x),
         marker=dict(size=10, color=["white" if g else color(0) for g in greys],
                     line=dict(color=[NOT_DISTINGUISHABLE if g else color(0) for g in greys], width=2)),
         error_y=dict(type="data", symmetric=False, array=hi - y, arrayminus=y - lo),
