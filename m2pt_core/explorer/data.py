@@ -110,8 +110,8 @@ def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL, slider_budget
     """At most ``max_eval`` samples, fewer for long token sequences or wide/deep models so that the
     incremental evaluator's cached hidden states stay within STATE_BUDGET_BYTES and a slider move
     within ``slider_budget`` (SLIDER_BUDGET: < 1 s on 2 cores; the server measures its own with
-    measure_slider_budget), but not below MIN_EVAL. ``cache_bytes`` (the dashboard's --cache-mb) is a
-    hard cap: the states of the learned λ plus one session's own states, 2 × (depth + 1) × tokens ×
+    measure_slider_budget), but not below MIN_EVAL. ``cache_bytes`` (the dashboard's --cache-mb) caps
+    it down to MIN_EVAL items (a smaller cache stores nothing and the evaluator recomputes): the states of the learned λ plus one session's own states, 2 × (depth + 1) × tokens ×
     width fp32 per item, must fit in it (ViT-B/16: 15.7 MB per item, so 32 items in 512 MB)."""
     config = getattr(model, "config", None)
     tokenizer = getattr(model, "tokenizer", None)
@@ -120,8 +120,8 @@ def eval_limit(model: nn.Module, max_eval: int = DEFAULT_MAX_EVAL, slider_budget
     per_sample = (config.depth + 1) * (tokenizer.num_tokens + 1) * config.embed_dim * 4
     per_move = config.depth * (tokenizer.num_tokens + 1) * config.embed_dim ** 2
     n = min(max_eval, max(MIN_EVAL, min(STATE_BUDGET_BYTES // per_sample, slider_budget // per_move)))
-    if cache_bytes is not None:
-        n = min(n, cache_bytes // (2 * per_sample))
+    if cache_bytes is not None:      # a cache too small for even MIN_EVAL items recomputes instead of shrinking the set
+        n = min(n, max(min(MIN_EVAL, max_eval), cache_bytes // (2 * per_sample)))
     return max(1, n)
 
 
