@@ -231,7 +231,7 @@ def test_control_heatmap_puts_the_three_conditions_on_one_scale_with_their_mde()
     from m2pt_core.figures.ablation_controls import control_heatmap
     fig = control_heatmap(_controlled_deltas(), aux_label="audio-sounds")
     main = fig.data[0]
-    assert [c.split("<br>")[0] for c in main.x] == ["positive control", "cross-modal", "random control"]
+    assert [c.replace("<br>", " ").split(" (")[0] for c in main.x] == ["positive control", "cross-modal", "random control"]
     assert "audio-sounds" in main.x[1] and list(main.y) == ["0", "1", "all"]
     z = np.array(main.z, dtype=float)
     assert z[0, 0] == pytest.approx(10.0) and z[1, 0] == pytest.approx(11.0)     # positive: coloured

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ._style import DIVERGING, NOT_DISTINGUISHABLE, empty, finish, require
+from ._style import DIVERGING, NOT_DISTINGUISHABLE, empty, finish, require, wrap_title
 
 ALL = "all"
 # column order: the known-good reference first, the measured condition in the middle, the null last
-CONDITIONS = (("positive", "positive control"), ("m2pt", "cross-modal"), ("random", "random control"))
+CONDITIONS = (("positive", "positive<br>control"), ("m2pt", "cross-modal"), ("random", "random<br>control"))
 
 
 def _row_label(r: pd.Series) -> Optional[str]:
@@ -34,7 +34,7 @@ def has_controls(deltas: pd.DataFrame) -> bool:
 
 
 def control_heatmap(deltas: pd.DataFrame, aux_label: str = "cross-modal auxiliary",
-                    title: str = "Calibrated: positive control · cross-modal · random control") -> go.Figure:
+                    title: str = "Calibrated: positive control, cross-modal, random control") -> go.Figure:
     """Rows: blocks with a pathway (layer arms) and "all"; columns: the conditions that were run.
     Cell text: mean paired Δ test accuracy (points); grey cells: the 95% t-interval over seeds
     contains 0, and then the text gives the minimum detectable effect ("< 4.1": no effect larger
@@ -80,12 +80,13 @@ def control_heatmap(deltas: pd.DataFrame, aux_label: str = "cross-modal auxiliar
                                  customdata=custom, hovertemplate=hover))
     n = int(deltas["test_n"].dropna().iloc[0]) if "test_n" in deltas and deltas["test_n"].notna().any() else None
     seeds_txt = "/".join(str(int(s)) for s in sorted(set(seeds[known].tolist()))) or "?"
-    note = (f"mean paired Δ vs the same seed's baseline over {seeds_txt} seeds"
-            + (f", test split, n = {n:,} items per run" if n else "")
-            + "<br>coloured: 95% t-interval excludes 0; grey: it does not, (< X) = no effect larger than X points")
-    fig.update_xaxes(type="category", side="top")
+    note = wrap_title(f"mean paired Δ vs the same seed's baseline over {seeds_txt} seeds"
+                      + (f", test split, n = {n:,} items per run" if n else "")
+                      + ". Coloured: 95% t-interval excludes 0; grey: it does not, and (< X) = no effect larger "
+                        "than X points", 60)
+    fig.update_xaxes(type="category", side="top", tickangle=0)
     fig.update_yaxes(type="category", autorange="reversed")
-    fig = finish(fig, f"{title}<br><sup>{note}</sup>", None, "block with a pathway",
-                 height=max(380, 170 + 48 * len(rows)))
-    fig.update_layout(margin=dict(t=170))
+    fig = finish(fig, f"{wrap_title(title, 44)}<br><sup>{note}</sup>", None, "block with a pathway",
+                 height=max(440, 250 + 48 * len(rows)))
+    fig.update_layout(margin=dict(t=250))
     return fig
