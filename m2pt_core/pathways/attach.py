@@ -81,44 +81,67 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
     private = isinstance(aux, (str, os.PathLike))
     aux_w: AuxWeights = load_aux(aux, prefix=prefix)
     blocks = find_blocks(target)
-    components = list(components)
-    depth = len(blocks)
+    components, depth = list(components), len(blocks)
     layers = list(range(depth)) if layers is None else list(layers)
     explicit = aux_layers is not None
+    aux_layers = _resolve_aux_layers(aux_layers, layers, depth, aux_w.depth)
+    problems = _selection_problems(components, layers, aux_layers, depth, aux_w.depth, explicit)
+    plan = _plan_pairs(blocks, aux_w, layers, aux_layers, components, problems)
+    if not plan and not problems:
+        problems.append("nothing to attach: no (layer, component) selected")
+    if problems:
+        raise PathwayMismatchError(problems)
+    names, described, notes = [n for n, _, _ in plan], aux_w.describe(), list(aux_w.notes)
+    if private:
+        aux_w.weights.clear()                # from here on `plan` holds the only references
+    del aux_w
+    added = _install(target, plan, lambda_init, aux_trainable, aux_dtype, adopt=private)
+    target.pathway_info = {**described, "aux_trainable": aux_trainable, "lambda_init": lambda_init,
+                           "aux_layers": dict(zip(map(str, layers), aux_layers))}
+    return AttachReport(names, layers, components, described, aux_trainable, lambda_init, added, notes=notes)
+
+
+def _resolve_aux_layers(aux_layers: Union[None, str, Iterable[int]], layers: list[int], depth: int,
+                        aux_depth: int) -> list[int]:
+    """The auxiliary block of each target layer: the same index, an explicit list, or "spread"."""
     if isinstance(aux_layers, str):
         if aux_layers != "spread":
             raise PathwayMismatchError([f"aux_layers={aux_layers!r}: expected a list of auxiliary block indices or 'spread'"])
-        spread = spread_layers(depth, aux_w.depth)
-        aux_layers = [spread[i] if 0 <= i < depth else i for i in layers]
-    aux_layers = list(layers) if aux_layers is None else list(aux_layers)
-    problems: list[str] = []
+        spread = spread_layers(depth, aux_depth)
+        return [spread[i] if 0 <= i < depth else i for i in layers]
+    return list(layers) if aux_layers is None else list(aux_layers)
 
+
+def _selection_problems(components: list[str], layers: list[int], aux_layers: list[int], depth: int,
+                        aux_depth: int, explicit: bool) -> list[str]:
+    """What is wrong with the requested (layers, components, aux_layers), each with a hint."""
+    problems: list[str] = []
     bad = [c for c in components if c not in COMPONENTS]
     if bad:
         problems.append(f"unknown component(s) {bad}; expected some of {list(COMPONENTS)}")
     if len(aux_layers) != len(layers):
         problems.append(f"aux_layers has {len(aux_layers)} entries but layers has {len(layers)}")
-    if aux_w.depth != depth and len(layers) == depth and not explicit:
-        hint = ""
-        if aux_w.depth > depth:
+    if aux_depth != depth and len(layers) == depth and not explicit:
+        if aux_depth > depth:
             hint = (f"; to pair a deeper auxiliary, pass aux_layers='spread' (target block i ← auxiliary block "
-                    f"{spread_layers(depth, aux_w.depth)[:4]}...) or an explicit list of {depth} auxiliary block indices "
+                    f"{spread_layers(depth, aux_depth)[:4]}...) or an explicit list of {depth} auxiliary block indices "
                     f"(CLI: --aux-layers spread)")
         else:
-            hint = (f"; pass layers= (a subset of target blocks) with aux_layers= to pair only {aux_w.depth} of them "
+            hint = (f"; pass layers= (a subset of target blocks) with aux_layers= to pair only {aux_depth} of them "
                     f"(CLI: --layers I,J,... --aux-layers 0,1,...)")
-        problems.append(f"depth mismatch: target has {depth} blocks, auxiliary has {aux_w.depth}{hint}")
-    for i in layers:
-        if not 0 <= i < depth:
-            problems.append(f"layer {i} does not exist: target has blocks 0..{depth - 1}")
+        problems.append(f"depth mismatch: target has {depth} blocks, auxiliary has {aux_depth}{hint}")
+    problems += [f"layer {i} does not exist: target has blocks 0..{depth - 1}" for i in layers if not 0 <= i < depth]
+    return problems
 
-    plan: list[tuple[str, nn.Linear, Any]] = []
+
+def _plan_pairs(blocks: Any, aux_w: AuxWeights, layers: list[int], aux_layers: list[int], components: list[str],
+                problems: list[str]) -> list[Any]:
+    """(name, target linear, W') of every valid pair; shape problems are appended to ``problems``."""
+    plan: list[Any] = []
     for i, j in zip(layers, aux_layers):
-        if not 0 <= i < depth:
+        if not 0 <= i < len(blocks):
             continue
-        for comp in components:
-            if comp not in COMPONENTS:
-                continue
+        for comp in (c for c in components if c in COMPONENTS):
             name = f"blocks.{i}.{comp}"
             mod, w = target_module(blocks[i], comp), aux_w.get(j, comp)
             check = check_pair(mod, w, pathway_ok=False)
@@ -126,25 +149,23 @@ def attach_pathways(target: nn.Module, aux: Any, components: Iterable[str] = COM
                 problems.append(check.problem(name, j, comp))
                 continue
             plan.append((name, mod, w))
-    if not plan and not problems:
-        problems.append("nothing to attach: no (layer, component) selected")
-    if problems:
-        raise PathwayMismatchError(problems)
+    return plan
 
+
+def _install(target: nn.Module, plan: list[Any], lambda_init: float, aux_trainable: bool,
+             aux_dtype: Optional[torch.dtype], adopt: bool) -> int:
+    """Replace each planned linear by a PathwayLinear; returns the trainable parameters added.
+    ``plan`` is emptied as it goes: a converted (bf16) W' never coexists with more than one fp32
+    block of the file; a W' read privately (``adopt``) is adopted without a copy unless one
+    auxiliary block is paired twice (then each pathway needs its own)."""
     added = 0
-    used = [id(w) for _, _, w in plan]      # one auxiliary block paired twice must not share one W'
-    names, described, notes = [n for n, _, _ in plan], aux_w.describe(), list(aux_w.notes)
-    if private:
-        aux_w.weights.clear()                # from here on `plan` holds the only references
+    used = [id(w) for _, _, w in plan]
     for k in range(len(plan)):
-        (name, mod, w), plan[k] = plan[k], None   # dropped as we go: a converted (bf16) W' never
-        parent, _, child = name.rpartition(".")  # coexists with more than one fp32 block of the file
+        (name, mod, w), plan[k] = plan[k], None
+        parent, _, child = name.rpartition(".")
         layer = PathwayLinear(mod, w, lambda_init=lambda_init, aux_trainable=aux_trainable, aux_dtype=aux_dtype,
-                              adopt_aux=private and used.count(id(w)) == 1)
+                              adopt_aux=adopt and used.count(id(w)) == 1)
         setattr(target.get_submodule(parent), child, layer)
         added += 1 + (w.numel() if aux_trainable else 0)
         del w
-    del aux_w
-    target.pathway_info = {**described, "aux_trainable": aux_trainable, "lambda_init": lambda_init,
-                           "aux_layers": dict(zip(map(str, layers), aux_layers))}
-    return AttachReport(names, layers, components, described, aux_trainable, lambda_init, added, notes=notes)
+    return added
