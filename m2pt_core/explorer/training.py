@@ -155,47 +155,19 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
     is true. Returns {"baseline", "m2pt" (models), "histories" (finished epochs), "stopped"} and,
     when not stopped, "test", "data_size", "settings". With ``work_dir`` each arm keeps its
     last finished epoch there, and ``resume=True`` continues a stopped run from it."""
-    from ..data import open_dataset
-    from ..data.sources import is_builtin
     req.check()
-    size = req.data_size
-    if not is_builtin(req.dataset):   # the user's files: a subset only when there are more than asked for
-        files = open_dataset(req.dataset, "all", seed=0, prepare=False).provenance.extra["files"]
-        size = size if size < files else None
-    splits = {s: open_dataset(req.dataset, s, seed=0, size=size) for s in ("train", "val", "test")}
-    if req.init:   # the pretrained target's input spec may re-read the splits
-        with seeded(req.seed):   # its throwaway head leaves the global RNG alone
-            splits = pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[1]
+    splits, size = _pair_splits(req)
     train = splits["train"]
     warning = measurement_warning(len(splits["val"]), len(train.classes))
     if warning and on_event is not None:
         on_event({"event": "warning", "message": warning, "val_items": len(splits["val"])})
-
-    def fresh():
-        # The same target initialisation for both arms, drawn from this job's own seeded stream:
-        # another job in the server neither moves it nor is moved by it.
-        with seeded(req.seed):
-            if req.init:   # pretrained weights; the new head is drawn from the seeded stream
-                return pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[0]
-            return create_model(req.size, train.modality, len(train.classes), input=train.spec,
-                                class_names=list(train.classes), dataset=req.dataset)
-
-    m2pt = fresh()
+    m2pt = _fresh_target(req, splits, size)
     attach_pathways(m2pt, aux, aux_trainable=req.aux_trainable)   # fails before any training on a mismatch
     m2pt.pathway_info["source"] = aux.source
-    models = {"baseline": fresh(), "m2pt": m2pt}
+    models = {"baseline": _fresh_target(req, splits, size), "m2pt": m2pt}
     histories, test = {}, {}
     for k, (arm, model) in enumerate(models.items()):
-        cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, warmup_epochs=0.5,
-                          lambda_lr_scale=req.lambda_lr_scale, seed=req.seed, device="cpu", progress=False,
-                          out_dir=str(Path(work_dir) / arm) if work_dir is not None else None,
-                          resume=resume and work_dir is not None)
-
-        def callback(event: Event, arm=arm, k=k) -> bool:
-            if on_event is not None:
-                on_event({**event, "arm": arm, "arm_index": k, "arms": len(models)})
-            return not should_stop()
-        result = fit(model, train, splits["val"], cfg, progress_callback=callback)
+        result = _fit_arm(req, model, arm, k, splits, on_event, should_stop, work_dir, resume)
         histories[arm] = result.history
         if result.cancelled:
             return {**models, "histories": histories, "stopped": True, "stopped_arm": arm,
@@ -207,3 +179,45 @@ def train_pair(req: TrainRequest, aux: AuxWeights, on_event: Optional[Callable[[
             "comparison": paired_test(models["baseline"], models["m2pt"], splits["test"]),
             "val_items": len(splits["val"]), "num_classes": len(train.classes),
             "settings": {k: v for k, v in asdict(req).items() if k not in ("dataset", "aux")}}
+
+
+def _pair_splits(req: TrainRequest) -> tuple[dict[str, Any], Optional[int]]:
+    """The three splits of ``req.dataset`` and the size they were cut at (None: all the user's files)."""
+    from ..data import open_dataset
+    from ..data.sources import is_builtin
+    size = req.data_size
+    if not is_builtin(req.dataset):   # the user's files: a subset only when there are more than asked for
+        files = open_dataset(req.dataset, "all", seed=0, prepare=False).provenance.extra["files"]
+        size = size if size < files else None
+    splits = {s: open_dataset(req.dataset, s, seed=0, size=size) for s in ("train", "val", "test")}
+    if req.init:   # the pretrained target's input spec may re-read the splits
+        with seeded(req.seed):   # its throwaway head leaves the global RNG alone
+            splits = pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[1]
+    return splits, size
+
+
+def _fresh_target(req: TrainRequest, splits: dict[str, Any], size: Optional[int]) -> nn.Module:
+    """The same target initialisation for both arms, drawn from this job's own seeded stream:
+    another job in the server neither moves it nor is moved by it."""
+    train = splits["train"]
+    with seeded(req.seed):
+        if req.init:   # pretrained weights; the new head is drawn from the seeded stream
+            return pretrained_target_for(req.init, req.dataset, splits, 0, size, req.num_heads, False)[0]
+        return create_model(req.size, train.modality, len(train.classes), input=train.spec,
+                            class_names=list(train.classes), dataset=req.dataset)
+
+
+def _fit_arm(req: TrainRequest, model: nn.Module, arm: str, k: int, splits: dict[str, Any],
+             on_event: Optional[Callable[[Event], None]], should_stop: Callable[[], bool],
+             work_dir: Optional[Path], resume: bool) -> Any:
+    """fit one arm, its events tagged with the arm; stops at the next step once should_stop()."""
+    cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size, lr=req.lr, warmup_epochs=0.5,
+                      lambda_lr_scale=req.lambda_lr_scale, seed=req.seed, device="cpu", progress=False,
+                      out_dir=str(Path(work_dir) / arm) if work_dir is not None else None,
+                      resume=resume and work_dir is not None)
+
+    def callback(event: Event) -> bool:
+        if on_event is not None:
+            on_event({**event, "arm": arm, "arm_index": k, "arms": 2})
+        return not should_stop()
+    return fit(model, splits["train"], splits["val"], cfg, progress_callback=callback)
