@@ -98,6 +98,21 @@ def sweep_curves(sweep: pd.DataFrame, component: str | None = None, metric: str 
     title = title or f"λ sweep per layer ({what}, {mode} grid)"
     fig = go.Figure()
     layers = sorted(d["layer"].unique())
+    ys = _layer_lines(fig, d, col, scale, layers)
+    base = float(d[f"base_{metric}"].iloc[0]) * scale
+    trained = _learned_markers(fig, d, mode, base, learned,
+                               None if learned_score is None else float(learned_score) * scale)
+    has_ci = _errors(d, col, scale) is not None
+    title = f"{title}<br><sup>{_note(d, split, has_ci)}{_partial_note(layers, all_layers, stopped)}</sup>"
+    fig = finish(fig, title, _X_LABEL.get(mode, "value"), ylabel)
+    fig.update_yaxes(range=_y_range(ys + [trained], base, metric))
+    fig.update_layout(margin=dict(t=90))
+    return fig
+
+
+def _layer_lines(fig: go.Figure, d: pd.DataFrame, col: str, scale: float, layers: list) -> list[float]:
+    """One line per layer with its paired error bars (hollow: not distinguishable); returns every
+    y drawn (points and bar ends), for the axis range."""
     ys: list[float] = []
     for layer in layers:
         g = d[d["layer"] == layer].sort_values("value")
@@ -111,40 +126,37 @@ def sweep_curves(sweep: pd.DataFrame, component: str | None = None, metric: str 
                                  line=dict(color=c), error_y=err,
                                  marker=dict(size=7, color=["white" if h else c for h in hollow],
                                              line=dict(width=1.5, color=c))))
+    return ys
+
+
+def _learned_markers(fig: go.Figure, d: pd.DataFrame, mode: str, base: float,
+                     learned: Optional[Mapping[int, float]], learned_score: Optional[float]) -> float:
+    """The "learned λ" markers and "as trained" line, and, when λ were edited since training, the
+    "current λ" markers and "λ as set now" line; returns the score as trained (the y of the line)."""
     now = d.groupby("layer", sort=True).first()                      # λ in force before the sweep
-    base = float(d[f"base_{metric}"].iloc[0]) * scale
     current_x = [1.0] * len(now) if mode == "scale" else now["lam_learned"].tolist()
     edited = learned is not None and any(
         abs(float(learned.get(int(i), v)) - float(v)) > 1e-9 for i, v in now["lam_learned"].items())
+    learned_x, trained = current_x, base
     if edited:
         learned_x = []
         for i, v in now["lam_learned"].items():
             lv = float(learned.get(int(i), v))
             learned_x.append(lv if mode == "absolute" else (lv / v if v else np.nan))
-        trained = base if learned_score is None else float(learned_score) * scale
-    else:
-        learned_x, trained = current_x, base
+        trained = base if learned_score is None else learned_score
+    colors, text = [color(int(i)) for i in now.index], [f"layer {i}" for i in now.index]
     fig.add_trace(go.Scatter(x=learned_x, y=[trained] * len(now), name="learned λ", mode="markers",
-                             marker=dict(size=11, symbol="diamond", color=[color(int(i)) for i in now.index],
-                                         line=dict(width=1, color="black")),
-                             text=[f"layer {i}" for i in now.index],
-                             hovertemplate="%{text}: learned λ %{x:.4g}<extra></extra>"))
+                             marker=dict(size=11, symbol="diamond", color=colors, line=dict(width=1, color="black")),
+                             text=text, hovertemplate="%{text}: learned λ %{x:.4g}<extra></extra>"))
     fig.add_hline(y=trained, line_dash="dash", line_color="gray", annotation_text="as trained",
                   annotation_position="bottom left" if edited else "bottom right")
     if edited:
         fig.add_trace(go.Scatter(x=current_x, y=[base] * len(now), name="current λ", mode="markers",
-                                 marker=dict(size=10, symbol="x", color=[color(int(i)) for i in now.index],
-                                             line=dict(width=1, color="black")),
-                                 text=[f"layer {i}" for i in now.index],
-                                 hovertemplate="%{text}: λ now %{x:.4g}<extra></extra>"))
+                                 marker=dict(size=10, symbol="x", color=colors, line=dict(width=1, color="black")),
+                                 text=text, hovertemplate="%{text}: λ now %{x:.4g}<extra></extra>"))
         fig.add_hline(y=base, line_dash="dot", line_color="black", annotation_text="λ as set now",
                       annotation_position="top right")
-    has_ci = _errors(d, col, scale) is not None
-    title = f"{title}<br><sup>{_note(d, split, has_ci)}{_partial_note(layers, all_layers, stopped)}</sup>"
-    fig = finish(fig, title, _X_LABEL.get(mode, "value"), ylabel)
-    fig.update_yaxes(range=_y_range(ys + [trained], base, metric))
-    fig.update_layout(margin=dict(t=90))
-    return fig
+    return trained
 
 
 def global_scale_curve(df: pd.DataFrame, metric: str = "acc", title: str = "All λ scaled together",
