@@ -265,7 +265,21 @@ def load_pretrained_target(source: Any, num_classes: int, modality: Optional[str
     model = MultimodalViT(config)
     report = LoadReport(src.name, canon.layout, notes=notes, config=config.to_dict())
 
-    mapped: dict[str, tuple[torch.Tensor, str, str]] = {}     # our key → (tensor, checkpoint key, how)
+    mapped, used = _mapped_tensors(canon, model, modality, spec, w, audio_tf)
+    fill_model(model, mapped, report, canon, src.name, adopt=src.private)
+    for k, key in ((k, canon.origin.get(k, k)) for k in canon.tensors if not k.startswith("_") and k not in used):
+        report.skipped[key] = "not used by this target (e.g. norm vs fc_norm)"
+    report.skipped.update(canon.skipped)
+    attach_loaded_pathways(model, canon, report)
+    return model, report
+
+
+def _mapped_tensors(canon: Canonical, model: MultimodalViT, modality: str, spec: Any, w: Optional[torch.Tensor],
+                    audio_tf: bool) -> tuple[dict[str, tuple[torch.Tensor, str, str]], set[str]]:
+    """Our key → (tensor, checkpoint key, how it was adapted) for every tensor the target takes
+    (the patch embedding and positions adapted to ``spec``; a missing qkv bias as exact zeros),
+    and the canonical keys used."""
+    mapped: dict[str, tuple[torch.Tensor, str, str]] = {}
     used: set[str] = set()
     patch_key = "tokenizer.proj" if modality == "video" else "tokenizer.patch.proj"
     if w is not None and modality != "pointcloud":
@@ -282,16 +296,12 @@ def load_pretrained_target(source: Any, num_classes: int, modality: Optional[str
         if k.startswith(("blocks.", "norm.", "fc_norm.")) or k == "cls_token":
             mapped[k] = (t, canon.origin[k], canon.how.get(k, ""))
             used.add(k)
-    for i in range(depth):                       # no qkv bias in the checkpoint (Point-MAE, VideoMAE without q/v bias)
+    D = model.config.embed_dim
+    for i in range(model.config.depth):          # no qkv bias in the checkpoint (Point-MAE, VideoMAE without q/v bias)
         k = f"blocks.{i}.attn.qkv.bias"
         if k not in mapped:
             mapped[k] = (torch.zeros(3 * D), "(none)", "zeros: the checkpoint's attention has no qkv bias (exact)")
-    fill_model(model, mapped, report, canon, src.name, adopt=src.private)
-    for k, key in ((k, canon.origin.get(k, k)) for k in canon.tensors if not k.startswith("_") and k not in used):
-        report.skipped[key] = "not used by this target (e.g. norm vs fc_norm)"
-    report.skipped.update(canon.skipped)
-    attach_loaded_pathways(model, canon, report)
-    return model, report
+    return mapped, used
 
 
 def _check_fits(c: Canonical, modality: str, w: Optional[torch.Tensor], name: str) -> None:
