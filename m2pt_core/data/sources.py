@@ -20,7 +20,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -114,12 +114,29 @@ def open_dataset(source: Union[str, os.PathLike], split: str = "train", spec: Op
                         f"expected {describe_sources()}.")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     kind, table, extra = _table(path, cache_dir)
-    if spec is not None:
-        if modality is not None and modality != spec_modality(spec):
-            raise M2PTError(f"modality={modality!r} but the spec is a {spec_modality(spec)} spec; pass matching values.")
-        modality = spec_modality(spec)
-    modality = check_modality(modality) if modality is not None else guess_modality(table.rels, table.root)
-    spec = spec if spec is not None else default_spec(modality)
+    modality, spec = _modality_and_spec(table, modality, spec)
+    n_files, rows_arr, digests_arr, fingerprint = _usable_rows(table, path, modality, size, seed, cache_dir)
+    rels = [table.rels[i] for i in rows_arr]
+    assignment = assign_splits(rels, [table.preset[i] for i in rows_arr], list(digests_arr), fractions, seed)
+    if assignment.note:
+        log.warning("%s: %s", path, assignment.note)
+    ds = _split_dataset(table, path, rels, rows_arr, digests_arr, assignment, split, modality, spec, cache_dir,
+                        max_bytes)
+    ds.provenance = DataProvenance(
+        kind=kind, name=str(path.resolve()), size=len(rels), seed=int(seed), fractions=tuple(fractions),
+        split_rule=assignment.rule, modality=modality, fingerprint=fingerprint,
+        extra={**extra, "subset": None if size is None else int(size), "files": n_files})
+    if prepare:
+        ds.prepare(num_workers)
+    elif len(ds) == 0 and split in ("train", "all"):
+        raise InputFileError(f"{path}: the {split} split holds no file; expected at least one.")
+    return ds
+
+
+def _usable_rows(table: Any, path: Path, modality: str, size: Optional[int], seed: int,
+                 cache_dir: Path) -> tuple[int, np.ndarray, np.ndarray, str]:
+    """(number of usable files, their table rows and content digests, the seeded subset of ``size``
+    when asked, and the fingerprint of all usable files)."""
     rows = modality_filter(table, modality)
     if not rows:
         raise InputFileError(f"{path}: no {modality} file among {len(table.rels)}; expected {modality} files.\n"
@@ -133,26 +150,31 @@ def open_dataset(source: Union[str, os.PathLike], split: str = "train", spec: Op
             raise M2PTError(f"size={size}, but {path} has only {len(rows)} usable {modality} file(s).")
         keep = _subset([table.rels[i] for i in rows], int(size), seed)
         rows_arr, digests_arr = rows_arr[keep], digests_arr[keep]
-    rels = [table.rels[i] for i in rows_arr]
-    assignment = assign_splits(rels, [table.preset[i] for i in rows_arr], list(digests_arr), fractions, seed)
+    return len(rows), rows_arr, digests_arr, fingerprint
+
+
+def _modality_and_spec(table: Any, modality: Optional[str], spec: Optional[InputSpec]) -> tuple[str, InputSpec]:
+    """The files' modality (given, implied by ``spec`` or guessed from the files) and the spec."""
+    if spec is not None:
+        if modality is not None and modality != spec_modality(spec):
+            raise M2PTError(f"modality={modality!r} but the spec is a {spec_modality(spec)} spec; pass matching values.")
+        modality = spec_modality(spec)
+    modality = check_modality(modality) if modality is not None else guess_modality(table.rels, table.root)
+    return modality, spec if spec is not None else default_spec(modality)
+
+
+def _split_dataset(table: Any, path: Path, rels: list[str], rows_arr: np.ndarray, digests_arr: np.ndarray,
+                   assignment: Any, split: str, modality: str, spec: InputSpec, cache_dir: Path,
+                   max_bytes: int) -> "FileDataset":
+    """The FileDataset of ``split``'s files (with the split counts and the dropped files listed)."""
     parts = assignment.parts
-    if assignment.note:
-        log.warning("%s: %s", path, assignment.note)
     dropped = [(str(table.root / rels[j]), reason) for j, reason in assignment.dropped]
     sel = np.flatnonzero(parts >= 0) if split == "all" else np.flatnonzero(parts == SPLITS.index(split))
     ds = FileDataset(table.root, [rels[j] for j in sel], [table.labels[rows_arr[j]] for j in sel],
                      [digests_arr[j] for j in sel], table.classes, modality, spec, split, str(path),
                      TensorCache(cache_dir), max_bytes, skipped=list(table.skipped) + dropped)
-    ds.provenance = DataProvenance(
-        kind=kind, name=str(path.resolve()), size=len(rels), seed=int(seed), fractions=tuple(fractions),
-        split_rule=assignment.rule, modality=modality, fingerprint=fingerprint,
-        extra={**extra, "subset": None if size is None else int(size), "files": len(rows)})
     ds.split_counts = {s: int((parts == k).sum()) for k, s in enumerate(SPLITS)}
     ds.split_note = assignment.note
-    if prepare:
-        ds.prepare(num_workers)
-    elif len(ds) == 0 and split in ("train", "all"):
-        raise InputFileError(f"{path}: the {split} split holds no file; expected at least one.")
     return ds
 
 
