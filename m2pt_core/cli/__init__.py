@@ -233,12 +233,16 @@ def _register_experiment(sub: argparse._SubParsersAction) -> None:
                         "the same items; default 1)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--out", default="runs/experiment", help="folder of the runs and results.csv (finished runs are reused)")
-    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
-                   help="pretrained starting weights of every target (as in m2pt train --init; --size is then ignored)")
+    _add_run_options(p, "pretrained starting weights of every target (as in m2pt train --init; --size is then ignored)")
+    p.set_defaults(func=_cmd_experiment)
+
+
+def _add_run_options(p: argparse.ArgumentParser, init_help: str) -> None:
+    """What experiment and ablate share: --init / --num-heads, a TensorBoard folder per run, the recipe."""
+    p.add_argument("--init", default=None, metavar="PATH_OR_NAME", help=init_help)
     p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
     _add_tensorboard_option(p, per_run=True)
     _add_recipe_options(p)
-    p.set_defaults(func=_cmd_experiment)
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:

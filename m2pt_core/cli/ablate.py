@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import (MODALITY_CHOICES, MODALITY_HELP, _add_recipe_options, _add_tensorboard_option, _config, _recipe,
-               _threads)
+from . import MODALITY_CHOICES, MODALITY_HELP, _add_run_options, _config, _recipe, _threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,12 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--estimate", action="store_true",
                    help="also write estimate.csv: the first-order effect of each pathway (−∂L/∂λ at λ = 0) on "
                         "each seed's trained baseline")
-    p.add_argument("--init", default=None, metavar="PATH_OR_NAME",
-                   help="pretrained starting weights of every arm's target (as in m2pt train --init); --size is then "
+    _add_run_options(p, "pretrained starting weights of every arm's target (as in m2pt train --init); --size is then "
                         "ignored and the arms are sized from the checkpoint's depth")
-    p.add_argument("--num-heads", type=int, default=None, help="attention heads of an --init checkpoint of non-standard width")
-    _add_tensorboard_option(p, per_run=True)
-    _add_recipe_options(p)
     p.set_defaults(func=run)
 
 
