@@ -238,7 +238,7 @@ def test_control_heatmap_puts_the_three_conditions_on_one_scale_with_their_mde()
     assert np.isnan(z[:, 1]).all() and np.isnan(z[:, 2]).all()                   # cross / random: grey
     grey = fig.data[1]
     assert "(< 3.0)" in grey.text[0][1] and "(< 2.5)" in grey.text[2][2]           # "no effect larger than"
-    assert main.zmin == -main.zmax and main.zmax >= 11.0                          # one symmetric scale
+    assert main.zmin == -main.zmax == -10.0                                      # the shared symmetric scale
     assert "750" in fig.layout.title.text and "5 seeds" in fig.layout.title.text
     no_controls = control_heatmap(_deltas().assign(kind="m2pt"))
     assert not no_controls.data and "no control arms" in no_controls.layout.annotations[0].text

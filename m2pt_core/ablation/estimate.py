@@ -171,6 +171,6 @@ def rank_agreement(deltas: pd.DataFrame, estimate: pd.DataFrame) -> dict[str, An
             continue
         x, y = est.loc[common].to_numpy(float), target.loc[common].to_numpy(float)
         lo, hi = _spearman_interval(x, y)
-        out.update({f"spearman_{key}": float(pd.Series(x).corr(pd.Series(y), method="spearman")),
+        out.update({f"spearman_{key}": round(float(pd.Series(x).corr(pd.Series(y), method="spearman")), 12),
                     f"spearman_{key}_lo": lo, f"spearman_{key}_hi": hi})
     return out

@@ -121,9 +121,10 @@ def views(table: pd.DataFrame, depth: Optional[int], estimate: Optional[pd.DataF
 
 def _aux_label(table: pd.DataFrame) -> str:
     """The cross-modal auxiliary's name, from its runs' rows."""
-    names = table.loc[table.get("kind", pd.Series(dtype=str)) == "m2pt", "aux"].dropna().unique() \
-        if "aux" in table else []
-    return str(names[0]) if len(names) else "cross-modal auxiliary"
+    if "aux" not in table or "kind" not in table:
+        return "cross-modal auxiliary"
+    names = table.loc[table.kind == "m2pt", "aux"].dropna()
+    return str(names.iloc[0]) if len(names) else "cross-modal auxiliary"
 
 
 def bundled_views(name: str, metric: str = "acc", root: Optional[Union[str, Path]] = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ._style import DIVERGING, NOT_DISTINGUISHABLE, empty, finish, require, wrap_title
+from ._style import DELTA_ACC_RANGE, DIVERGING, NOT_DISTINGUISHABLE, empty, finish, require, wrap_title
 
 ALL = "all"
 # column order: the known-good reference first, the measured condition in the middle, the null last
@@ -64,7 +64,7 @@ def control_heatmap(deltas: pd.DataFrame, aux_label: str = "cross-modal auxiliar
     text[distinct] = [f"{v:+.1f}" for v in z[distinct]]
     grey = known & ~distinct
     text[grey] = [f"{v:+.1f}<br>(< {m:.1f})" if np.isfinite(m) else f"{v:+.1f}" for v, m in zip(z[grey], mde[grey])]
-    zmax = max(5.0, float(np.nanmax(np.abs(z))) if known.any() else 5.0)   # one scale for all three columns
+    zmax = DELTA_ACC_RANGE     # one scale for all three columns, the same as every Δ map (beyond: saturates)
     custom = np.stack([z, lo, hi, mde, seeds], axis=-1)
     hover = ("block %{y}, %{x}<br>Δ test acc = %{customdata[0]:+.2f} pts [%{customdata[1]:+.2f}, "
              "%{customdata[2]:+.2f}] over %{customdata[4]} seeds<br>minimum detectable effect "
